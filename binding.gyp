@@ -1,7 +1,12 @@
 {
   "variables": {
-    # Test builds add the fault-injecting file layer as a second addon (tidemark_faults.node).
-    "tidemark_faults%": "1"
+    # CRC-32C: run-time dispatch plus one file per instruction set (per-function target attributes, never -march=native).
+    "crc_sources": [
+      "native/crc32c.cc"
+    ],
+    # The WAL library below addon.cc (no N-API in these).
+    "wal_sources": [
+    ]
   },
   "target_defaults": {
     "cflags!": ["-fno-exceptions"],
@@ -12,11 +17,9 @@
   },
   "targets": [
     {
+      # The shipped addon.
       "target_name": "tidemark",
-      "sources": [
-        "native/addon.cc",
-        "native/crc32c.cc"
-      ]
+      "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)"]
     }
   ]
 }
