@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c, crc32cImplementation, isTidemarkError } from '../lib/index';
 import { _forceTableForTests } from '../lib/crc32c';
+import { binding } from '../lib/log/binding';
 
 interface Vector { name: string; hex: string; crc32c: number }
 const vectors = (JSON.parse(readFileSync(join(__dirname, 'fixtures', 'crc32c.json'), 'utf8')) as { vectors: Vector[] }).vectors;
@@ -156,6 +157,24 @@ describe('crc32c', () => {
     expect(crc32c(hardware)).toBe(before);
     _forceTableForTests(false);
     expect(crc32cImplementation()).toBe(expectedImplementation());
+  });
+
+  it('the native function itself on short inputs (which crc32c() keeps in JS), hardware and table', () => {
+    const native = binding().crc32c;
+    for (const force of [false, true]) {
+      _forceTableForTests(force);
+      for (const offset of [0, 1, 5]) {
+        const ref = reference(offset);
+        for (let n = 0; n <= 300; n++) {
+          const got = native(big.subarray(offset, offset + n), 0);
+          if (got !== ref[n]) expect.fail(`native (force table ${force}) length ${n} at offset ${offset}: got ${got}, want ${ref[n]}`);
+        }
+      }
+      for (const [name, bytes, want] of vectorBytes) {
+        const at = bytes.length >> 1;
+        expect(native(bytes.subarray(at), native(bytes.subarray(0, at), 0)), `${name} (force table ${force})`).toBe(want);
+      }
+    }
   });
 
   it('Buffer, subarray of a pooled Buffer, and empty views', () => {
