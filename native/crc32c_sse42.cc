@@ -9,6 +9,8 @@
 // followed by a crc32 of the 64-bit product, which reduces it mod P and supplies the
 // missing x^32 (the product of two reflected 32-bit values carries one extra x).
 // That reducing crc32 is folded into C's last word: crc32(c, w ^ t) = crc32(c, w) ^ crc32(0, t).
+// Inputs of 3,264 bytes and more first go through fused blocks (crc32 chains and PCLMUL
+// folding side by side, below), which roughly double the speed of the chains alone.
 //
 // Only functions carry target attributes, so the object can be linked into a binary
 // that runs on any x86-64; the dispatcher in crc32c.cc calls in only after cpuid said yes.
@@ -97,6 +99,105 @@ TM_CRC_TARGET inline uint64_t Single(uint64_t reg, const uint8_t* p, size_t size
   return reg;
 }
 
+// Fused blocks, for long inputs: the crc32 instruction runs on one execution port and
+// PCLMULQDQ on another, so while three crc32 chains go over streams A|B|C, a fourth
+// region F is folded with carry-less multiplies, and the two halves of the machine work
+// at once. Per loop turn: 3 x 24 bytes of crc32 chains and 64 bytes of folding.
+//
+// Folding keeps four 128-bit accumulators, each a polynomial congruent (mod P) to the
+// 16-byte lanes of F seen so far. Moving an accumulator X = Xh*x^64 + Xl forward by B
+// bytes is X*x^(8B) = Xh*x^(64+8B) + Xl*x^(8B); each term is a 64x32 carry-less
+// multiply by a reduced constant, with the same -33 correction as above (reflected
+// operands give one extra x, and the 32-bit constant sits in the low bits). Since an
+// accumulator is congruent to the data it stands for, the CRC of F from register 0 is
+// the crc32 of the final 16-byte accumulator. The stream registers are merged into that
+// last crc32 the same way as in the plain 3-stream blocks.
+//
+// Two block sizes: 128 turns (17,408 bytes) while they fit, then 24 turns (3,264 bytes).
+template <size_t kTurnCount>
+struct Fused {
+  static constexpr size_t kTurns = kTurnCount;
+  static constexpr size_t kStream = kTurnCount * 24;  // bytes per crc32 chain
+  static constexpr size_t kFold = kTurnCount * 64;    // bytes folded
+  static constexpr size_t kBlock = 3 * kStream + kFold;
+  // Shifts of the chain registers past the rest of the block: A by 2S+F, B by S+F, C by F.
+  static constexpr uint32_t kShiftA = XPowMod(8 * (2 * kStream + kFold) - 33);
+  static constexpr uint32_t kShiftB = XPowMod(8 * (kStream + kFold) - 33);
+  static constexpr uint32_t kShiftC = XPowMod(8 * kFold - 33);
+};
+using FusedLarge = Fused<128>;
+using FusedSmall = Fused<24>;
+
+// Constant pair for moving an accumulator forward by `bytes`: low lane multiplies Xh,
+// high lane Xl.
+struct FoldConstants {
+  uint64_t low;
+  uint64_t high;
+};
+constexpr FoldConstants MakeFold(uint64_t bytes) { return {XPowMod(64 + 8 * bytes - 33), XPowMod(8 * bytes - 33)}; }
+constexpr FoldConstants kFold64 = MakeFold(64);
+constexpr FoldConstants kFold48 = MakeFold(48);
+constexpr FoldConstants kFold32 = MakeFold(32);
+constexpr FoldConstants kFold16 = MakeFold(16);
+
+TM_CRC_TARGET inline __m128i Constants(FoldConstants k) {
+  return _mm_set_epi64x(static_cast<long long>(k.high), static_cast<long long>(k.low));
+}
+
+TM_CRC_TARGET inline __m128i Fold(__m128i x, __m128i k) {
+  return _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11));
+}
+
+TM_CRC_TARGET inline __m128i Load128(const uint8_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+// One fused block of F::kBlock bytes at `p`, from register `reg`; returns the register.
+template <typename F>
+TM_CRC_TARGET uint64_t FusedBlock(uint64_t reg, const uint8_t* p) {
+  constexpr size_t kStream = F::kStream;
+  const uint8_t* a = p;
+  const uint8_t* f = p + 3 * kStream;
+  uint64_t b_reg = 0;
+  uint64_t c_reg = 0;
+  __m128i x0 = Load128(f);
+  __m128i x1 = Load128(f + 16);
+  __m128i x2 = Load128(f + 32);
+  __m128i x3 = Load128(f + 48);
+  f += 64;
+  const __m128i k64 = Constants(kFold64);
+  for (size_t turn = 1; turn < F::kTurns; turn++) {
+    reg = _mm_crc32_u64(reg, Load64(a));
+    b_reg = _mm_crc32_u64(b_reg, Load64(a + kStream));
+    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * kStream));
+    x0 = _mm_xor_si128(Fold(x0, k64), Load128(f));
+    reg = _mm_crc32_u64(reg, Load64(a + 8));
+    b_reg = _mm_crc32_u64(b_reg, Load64(a + kStream + 8));
+    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * kStream + 8));
+    x1 = _mm_xor_si128(Fold(x1, k64), Load128(f + 16));
+    x2 = _mm_xor_si128(Fold(x2, k64), Load128(f + 32));
+    reg = _mm_crc32_u64(reg, Load64(a + 16));
+    b_reg = _mm_crc32_u64(b_reg, Load64(a + kStream + 16));
+    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * kStream + 16));
+    x3 = _mm_xor_si128(Fold(x3, k64), Load128(f + 48));
+    a += 24;
+    f += 64;
+  }
+  // The last turn's chain words (its fold lanes were loaded first, above).
+  for (int word = 0; word < 3; word++, a += 8) {
+    reg = _mm_crc32_u64(reg, Load64(a));
+    b_reg = _mm_crc32_u64(b_reg, Load64(a + kStream));
+    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * kStream));
+  }
+  const __m128i x = _mm_xor_si128(_mm_xor_si128(Fold(x0, Constants(kFold48)), Fold(x1, Constants(kFold32))),
+                                  _mm_xor_si128(Fold(x2, Constants(kFold16)), x3));
+  const uint64_t shifted = Clmul32(static_cast<uint32_t>(reg), F::kShiftA) ^
+                           Clmul32(static_cast<uint32_t>(b_reg), F::kShiftB) ^
+                           Clmul32(static_cast<uint32_t>(c_reg), F::kShiftC);
+  const uint64_t low = _mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(x)));
+  return _mm_crc32_u64(low, static_cast<uint64_t>(_mm_extract_epi64(x, 1)) ^ shifted);
+}
+
 }  // namespace
 
 bool Sse42Supported() {
@@ -112,6 +213,16 @@ TM_CRC_TARGET uint32_t ExtendSse42(uint32_t crc, const uint8_t* data, size_t siz
     while ((reinterpret_cast<uintptr_t>(data) & 7u) != 0) {
       reg = _mm_crc32_u8(static_cast<uint32_t>(reg), *data++);
       size--;
+    }
+    while (size >= FusedLarge::kBlock) {
+      reg = FusedBlock<FusedLarge>(reg, data);
+      data += FusedLarge::kBlock;
+      size -= FusedLarge::kBlock;
+    }
+    while (size >= FusedSmall::kBlock) {
+      reg = FusedBlock<FusedSmall>(reg, data);
+      data += FusedSmall::kBlock;
+      size -= FusedSmall::kBlock;
     }
     while (size >= 3 * kStep) {
       size_t stream = (size / 3) / kStep * kStep;
