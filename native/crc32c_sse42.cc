@@ -9,7 +9,7 @@
 // followed by a crc32 of the 64-bit product, which reduces it mod P and supplies the
 // missing x^32 (the product of two reflected 32-bit values carries one extra x).
 // That reducing crc32 is folded into C's last word: crc32(c, w ^ t) = crc32(c, w) ^ crc32(0, t).
-// Inputs of 3,264 bytes and more first go through fused blocks (crc32 chains and PCLMUL
+// Inputs of 272 bytes and more first go through fused blocks (crc32 chains and PCLMUL
 // folding side by side, below), which roughly double the speed of the chains alone.
 //
 // Only functions carry target attributes, so the object can be linked into a binary
@@ -113,20 +113,43 @@ TM_CRC_TARGET inline uint64_t Single(uint64_t reg, const uint8_t* p, size_t size
 // the crc32 of the final 16-byte accumulator. The stream registers are merged into that
 // last crc32 the same way as in the plain 3-stream blocks.
 //
-// Two block sizes: 128 turns (17,408 bytes) while they fit, then 24 turns (3,264 bytes).
-template <size_t kTurnCount>
-struct Fused {
-  static constexpr size_t kTurns = kTurnCount;
-  static constexpr size_t kStream = kTurnCount * 24;  // bytes per crc32 chain
-  static constexpr size_t kFold = kTurnCount * 64;    // bytes folded
-  static constexpr size_t kBlock = 3 * kStream + kFold;
-  // Shifts of the chain registers past the rest of the block: A by 2S+F, B by S+F, C by F.
-  static constexpr uint32_t kShiftA = XPowMod(8 * (2 * kStream + kFold) - 33);
-  static constexpr uint32_t kShiftB = XPowMod(8 * (kStream + kFold) - 33);
-  static constexpr uint32_t kShiftC = XPowMod(8 * kFold - 33);
+// A block has between kMinTurns and kMaxTurns turns (272 to 17,408 bytes), as many as
+// the input allows; each turn count has its own three merge constants.
+constexpr size_t kTurnBytes = 3 * 24 + 64;
+constexpr size_t kMinTurns = 2;
+constexpr size_t kMaxTurns = 128;
+
+// Shifts of the chain registers past the rest of a block of t turns (stream S = 24t,
+// fold region F = 64t): A by 2S+F, B by S+F, C by F.
+struct FusedShifts {
+  uint32_t a[kMaxTurns + 1];
+  uint32_t b[kMaxTurns + 1];
+  uint32_t c[kMaxTurns + 1];
 };
-using FusedLarge = Fused<128>;
-using FusedSmall = Fused<24>;
+
+constexpr FusedShifts MakeFusedShifts() {
+  FusedShifts m{};
+  const uint32_t step_a = XPowMod(8 * (2 * 24 + 64));  // one more turn moves A this much further
+  const uint32_t step_b = XPowMod(8 * (24 + 64));
+  const uint32_t step_c = XPowMod(8 * 64);
+  uint32_t a = XPowMod(8 * (2 * 24 + 64) - 33);  // t = 1
+  uint32_t b = XPowMod(8 * (24 + 64) - 33);
+  uint32_t c = XPowMod(8 * 64 - 33);
+  for (size_t t = 1; t <= kMaxTurns; t++) {
+    m.a[t] = a;
+    m.b[t] = b;
+    m.c[t] = c;
+    a = MultiplyMod(a, step_a);
+    b = MultiplyMod(b, step_b);
+    c = MultiplyMod(c, step_c);
+  }
+  return m;
+}
+
+constexpr FusedShifts kFusedShifts = MakeFusedShifts();
+static_assert(kFusedShifts.a[kMaxTurns] == XPowMod(8 * kMaxTurns * (2 * 24 + 64) - 33), "fused shift table (A)");
+static_assert(kFusedShifts.b[kMaxTurns] == XPowMod(8 * kMaxTurns * (24 + 64) - 33), "fused shift table (B)");
+static_assert(kFusedShifts.c[kMinTurns] == XPowMod(8 * kMinTurns * 64 - 33), "fused shift table (C)");
 
 // Constant pair for moving an accumulator forward by `bytes`: low lane multiplies Xh,
 // high lane Xl.
@@ -152,12 +175,11 @@ TM_CRC_TARGET inline __m128i Load128(const uint8_t* p) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
 }
 
-// One fused block of F::kBlock bytes at `p`, from register `reg`; returns the register.
-template <typename F>
-TM_CRC_TARGET uint64_t FusedBlock(uint64_t reg, const uint8_t* p) {
-  constexpr size_t kStream = F::kStream;
+// One fused block of `turns` * kTurnBytes bytes at `p`, from register `reg`; returns the register.
+TM_CRC_TARGET uint64_t FusedBlock(uint64_t reg, const uint8_t* p, size_t turns) {
+  const size_t stream = turns * 24;
   const uint8_t* a = p;
-  const uint8_t* f = p + 3 * kStream;
+  const uint8_t* f = p + 3 * stream;
   uint64_t b_reg = 0;
   uint64_t c_reg = 0;
   __m128i x0 = Load128(f);
@@ -166,19 +188,19 @@ TM_CRC_TARGET uint64_t FusedBlock(uint64_t reg, const uint8_t* p) {
   __m128i x3 = Load128(f + 48);
   f += 64;
   const __m128i k64 = Constants(kFold64);
-  for (size_t turn = 1; turn < F::kTurns; turn++) {
+  for (size_t turn = 1; turn < turns; turn++) {
     reg = _mm_crc32_u64(reg, Load64(a));
-    b_reg = _mm_crc32_u64(b_reg, Load64(a + kStream));
-    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * kStream));
+    b_reg = _mm_crc32_u64(b_reg, Load64(a + stream));
+    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * stream));
     x0 = _mm_xor_si128(Fold(x0, k64), Load128(f));
     reg = _mm_crc32_u64(reg, Load64(a + 8));
-    b_reg = _mm_crc32_u64(b_reg, Load64(a + kStream + 8));
-    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * kStream + 8));
+    b_reg = _mm_crc32_u64(b_reg, Load64(a + stream + 8));
+    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * stream + 8));
     x1 = _mm_xor_si128(Fold(x1, k64), Load128(f + 16));
     x2 = _mm_xor_si128(Fold(x2, k64), Load128(f + 32));
     reg = _mm_crc32_u64(reg, Load64(a + 16));
-    b_reg = _mm_crc32_u64(b_reg, Load64(a + kStream + 16));
-    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * kStream + 16));
+    b_reg = _mm_crc32_u64(b_reg, Load64(a + stream + 16));
+    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * stream + 16));
     x3 = _mm_xor_si128(Fold(x3, k64), Load128(f + 48));
     a += 24;
     f += 64;
@@ -186,14 +208,14 @@ TM_CRC_TARGET uint64_t FusedBlock(uint64_t reg, const uint8_t* p) {
   // The last turn's chain words (its fold lanes were loaded first, above).
   for (int word = 0; word < 3; word++, a += 8) {
     reg = _mm_crc32_u64(reg, Load64(a));
-    b_reg = _mm_crc32_u64(b_reg, Load64(a + kStream));
-    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * kStream));
+    b_reg = _mm_crc32_u64(b_reg, Load64(a + stream));
+    c_reg = _mm_crc32_u64(c_reg, Load64(a + 2 * stream));
   }
   const __m128i x = _mm_xor_si128(_mm_xor_si128(Fold(x0, Constants(kFold48)), Fold(x1, Constants(kFold32))),
                                   _mm_xor_si128(Fold(x2, Constants(kFold16)), x3));
-  const uint64_t shifted = Clmul32(static_cast<uint32_t>(reg), F::kShiftA) ^
-                           Clmul32(static_cast<uint32_t>(b_reg), F::kShiftB) ^
-                           Clmul32(static_cast<uint32_t>(c_reg), F::kShiftC);
+  const uint64_t shifted = Clmul32(static_cast<uint32_t>(reg), kFusedShifts.a[turns]) ^
+                           Clmul32(static_cast<uint32_t>(b_reg), kFusedShifts.b[turns]) ^
+                           Clmul32(static_cast<uint32_t>(c_reg), kFusedShifts.c[turns]);
   const uint64_t low = _mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(x)));
   return _mm_crc32_u64(low, static_cast<uint64_t>(_mm_extract_epi64(x, 1)) ^ shifted);
 }
@@ -214,15 +236,12 @@ TM_CRC_TARGET uint32_t ExtendSse42(uint32_t crc, const uint8_t* data, size_t siz
       reg = _mm_crc32_u8(static_cast<uint32_t>(reg), *data++);
       size--;
     }
-    while (size >= FusedLarge::kBlock) {
-      reg = FusedBlock<FusedLarge>(reg, data);
-      data += FusedLarge::kBlock;
-      size -= FusedLarge::kBlock;
-    }
-    while (size >= FusedSmall::kBlock) {
-      reg = FusedBlock<FusedSmall>(reg, data);
-      data += FusedSmall::kBlock;
-      size -= FusedSmall::kBlock;
+    while (size >= kMinTurns * kTurnBytes) {
+      size_t turns = size / kTurnBytes;
+      if (turns > kMaxTurns) turns = kMaxTurns;
+      reg = FusedBlock(reg, data, turns);
+      data += turns * kTurnBytes;
+      size -= turns * kTurnBytes;
     }
     while (size >= 3 * kStep) {
       size_t stream = (size / 3) / kStep * kStep;

@@ -38,14 +38,15 @@ function randomBytes(seed: number, length: number): Uint8Array {
 // Lengths that cross every internal threshold: byte/word tails, the 3-stream cut-in
 // (192 B on x86-64, 768 B on arm64), stream-length steps, one and two full blocks of the
 // largest stream size (3 x 16 KiB on x86-64, 3 x 8 KiB on arm64), and the x86-64 fused
-// crc32+fold blocks (3,264 and 17,408 bytes) alone, repeated and combined.
+// crc32+fold blocks (136 bytes a turn, 2 to 128 turns: 272 to 17,408 bytes) alone,
+// repeated and followed by tails.
 const SEED = 0x7ead1;
 const MAX_LEN = 100_000;
 function testLengths(): number[] {
   const lengths = new Set<number>();
   for (let n = 0; n <= 1100; n++) lengths.add(n);
   for (const edge of [3 * 64, 3 * 256, 3 * 8192, 3 * 16384, 6 * 8192, 6 * 16384, 4096, 65536, 70000,
-    3264, 2 * 3264, 17408, 2 * 17408, 5 * 17408, 17408 + 3264, 17408 + 3264 + 192, 3264 + 192]) {
+    136 * 24, 136 * 127, 17408, 2 * 17408, 5 * 17408, 17408 + 272, 17408 + 136 * 24 + 192, 136 * 24 + 135]) {
     for (let d = -9; d <= 9; d++) if (edge + d >= 0 && edge + d <= MAX_LEN) lengths.add(edge + d);
   }
   const rnd = randomBytes(SEED ^ 0x55, 4 * 300);
