@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { crc32c, crc32cImplementation, isTidemarkError } from '../lib/index';
 import { _forceTableForTests } from '../lib/crc32c';
 import { binding } from '../lib/log/binding';
@@ -178,6 +179,38 @@ describe('crc32c', () => {
         expect(native(bytes.subarray(at), native(bytes.subarray(0, at), 0)), `${name} (force table ${force})`).toBe(want);
       }
     }
+  });
+
+  it('from several threads at once (worker_threads and the main thread, first use included)', async () => {
+    // Each worker loads the addon itself and checksums every length it is given, many times,
+    // while the main thread does the same; all must agree with the reference.
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const native = require(workerData.loader)(workerData.root);
+      const data = new Uint8Array(workerData.data);
+      const out = [];
+      for (let round = 0; round < 20; round++) {
+        for (const n of workerData.lengths) out.push(native.crc32c(data.subarray(round % 16, (round % 16) + n), 0));
+      }
+      parentPort.postMessage(out);
+    `;
+    const lengths = [0, 1, 15, 16, 100, 191, 192, 271, 272, 1000, 4096, 17408, 17408 * 2 + 3, 65536];
+    const shared = new SharedArrayBuffer(MAX_LEN + 16);
+    new Uint8Array(shared).set(big);
+    const workerData = { loader: require.resolve('node-gyp-build'), root: join(__dirname, '..'), data: shared, lengths };
+    const runs = [1, 2, 3].map(() => new Promise<number[]>((resolve, reject) => {
+      const worker = new Worker(source, { eval: true, workerData });
+      worker.once('message', (m: number[]) => resolve(m));
+      worker.once('error', reject);
+    }));
+    const local: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      for (const n of lengths) local.push(crc32c(big.subarray(round % 16, (round % 16) + n)));
+    }
+    const expected: number[] = [];
+    for (let round = 0; round < 20; round++) for (const n of lengths) expected.push(reference(round % 16)[n] ?? -1);
+    expect(local).toEqual(expected);
+    for (const result of await Promise.all(runs)) expect(result).toEqual(expected);
   });
 
   it('Buffer, subarray of a pooled Buffer, and empty views', () => {
