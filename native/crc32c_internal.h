@@ -47,9 +47,6 @@ constexpr uint32_t XPowMod(uint64_t e) {
 // Portable slicing-by-8 (crc32c_table.cc). Always available.
 uint32_t ExtendTable(uint32_t crc, const uint8_t* data, size_t size);
 
-// Shift(reg, n) for any n, portable (crc32c_table.cc): reg * x^(8n) mod P.
-uint32_t ShiftRegister(uint32_t reg, uint64_t n);
-
 #if defined(__x86_64__)
 // SSE4.2 crc32 + PCLMULQDQ (crc32c_sse42.cc). Call only when Sse42Supported().
 bool Sse42Supported();

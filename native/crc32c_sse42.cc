@@ -24,7 +24,6 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
-#include <array>
 #include <cstring>
 
 #include "crc32c_internal.h"

@@ -61,7 +61,5 @@ uint32_t ExtendTable(uint32_t crc, const uint8_t* data, size_t size) {
   return ~reg;
 }
 
-uint32_t ShiftRegister(uint32_t reg, uint64_t n) { return MultiplyMod(reg, XPowMod(8 * n)); }
-
 }  // namespace crc32c_internal
 }  // namespace tidemark
