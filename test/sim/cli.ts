@@ -1,0 +1,37 @@
+/**
+ * Soak and replay: `npm run sim -- --seeds N --steps M [--seed S] [--nodes 3|5] [--first F]`.
+ * With --seed, runs that one seed and prints its stats; otherwise seeds F..F+N-1.
+ */
+import { Simulator } from './simulator';
+
+function arg(name: string): number | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isSafeInteger(v)) {
+    process.stderr.write(`--${name} needs an integer\n`);
+    process.exit(2);
+  }
+  return v;
+}
+
+const steps = arg('steps') ?? 1000;
+const nodes = arg('nodes');
+const one = arg('seed');
+const seeds = arg('seeds') ?? 100;
+const first = arg('first') ?? 1;
+const started = performance.now();
+let failed = 0;
+const list = one !== undefined ? [one] : Array.from({ length: seeds }, (_, i) => first + i);
+for (const seed of list) {
+  const res = new Simulator({ seed, steps, ...(nodes !== undefined ? { nodes } : {}) }).run();
+  if (!res.ok) {
+    failed++;
+    process.stdout.write(`FAIL seed=${seed} nodes=${res.nodes}\n${res.error}\nreplay: ${res.replay}\n`);
+  } else if (one !== undefined) {
+    process.stdout.write(`ok seed=${seed} nodes=${res.nodes} ${JSON.stringify(res.stats)}\n`);
+  }
+}
+const secs = ((performance.now() - started) / 1000).toFixed(1);
+process.stdout.write(`${list.length - failed}/${list.length} seeds passed, ${steps} steps each, in ${secs}s\n`);
+process.exit(failed > 0 ? 1 : 0);
