@@ -24,7 +24,8 @@ const started = performance.now();
 let failed = 0;
 const list = one !== undefined ? [one] : Array.from({ length: seeds }, (_, i) => first + i);
 for (const seed of list) {
-  const res = new Simulator({ seed, steps, ...(nodes !== undefined ? { nodes } : {}) }).run();
+  const trace = process.argv.includes('--trace') ? (line: string) => process.stdout.write(`${line}\n`) : undefined;
+  const res = new Simulator({ seed, steps, ...(nodes !== undefined ? { nodes } : {}), ...(trace !== undefined ? { trace } : {}) }).run();
   if (!res.ok) {
     failed++;
     process.stdout.write(`FAIL seed=${seed} nodes=${res.nodes}\n${res.error}\nreplay: ${res.replay}\n`);

@@ -24,6 +24,11 @@ export class Invariants {
   private readonly written = new Map<string, { key: string; prevGeneration: number }>();
   /** index → entry key of the entry committed there (below any node's high-water mark). */
   readonly committed = new Map<number, string>();
+  /**
+   * index → generation in which it was first seen committed (the committing leader's: the leader
+   * moves its high-water mark before any follower can learn it).
+   */
+  readonly committedInGeneration = new Map<number, number>();
   /** index → entry key applied there by any node. */
   readonly applied = new Map<number, string>();
   /** index → state-machine hash after applying it. */
@@ -45,12 +50,17 @@ export class Invariants {
     if (!wasLeader) this.checkLeaderCompleteness(id, r);
   }
 
-  /** Leader completeness: every entry below any high-water mark is in every later leader's log. */
+  /**
+   * Leader completeness (Raft §5.4.1): an entry committed in generation g is in the log of every
+   * leader of a generation above g. (A leader of an older generation may still appear late, e.g.
+   * a paused candidate counting stale votes; it cannot commit anything, and is not checked.)
+   */
   private checkLeaderCompleteness(id: string, r: Replica): void {
     const first = r.status().firstIndex;
     for (let i = first; i <= this.maxCommitted; i++) {
       const want = this.committed.get(i);
       if (want === undefined) continue;
+      if ((this.committedInGeneration.get(i) ?? 0) >= r.generation) continue;
       if (i > r.lastIndex) {
         throw new InvariantError('leader completeness', `new leader ${id} (g${r.generation}) lacks committed index ${i} (last ${r.lastIndex})`);
       }
@@ -74,7 +84,10 @@ export class Invariants {
       for (const e of es) {
         const key = entryKey(e);
         const prev = this.committed.get(e.index);
-        if (prev === undefined) this.committed.set(e.index, key);
+        if (prev === undefined) {
+          this.committed.set(e.index, key);
+          this.committedInGeneration.set(e.index, r.generation);
+        }
         else if (prev !== key) {
           throw new InvariantError('committed entries agree', `${id} committed ${key} at ${e.index}, another node ${prev}`);
         }

@@ -4,6 +4,7 @@
  * with pauses, crashes and restarts. A run is a function of (seed, options);
  * a failure prints the seed and the command that replays it.
  */
+import { describeMessage, describeEntry } from '../../lib/core';
 import { type Entry, type Message, type Ready, Replica, type SoftState, isTidemarkErrorLike } from './core-imports';
 import { SeededRandom } from '../../lib/core/random';
 import { NodeClock } from './clock';
@@ -19,6 +20,8 @@ export interface SimOptions {
   nodes?: number;
   /** Turn every fault off (baseline). */
   noFaults?: boolean;
+  /** Receives a line per event (debugging a seed: `npm run sim -- --seed S --trace`). */
+  trace?: (line: string) => void;
   /** Liveness bound after faults stop, in election timeouts. */
   livenessElectionTimeouts?: number;
 }
@@ -82,6 +85,7 @@ export class Simulator {
   now = 0;
   faultsOn = true;
   private readonly ids: string[];
+  private readonly trace: ((line: string) => void) | undefined;
   private proposals = new Map<string, Proposal>();
   private acked = new Map<string, Proposal>();
   private maxAckedIndex = 0;
@@ -109,9 +113,12 @@ export class Simulator {
   private readonly partitionRate: number;
   private readonly diskLatencyMax: number;
   private readonly proposeRate: number;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
 
   constructor(readonly options: SimOptions) {
     this.rng = new SeededRandom(options.seed);
+    this.trace = options.trace;
     const rng = this.rng;
     this.n = options.nodes ?? (options.seed % 2 === 0 ? 3 : 5);
     this.ids = Array.from({ length: this.n }, (_, i) => `n${i + 1}`);
@@ -121,11 +128,13 @@ export class Simulator {
       duplicateRate: quiet ? 0 : [0, 0.02, 0.1][rng.int(3)] as number,
       maxDelaySteps: 1 + rng.int(quiet ? 3 : 8),
     });
-    this.crashRate = quiet ? 0 : [0, 0.002, 0.01][rng.int(3)] as number;
-    this.pauseRate = quiet ? 0 : [0, 0.002, 0.01][rng.int(3)] as number;
-    this.partitionRate = quiet ? 0 : [0, 0.003, 0.01][rng.int(3)] as number;
-    this.diskLatencyMax = [0, 2, 6][rng.int(3)] as number;
+    this.crashRate = quiet ? 0 : [0.002, 0.01, 0.03][rng.int(3)] as number;
+    this.pauseRate = quiet ? 0 : [0, 0.005, 0.02][rng.int(3)] as number;
+    this.partitionRate = quiet ? 0 : [0.003, 0.01, 0.03][rng.int(3)] as number;
+    this.diskLatencyMax = [0, 3, 8][rng.int(3)] as number;
     this.proposeRate = [0.05, 0.2, 0.5][rng.int(3)] as number;
+    this.preVote = rng.int(4) !== 0;
+    this.checkQuorum = rng.int(4) !== 0;
     for (const id of this.ids) {
       const node: SimNode = {
         id,
@@ -155,6 +164,8 @@ export class Simulator {
       log: node.disk.log,
       random: new SeededRandom(this.rng.nextU32()),
       electionTimeoutTicks: ELECTION_TICKS,
+      preVote: this.preVote,
+      checkQuorum: this.checkQuorum,
       heartbeatTicks: 2,
       snapshotChunkBytes: CHUNK_BYTES,
       maxAppendBytes: 200,
@@ -211,6 +222,7 @@ export class Simulator {
         this.net.enqueue(m, node.clock.pausedUntil);
         continue;
       }
+      this.trace?.(`${now} deliver ${describeMessage(m)}`);
       node.replica.step(m);
     }
     for (const node of this.nodes) {
@@ -249,6 +261,12 @@ export class Simulator {
   /** The write is durable: check what was written, send what waited for it, apply, advance. */
   private afterPersist(node: SimNode, r: Replica, rd: Ready): void {
     const p = rd.persist;
+    if (this.trace !== undefined) {
+      const hs = p.hardState;
+      this.trace(
+        `${this.now} ${node.id} durable${p.snapshot !== null ? ` snapshot@${p.snapshot.meta.index}` : ''}${p.entries.length > 0 ? ` entries ${p.entries.map(describeEntry).join(',')}` : ''}${hs !== null ? ` hs g${hs.generation} vote=${hs.votedFor} commit=${hs.commit}` : ''}${rd.committedEntries.length > 0 ? ` apply ${rd.committedEntries[0]?.index}..${rd.committedEntries[rd.committedEntries.length - 1]?.index}` : ''} role=${rd.softState.role}`,
+      );
+    }
     if (p.snapshot !== null) {
       const { hash } = decodeSnapshot(p.snapshot.data);
       this.inv.checkSnapshot(node.id, p.snapshot.meta.index, hash);
@@ -334,16 +352,11 @@ export class Simulator {
   private injectFaults(): void {
     const rng = this.rng;
     const now = this.now;
-    if (rng.chance(this.crashRate)) {
-      const node = this.nodes[rng.int(this.n)] as SimNode;
-      if (node.replica !== null) {
-        node.replica = null;
-        node.disk.crash();
-        node.clock.resume();
-        node.restartAt = now + 1 + rng.int(60);
-        node.crashes++;
-        this.stats.crashes = (this.stats.crashes ?? 0) + 1;
-      }
+    if (rng.chance(this.crashRate)) this.crash(this.nodes[rng.int(this.n)] as SimNode);
+    // Crash at the worst moment: a vote or new entries written but not yet synced.
+    for (const node of this.nodes) {
+      const w = node.disk.pending;
+      if (w !== null && w.ready.messagesAfterPersist.length > 0 && rng.chance(this.crashRate * 5)) this.crash(node);
     }
     if (rng.chance(this.pauseRate)) {
       const node = this.nodes[rng.int(this.n)] as SimNode;
@@ -395,6 +408,17 @@ export class Simulator {
     }
   }
 
+  private crash(node: SimNode): void {
+    if (node.replica === null) return;
+    node.replica = null;
+    node.disk.crash();
+    this.trace?.(`${this.now} ${node.id} CRASH durable last=${node.disk.log.lastIndex()} g=${node.disk.log.hardState().generation} vote=${node.disk.log.hardState().votedFor}`);
+    node.clock.resume();
+    node.restartAt = this.now + 1 + this.rng.int(60);
+    node.crashes++;
+    this.stats.crashes = (this.stats.crashes ?? 0) + 1;
+  }
+
   private checkInvariants(): void {
     for (const node of this.nodes) {
       const r = node.replica;
@@ -403,6 +427,7 @@ export class Simulator {
       const isLeader = r.role === 'leader';
       if (isLeader && !node.wasLeader) this.stats.elections = (this.stats.elections ?? 0) + 1;
       this.inv.checkLeader(node.id, r, node.wasLeader);
+      if (isLeader !== node.wasLeader) this.trace?.(`${this.now} ${node.id} ${isLeader ? 'LEADS' : 'stops leading'} g${r.generation} last=${r.lastIndex} commit=${r.commit}`);
       node.wasLeader = isLeader;
     }
   }
