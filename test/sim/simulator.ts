@@ -356,7 +356,9 @@ export class Simulator {
     // Crash at the worst moment: a vote or new entries written but not yet synced.
     for (const node of this.nodes) {
       const w = node.disk.pending;
-      if (w !== null && w.ready.messagesAfterPersist.length > 0 && rng.chance(this.crashRate * 5)) this.crash(node);
+      if (w !== null && (w.ready.messagesAfterPersist.length > 0 || w.ready.persist.entries.length > 0) && rng.chance(this.crashRate * 5)) {
+        this.crash(node);
+      }
     }
     if (rng.chance(this.pauseRate)) {
       const node = this.nodes[rng.int(this.n)] as SimNode;
@@ -414,7 +416,8 @@ export class Simulator {
     node.disk.crash();
     this.trace?.(`${this.now} ${node.id} CRASH durable last=${node.disk.log.lastIndex()} g=${node.disk.log.hardState().generation} vote=${node.disk.log.hardState().votedFor}`);
     node.clock.resume();
-    node.restartAt = this.now + 1 + this.rng.int(60);
+    // Half the restarts are quick (a supervisor restarts the process), half slow.
+    node.restartAt = this.now + 1 + (this.rng.chance(0.5) ? this.rng.int(4) : this.rng.int(60));
     node.crashes++;
     this.stats.crashes = (this.stats.crashes ?? 0) + 1;
   }
