@@ -127,6 +127,7 @@ export class Interaction {
       }
       case 'restart': {
         const n = this.node(pos[0]);
+        this.inbox.set(n.id, []); // what was sent to it while down is gone
         this.startReplica(n);
         out.push(this.statusLine(n));
         break;
@@ -246,6 +247,10 @@ export class Interaction {
   }
 
   private post(m: Message, out: string[], label: string): void {
+    if (this.blocked.has(`${m.from}>${m.to}`)) {
+      out.push(`${label} ${describeMessage(m)} (lost: partition)`);
+      return;
+    }
     out.push(`${label} ${describeMessage(m)}`);
     this.inbox.get(m.to)?.push(m);
   }
