@@ -51,8 +51,14 @@ export function handleAppend(s: ReplicaState, m: AppendMessage): void {
   let prevGeneration = m.prevGeneration;
   let entries = m.entries;
   if (prevIndex < log.commit) {
-    // Everything up to our high-water mark is already known to match the leader.
+    // Everything up to our high-water mark must already match the leader: a leader that
+    // disagrees below it would make us truncate committed entries. That is a bug: crash.
     const skip = log.commit - prevIndex;
+    for (let i = 0; i < Math.min(skip, entries.length); i++) {
+      const e = entries[i] as (typeof entries)[number];
+      const mine = log.generationAt(e.index);
+      assert(mine === undefined || mine === e.generation, `would truncate committed entry ${e.index} (high-water mark ${log.commit})`);
+    }
     if (skip >= entries.length) {
       ack(s, m, log.commit);
       return;
