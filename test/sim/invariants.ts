@@ -75,6 +75,7 @@ export class Invariants {
   checkCommit(id: string, r: Replica): void {
     const before = this.lastCommit.get(id) ?? 0;
     const now = r.commit;
+    if (r.applied > now) throw new InvariantError('nothing above the high-water mark is applied', `${id} applied ${r.applied} > ${now}`);
     if (now < before) throw new InvariantError('high-water mark never moves back', `${id} went from ${before} to ${now}`);
     if (now === before) return;
     this.lastCommit.set(id, now);

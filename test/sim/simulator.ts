@@ -473,6 +473,7 @@ export class Simulator {
       }
       const target = Math.max(probe.index, this.maxAckedIndex);
       if (this.nodes.every((n) => n.replica !== null && n.smIndex >= target)) {
+        this.stats.livenessSteps = this.now - (deadline - bound);
         this.finalCheck();
         return;
       }
