@@ -18,4 +18,12 @@ export const PINNED_SEEDS: readonly PinnedSeed[] = [
       'becoming leader of generation 5 after generation 6 had committed index 10. Legal in Raft (it cannot commit); ' +
       'the leader-completeness check was too strict and now only requires entries committed in older generations.',
   },
+  {
+    seed: 1551,
+    steps: 2000,
+    what:
+      'Liveness failed: with one entry per append and one append in flight (bounds drawn for this seed), a ' +
+      '200-entry backlog could not replicate within the fixed bound. Not a core bug: the bound now allows one ' +
+      'round trip per backlog entry on top of the election allowance.',
+  },
 ];

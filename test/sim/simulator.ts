@@ -37,7 +37,6 @@ export interface SimResult {
 }
 
 const ELECTION_TICKS = 10;
-const CHUNK_BYTES = 64;
 
 interface SimNode {
   id: string;
@@ -115,6 +114,8 @@ export class Simulator {
   private readonly proposeRate: number;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
+  /** Replica bounds drawn per seed, so flow control and batching are exercised at many sizes. */
+  private readonly bounds: { heartbeatTicks: number; maxAppendBytes: number; maxInflightAppends: number; maxInflightBytes: number; maxUncommittedBytes: number; snapshotChunkBytes: number };
 
   constructor(readonly options: SimOptions) {
     this.rng = new SeededRandom(options.seed);
@@ -133,6 +134,14 @@ export class Simulator {
     this.partitionRate = quiet ? 0 : [0.003, 0.01, 0.03][rng.int(3)] as number;
     this.diskLatencyMax = [0, 3, 8][rng.int(3)] as number;
     this.proposeRate = [0.05, 0.2, 0.5][rng.int(3)] as number;
+    this.bounds = {
+      heartbeatTicks: 1 + rng.int(3),
+      maxAppendBytes: [1, 200, 2000][rng.int(3)] as number,
+      maxInflightAppends: [1, 4, 32][rng.int(3)] as number,
+      maxInflightBytes: [300, 1000, 100_000][rng.int(3)] as number,
+      maxUncommittedBytes: [500, 4000, 1 << 20][rng.int(3)] as number,
+      snapshotChunkBytes: [16, 64, 4096][rng.int(3)] as number,
+    };
     this.preVote = rng.int(4) !== 0;
     this.checkQuorum = rng.int(4) !== 0;
     for (const id of this.ids) {
@@ -166,12 +175,7 @@ export class Simulator {
       electionTimeoutTicks: ELECTION_TICKS,
       preVote: this.preVote,
       checkQuorum: this.checkQuorum,
-      heartbeatTicks: 2,
-      snapshotChunkBytes: CHUNK_BYTES,
-      maxAppendBytes: 200,
-      maxInflightAppends: 4,
-      maxInflightBytes: 1000,
-      maxUncommittedBytes: 4000,
+      ...this.bounds,
     });
     node.wasLeader = false;
     this.inv.restarted(node.id, node.replica.commit);
@@ -445,7 +449,16 @@ export class Simulator {
       if (node.replica === null) node.restartAt = this.now + 1;
     }
     const periodMax = 6;
-    const bound = (this.options.livenessElectionTimeouts ?? 30) * ELECTION_TICKS * periodMax;
+    // Bound: time to elect a leader, plus a backlog allowance of one round trip (network both
+    // ways plus a sync) per entry still to replicate, since a seed may run with one entry per
+    // append and one append in flight.
+    let backlog = 0;
+    const lastMax = Math.max(...this.nodes.map((n) => n.disk.log.lastIndex()));
+    const commitMin = Math.min(...this.nodes.map((n) => n.smIndex));
+    backlog = Math.max(0, lastMax - commitMin);
+    const perEntry = 2 * (this.net.faults.maxDelaySteps + this.diskLatencyMax + 1);
+    const bound = (this.options.livenessElectionTimeouts ?? 30) * ELECTION_TICKS * periodMax + backlog * perEntry;
+    this.stats.livenessBound = bound;
     const deadline = this.now + bound;
     let probe: Proposal | null = null;
     while (this.now < deadline) {
@@ -474,6 +487,7 @@ export class Simulator {
       const target = Math.max(probe.index, this.maxAckedIndex);
       if (this.nodes.every((n) => n.replica !== null && n.smIndex >= target)) {
         this.stats.livenessSteps = this.now - (deadline - bound);
+        this.stats.livenessPermille = Math.round((1000 * this.stats.livenessSteps) / bound);
         this.finalCheck();
         return;
       }
@@ -481,7 +495,7 @@ export class Simulator {
     const view = this.nodes
       .map((n) => (n.replica === null ? `${n.id}:down` : `${n.id}:${n.replica.role}/g${n.replica.generation}/c${n.replica.commit}/a${n.smIndex}/l${n.replica.lastIndex}`))
       .join(' ');
-    throw new InvariantError('liveness', `no leader committed a fresh proposal on every node within ${bound} steps after faults stopped: ${view}`);
+    throw new InvariantError('liveness', `no leader committed a fresh proposal on every node within ${bound} steps (backlog ${backlog}) after faults stopped: ${view}`);
   }
 
   /** Every acknowledged proposal is applied on every node, at the acknowledged index. */
