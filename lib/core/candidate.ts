@@ -1,5 +1,5 @@
 /**
- * Pre-candidate and candidate roles: count (pre-)votes of a Majority Quorum.
+ * Candidate role: counts votes of a Majority Quorum in its new generation.
  *
  * @packageDocumentation
  */
@@ -10,7 +10,7 @@ import type { ReplicaState } from './state';
 import type { Message } from './types';
 
 /** A leader of our generation exists: follow it and handle its message. */
-function yieldToLeader(s: ReplicaState, m: Extract<Message, { type: 'append' | 'heartbeat' | 'snapshot-chunk' }>): void {
+export function yieldToLeader(s: ReplicaState, m: Extract<Message, { type: 'append' | 'heartbeat' | 'snapshot-chunk' }>): void {
   s.becomeFollower(s.generation, m.from);
   switch (m.type) {
     case 'append':
@@ -21,38 +21,6 @@ function yieldToLeader(s: ReplicaState, m: Extract<Message, { type: 'append' | '
       return;
     case 'snapshot-chunk':
       handleSnapshotChunk(s, m);
-      return;
-    default:
-      unreachable(m, 'message');
-  }
-}
-
-export function stepPreCandidate(s: ReplicaState, m: Message): void {
-  switch (m.type) {
-    case 'append':
-    case 'heartbeat':
-    case 'snapshot-chunk':
-      yieldToLeader(s, m);
-      return;
-    case 'pre-vote-response': {
-      // Granted answers carry the generation we would campaign in; refusals carry the voter's (ours).
-      if (m.granted && m.generation !== s.generation + 1) return;
-      if (!m.granted && m.generation !== s.generation) return;
-      if (!s.votes.has(m.from)) s.votes.set(m.from, m.granted);
-      const outcome = tally(s);
-      if (outcome === 'won') s.becomeCandidate(false);
-      else if (outcome === 'lost') s.becomeFollower(s.generation, null);
-      return;
-    }
-    case 'timeout-now':
-      s.startElection(true);
-      return;
-    case 'pre-vote':
-    case 'vote':
-    case 'vote-response':
-    case 'append-response':
-    case 'heartbeat-response':
-    case 'snapshot-response':
       return;
     default:
       unreachable(m, 'message');
@@ -86,7 +54,7 @@ export function stepCandidate(s: ReplicaState, m: Message): void {
   }
 }
 
-function tally(s: ReplicaState): ReturnType<typeof tallyVotes> {
+export function tally(s: ReplicaState): ReturnType<typeof tallyVotes> {
   let granted = 0;
   let refused = 0;
   for (const g of s.votes.values()) {

@@ -1,5 +1,16 @@
 /**
- * The pure replication core. See {@link Replica}.
+ * The pure replication core (DESIGN.md "Replication"): roles, Generation Clock,
+ * Majority Quorum, High-Water Mark, Replicated Log, snapshots and read index, as
+ * a deterministic state machine with no I/O, timers, clock or global randomness.
+ *
+ * A driver (lib/cluster; test/sim/simulator.ts is a complete reference driver):
+ * - builds a {@link Replica} over a {@link LogReader} of its durable log and a seeded {@link Random};
+ * - calls `tick()` every tick interval (monotonic time, never wall clock), `step(msg)` per message
+ *   received, `propose()` / `readIndex()` / `readLocal()` / `transferLeadership()` for clients;
+ * - then loops `ready()` → carry out the {@link Ready} in its documented order → `advance(ready)`.
+ *
+ * Operating errors are TidemarkError (TM_NOT_LEADER with `leaderId`, TM_BUSY, TM_INVALID_ARGUMENT);
+ * a broken protocol invariant throws {@link CoreAssertionError}: stop the node.
  *
  * @packageDocumentation
  */

@@ -7,7 +7,8 @@
  */
 import { TidemarkError } from '../errors';
 import { assert, unreachable } from './assert';
-import { stepCandidate, stepPreCandidate } from './candidate';
+import { stepCandidate } from './candidate';
+import { stepPreCandidate } from './pre-candidate';
 import { stepFollower } from './follower';
 import { stepLeader, tickLeader } from './leader';
 import type { ResolvedOptions } from './options';
