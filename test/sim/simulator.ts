@@ -360,7 +360,7 @@ export class Simulator {
     // Crash at the worst moment: a vote or new entries written but not yet synced.
     for (const node of this.nodes) {
       const w = node.disk.pending;
-      if (w !== null && (w.ready.messagesAfterPersist.length > 0 || w.ready.persist.entries.length > 0) && rng.chance(this.crashRate * 5)) {
+      if (w !== null && (w.ready.messagesAfterPersist.length > 0 || w.ready.persist.entries.length > 0 || w.ready.persist.hardState !== null) && rng.chance(this.crashRate * 5)) {
         this.crash(node);
       }
     }
