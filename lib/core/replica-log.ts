@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import { TidemarkError } from '../errors';
 import { assert } from './assert';
 import type { LogReader } from './log-reader';
 import { type Entry, type Snapshot, entryBytes } from './types';
@@ -32,10 +33,14 @@ export class ReplicaLog {
     this.offset = storage.lastIndex() + 1;
     const hs = storage.hardState();
     const snapIndex = storage.firstIndex() - 1;
-    assert(hs.commit <= storage.lastIndex(), `stored commit ${hs.commit} beyond last index ${storage.lastIndex()}`);
+    if (hs.commit > storage.lastIndex()) {
+      throw TidemarkError.invalidArgument(`the log's stored commit ${hs.commit} is beyond its last index ${storage.lastIndex()}`);
+    }
     this.commit = Math.max(hs.commit, snapIndex);
     this.applied = applied ?? snapIndex;
-    assert(this.applied >= snapIndex && this.applied <= this.commit, `applied ${this.applied} outside [${snapIndex}, ${this.commit}]`);
+    if (this.applied < snapIndex || this.applied > this.commit) {
+      throw TidemarkError.invalidArgument(`applied ${this.applied} must lie in [snapshot index ${snapIndex}, commit ${this.commit}]`);
+    }
   }
 
   firstIndex(): number {

@@ -270,6 +270,7 @@ describe('Boundary checks', () => {
       { ...ok, maxInflightAppends: 1.5 },
     ];
     for (const o of bad) expect(() => new Replica(o)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
+    expect(() => new Replica({ ...ok, applied: 3 })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
   });
   it('advance() only accepts the outstanding Ready', () => {
     const a = makeNode('a', ['a']);
