@@ -89,7 +89,8 @@ export class Interaction {
           for (const m of this.inbox.get(id) ?? []) out.push(`dropped: ${describeMessage(m)}`);
           this.inbox.set(id, []);
         }
-        for (const id of pos) this.deliver(this.node(id), out);
+        const from = kv.has('from') ? new Set(parseList(kv.get('from'))) : null;
+        for (const id of pos) this.deliver(this.node(id), out, from);
         break;
       }
       case 'stabilize':
@@ -177,6 +178,7 @@ export class Interaction {
       snapshotChunkBytes: Number(kv.get('chunk') ?? 1024),
       maxInflightAppends: Number(kv.get('inflight') ?? 64),
       maxUncommittedBytes: Number(kv.get('uncommitted') ?? 1 << 20),
+      maxAppendBytes: Number(kv.get('append-bytes') ?? 1 << 20),
     };
     for (let i = 0; i < count; i++) {
       const id = String(first + i);
@@ -255,11 +257,12 @@ export class Interaction {
     this.inbox.get(m.to)?.push(m);
   }
 
-  private deliver(n: Node, out: string[]): boolean {
+  private deliver(n: Node, out: string[], from: Set<string> | null = null): boolean {
     if (n.paused || n.replica === null) return false;
-    const msgs = this.inbox.get(n.id) ?? [];
+    const all = this.inbox.get(n.id) ?? [];
+    const msgs = from === null ? all : all.filter((m) => from.has(m.from));
     if (msgs.length === 0) return false;
-    this.inbox.set(n.id, []);
+    this.inbox.set(n.id, from === null ? [] : all.filter((m) => !from.has(m.from)));
     for (const m of msgs) {
       if (this.blocked.has(`${m.from}>${m.to}`)) {
         out.push(`  dropped (partition) ${describeMessage(m)}`);
