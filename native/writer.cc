@@ -134,6 +134,19 @@ Status Log::write_batch(QueueItem& item, bool* durable_any) {
     Status s = take_spare(&spare);
     if (!s.ok()) return s;
   }
+  // A spare taken for a rotation that did not happen goes back for next time.
+  auto give_back_spare = [&] {
+    if (spare.empty()) return;
+    std::lock_guard<std::mutex> lk(prep_mu_);
+    if (!spare_ready_) {
+      spare_ready_ = true;
+      spare_path_ = spare;
+      spare_wanted_ = false;
+    } else {
+      ::unlink(spare.c_str());
+    }
+    spare.clear();
+  };
 
   size_t pos = 0;
   while (pos < total) {
@@ -169,7 +182,10 @@ Status Log::write_batch(QueueItem& item, bool* durable_any) {
       }
       auto t0 = std::chrono::steady_clock::now();
       Status s = seg->file->pwrite(wbuf, wlen, off);
-      if (!s.ok()) return s;
+      if (!s.ok()) {
+        give_back_spare();
+        return s;
+      }
       if (options_.sync == SyncMode::kDsync || options_.sync == SyncMode::kDirect) {
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
         m_syncs_.fetch_add(1, std::memory_order_relaxed);
@@ -202,17 +218,7 @@ Status Log::write_batch(QueueItem& item, bool* durable_any) {
       seg = std::move(next);
     }
   }
-  if (!spare.empty()) {
-    // Planned for a rotation that the exact layout did not need: keep it for next time.
-    std::lock_guard<std::mutex> lk(prep_mu_);
-    if (!spare_ready_) {
-      spare_ready_ = true;
-      spare_path_ = spare;
-      spare_wanted_ = false;
-    } else {
-      ::unlink(spare.c_str());
-    }
-  }
+  give_back_spare();
   // Durable: publish to readers.
   {
     std::lock_guard<std::mutex> lk(index_mu_);
