@@ -22,18 +22,25 @@
 //  E   | last segment               | a bad frame, or records after the committed end, or  | torn tail: the incomplete batch is
 //      |                            | non-zero bytes after it, and no valid frame after    | dropped: bytes from the committed
 //      |                            | the stop (rows F, G)                                 | end are zeroed durably, log opens
-//  F   | last segment               | a bad frame at P whose stored CRC, used as the seed, | TM_CORRUPTION at P (valid data
-//      |                            | verifies the frame right after it                    | after a bad record)
-//  G   | last segment               | a bad or zero frame at P, and at some later 512-byte | TM_CORRUPTION at P (valid data
-//      |                            | boundary B a padding trailer (crc, "TMPD") at B-8    | after a bad record)
-//      |                            | whose CRC verifies a frame at B with index > last    |
+//  F   | last segment               | a damaged padding frame at P, and the frame at its   | TM_CORRUPTION at P (a later batch
+//      |                            | end verifies from its stored CRC or from the CRC     | exists, so P's batch was synced)
+//      |                            | recomputed over its header                           |
+//  G   | last segment               | a bad or zero frame at P, and at some later 512-byte | TM_CORRUPTION at P (a later batch
+//      |                            | boundary B a frame that verifies from a seed found   | exists, so P's batch was synced)
+//      |                            | before B (padding trailer at B-8, or the CRC of a    |
+//      |                            | padding header ending at B), index > last valid      |
 //  H   | TRUNCATE marker present    | (a truncateAfter(i) was interrupted)                 | segments above i+1 removed,
 //      |                            |                                                      | records > i cut as in
 //      |                            |                                                      | truncateAfter, marker removed
 //
 // "Committed end": the end of the last padding frame. Complete records after it
 // belong to a batch whose write did not finish, so it was never acknowledged:
-// row E drops them too. Every segment file gets its header (synced) before it is
+// row E drops them too. The writer starts a batch only after the previous one
+// is durable, so damage followed by a later batch is corruption (rows F, G);
+// damage inside the last batch is indistinguishable from a torn write (a disk
+// may persist any subset of a write's sectors) and is dropped with it (row E).
+// With sync 'none' that ordering does not hold: after a power loss such a log
+// may report TM_CORRUPTION. Every segment file gets its header (synced) before it is
 // renamed to its name, so a bad header is never a torn write (row A).
 #include "recovery.h"
 
@@ -199,47 +206,88 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
   return Status::Ok();
 }
 
-// Rows F and G: is there a valid frame after the bad/zero frame at `stop`?
+// Bytes a frame claims to occupy, or 0 when its length field is implausible.
+size_t claimed_size(const uint8_t* header) {
+  uint32_t length = load32(header + 4);
+  if ((length & kPadFlag) != 0) {
+    size_t total = length & ~kPadFlag;
+    return total >= kPadFrameMinBytes && total % kFrameAlignBytes == 0 ? total : 0;
+  }
+  return length <= kRecordBytesMax ? frame_bytes(length) : 0;
+}
+
+// Does a frame at `q` verify from `seed` with an index above `last`?
+Status verifies_at(Window* w, const Segment& seg, uint64_t q, uint32_t seed, uint64_t last, bool* ok) {
+  *ok = false;
+  const uint8_t* p = nullptr;
+  if (q + kFrameHeaderBytes > seg.file_bytes) return Status::Ok();
+  Status s = w->get(q, kFrameHeaderBytes, &p);
+  if (!s.ok()) return s;
+  size_t need = claimed_size(p);
+  if (need == 0 || q + need > seg.file_bytes) return Status::Ok();
+  s = w->get(q, need, &p);
+  if (!s.ok()) return s;
+  uint64_t index = load64(p + 8);
+  if (index <= last) return Status::Ok();
+  FrameCheck f = check_frame(p, need, seed, index, kRecordBytesMax);
+  *ok = f.kind == FrameKind::kRecord || f.kind == FrameKind::kPadding;
+  return Status::Ok();
+}
+
+// Rows F and G: was a later batch written after the damaged frame at `stop`?
+// The writer starts a batch only after the previous one is durable, so a later
+// batch that chains proves the damaged one had been synced: corruption, not a
+// torn write. Damage inside the last batch proves nothing (a torn write can
+// persist any subset of its sectors) and is row E.
 Status valid_after(Window* w, Segment* seg, const ScanResult& r, bool* found) {
   *found = false;
-  const FrameCheck& bad = r.stop_frame;
   const uint8_t* p = nullptr;
-  // Row F: the bad frame's own stored CRC seeds the next frame.
-  if (bad.kind == FrameKind::kBad && bad.size > 0 && r.stop + bad.size + kFrameHeaderBytes <= seg->file_bytes) {
-    uint64_t q = r.stop + bad.size;
-    Status s = w->get(q, kFrameHeaderBytes, &p);
-    if (!s.ok()) return s;
-    uint32_t length = load32(p + 4);
-    size_t need = (length & kPadFlag) != 0 ? (length & ~kPadFlag) : (length <= kRecordBytesMax ? frame_bytes(length) : 0);
-    if (need >= kFrameHeaderBytes && q + need <= seg->file_bytes) {
-      s = w->get(q, need, &p);
-      if (!s.ok()) return s;
-      FrameCheck f = check_frame(p, need, bad.crc, load64(p + 8), kRecordBytesMax);
-      if ((f.kind == FrameKind::kRecord || f.kind == FrameKind::kPadding) && f.index > r.stop_last) {
-        *found = true;
-        return Status::Ok();
+  Status s = w->get(r.stop, kFrameHeaderBytes, &p);
+  if (!s.ok()) return s;
+  // Row F: a damaged padding frame; the next batch chains from its stored CRC,
+  // or from the CRC its header should have.
+  if (r.stop_frame.kind == FrameKind::kBad && (load32(p + 4) & kPadFlag) != 0) {
+    size_t size = claimed_size(p);
+    if (size != 0) {
+      uint32_t seeds[2] = {load32(p), crc32c_extend(r.stop_crc, p + 4, 12)};
+      for (uint32_t seed : seeds) {
+        bool ok = false;
+        s = verifies_at(w, *seg, r.stop + size, seed, r.stop_last, &ok);
+        if (!s.ok()) return s;
+        if (ok) {
+          *found = true;
+          return Status::Ok();
+        }
       }
     }
   }
-  // Row G: a padding trailer at a later block boundary seeds the frame after it.
+  // Row G: at a later block boundary B, a frame that chains from a seed found
+  // just before B: the padding trailer at B-8, or the CRC of a padding header
+  // that claims to end at B.
   for (uint64_t b = (r.stop / kBlockBytesMin + 1) * kBlockBytesMin; b + kFrameHeaderBytes <= seg->file_bytes;
        b += kBlockBytesMin) {
-    Status s = w->get(b - 8, 8 + kFrameHeaderBytes, &p);
+    s = w->get(b, kFrameHeaderBytes, &p);
     if (!s.ok()) return s;
-    if (load32(p + 4) != kPadMagic) continue;
-    uint32_t seed = load32(p);
-    const uint8_t* h = p + 8;
-    uint32_t length = load32(h + 4);
-    uint64_t index = load64(h + 8);
-    if (index <= r.stop_last) continue;
-    size_t need = (length & kPadFlag) != 0 ? (length & ~kPadFlag) : (length <= kRecordBytesMax ? frame_bytes(length) : 0);
-    if (need < kFrameHeaderBytes || b + need > seg->file_bytes) continue;
-    s = w->get(b, need, &h);
+    if (std::all_of(p, p + kFrameHeaderBytes, [](uint8_t x) { return x == 0; })) continue;
+    std::vector<uint32_t> seeds;
+    s = w->get(b - 8, 8, &p);
     if (!s.ok()) return s;
-    FrameCheck f = check_frame(h, need, seed, index, kRecordBytesMax);
-    if (f.kind == FrameKind::kRecord || f.kind == FrameKind::kPadding) {
-      *found = true;
-      return Status::Ok();
+    if (load32(p + 4) == kPadMagic) seeds.push_back(load32(p));
+    uint64_t low = std::max<uint64_t>(r.stop, b > kBlockBytesMax + kPadFrameMinBytes ? b - kBlockBytesMax - kPadFrameMinBytes : 0);
+    for (uint64_t q = b - kPadFrameMinBytes; q >= low && q >= kSegmentDataOffset; q -= kFrameAlignBytes) {
+      s = w->get(q, kFrameHeaderBytes, &p);
+      if (!s.ok()) return s;
+      if (load32(p + 4) == (kPadFlag | static_cast<uint32_t>(b - q))) seeds.push_back(load32(p));
+      if (q < kFrameAlignBytes) break;
+    }
+    for (uint32_t seed : seeds) {
+      bool ok = false;
+      s = verifies_at(w, *seg, b, seed, r.stop_last, &ok);
+      if (!s.ok()) return s;
+      if (ok) {
+        *found = true;
+        return Status::Ok();
+      }
     }
   }
   return Status::Ok();

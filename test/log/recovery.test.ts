@@ -145,15 +145,28 @@ describe('recovery decision table', () => {
     wal = await expectIntact(dir3, 30);
     expect(await wal.append(Buffer.from('after'))).toBe(31);
     await wal.close();
+
+    // (4) damage inside the last batch: indistinguishable from a torn write, the batch goes
+    const dir4 = await makeLog(45, 15);
+    const file4 = segmentFiles(dir4).at(-1) as string;
+    const inLast = records(frames(file4)).find((x) => x.index === 40 && x.length > 0) as Frame;
+    patch(file4, inLast.offset + 16, [(readFileSync(file4)[inLast.offset + 16] ?? 0) ^ 1]);
+    wal = await expectIntact(dir4, 30);
+    await wal.close();
   });
 
-  it('row F: a bad record whose stored CRC verifies the next one is TM_CORRUPTION', async () => {
-    const dir = await makeLog(40, 40); // one batch: no padding between the records
-    const file = segmentFiles(dir).at(-1) as string;
-    const victim = records(frames(file)).find((r) => r.index === 20 && r.length > 0) ?? (records(frames(file))[19] as Frame);
-    if (victim.length > 0) patch(file, victim.offset + 16, [(readFileSync(file)[victim.offset + 16] ?? 0) ^ 0xff]);
-    else patch(file, victim.offset + 8, [0x77]); // index field
-    await expectCorruption(dir, file, victim.offset);
+  it('row F: a damaged padding frame followed by a later batch is TM_CORRUPTION', async () => {
+    for (const field of [0, 8]) {
+      // field 0: its CRC (the next batch chains from the CRC its header should have);
+      // field 8: its next-index (the next batch chains from its stored CRC).
+      const dir = await makeLog(30);
+      const file = segmentFiles(dir).at(-1) as string;
+      const pads = frames(file).filter((x) => x.kind === 'padding');
+      expect(pads.length).toBeGreaterThan(2);
+      const victim = pads[pads.length - 2] as Frame;
+      patch(file, victim.offset + field, [(readFileSync(file)[victim.offset + field] ?? 0) ^ 0x10]);
+      await expectCorruption(dir, file, victim.offset);
+    }
   });
 
   it('row G: a bad or zeroed record with valid batches after it (found by their padding trailers) is TM_CORRUPTION', async () => {
