@@ -112,7 +112,7 @@ class Log {
   // writer.cc
   void writer_main();
   void preparer_main();
-  Status write_batch(QueueItem& item, bool* durable_any);
+  Status write_batch(QueueItem& item, bool* durable_any, bool* clean);
   Status find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uint64_t* offset, uint32_t* seed);
   Status take_spare(std::string* path);
   Status rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out);
