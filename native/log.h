@@ -122,6 +122,8 @@ class Log {
   Status sync_file(File* file);
   void release_lock();
 
+  void take_free_buffer(AlignedBuffer* out);  // under mu_
+
   // Locate record `index`: its segment and the sparse entry at or below it.
   bool locate(uint64_t index, std::shared_ptr<Segment>* seg, SparseEntry* entry) const;
 

@@ -460,7 +460,8 @@ void Log::writer_main() {
     {
       std::lock_guard<std::mutex> lk(mu_);
       for (auto& item : items) {
-        if (item.kind == ItemKind::kAppend && free_buffers_.size() < 4 && item.buf.capacity() <= 8 * 1024 * 1024) {
+        if (item.kind == ItemKind::kAppend && free_buffers_.size() < kStagingBuffersKept &&
+            item.buf.capacity() <= kStagingBufferKeptBytesMax) {
           item.buf.clear();
           free_buffers_.push_back(std::move(item.buf));
         }
