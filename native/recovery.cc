@@ -1,0 +1,537 @@
+// Recovery: the torn-versus-corrupt rule.
+//
+// A segment is scanned frame by frame from offset 4096, each frame's CRC
+// chained from the previous one (the first from the segment header's CRC).
+// A batch always ends with a padding frame on a block boundary, so the end of
+// the last complete batch ("committed end") is known. The scan of a segment
+// stops at the first frame that is all zero ("zero"), does not verify ("bad"),
+// or runs off the file ("eof").
+//
+// Decision table (one test per row in test/log/recovery.test.ts):
+//
+//  row | where                      | what the scan finds                                  | verdict
+//  ----+----------------------------+------------------------------------------------------+--------------------------------
+//  A   | any segment                | header bad: all zero, magic, version, CRC, or first  | TM_CORRUPTION (offset 0, or 16
+//      |                            | index != the file name's                             | for the index)
+//  B   | sealed (not last) segment  | a bad frame, or the scan stops (zero/eof) anywhere   | TM_CORRUPTION at that offset
+//      |                            | but right after a padding frame (its committed end)  |
+//  C   | any two segments in order  | first index of a segment != last index of the        | TM_CORRUPTION (offset 4096 of the
+//      |                            | previous + 1                                         | later segment)
+//  D   | last segment               | clean: zero frame at the committed end, and only     | nothing to do
+//      |                            | zero bytes after it                                  |
+//  E   | last segment               | a bad frame, or records after the committed end, or  | torn tail: the incomplete batch is
+//      |                            | non-zero bytes after it, and no valid frame after    | dropped: bytes from the committed
+//      |                            | the stop (rows F, G)                                 | end are zeroed durably, log opens
+//  F   | last segment               | a damaged padding frame at P, and the frame at its   | TM_CORRUPTION at P (a later batch
+//      |                            | end verifies from its stored CRC or from the CRC     | exists, so P's batch was synced)
+//      |                            | recomputed over its header                           |
+//  G   | last segment               | a bad or zero frame at P, and at some later 512-byte | TM_CORRUPTION at P (a later batch
+//      |                            | boundary B a frame that verifies from a seed found   | exists, so P's batch was synced)
+//      |                            | before B (padding trailer at B-8, or the CRC of a    |
+//      |                            | padding header ending at B), index > last valid      |
+//  H   | TRUNCATE marker present    | (a truncateAfter(i) was interrupted)                 | segments above i+1 removed,
+//      |                            |                                                      | records > i cut as in
+//      |                            |                                                      | truncateAfter, marker removed
+//
+// "Committed end": the end of the last padding frame. Complete records after it
+// belong to a batch whose write did not finish, so it was never acknowledged:
+// row E drops them too. The writer starts a batch only after the previous one
+// is durable, so damage followed by a later batch is corruption (rows F, G);
+// damage inside the last batch is indistinguishable from a torn write (a disk
+// may persist any subset of a write's sectors) and is dropped with it (row E).
+// With sync 'none' that ordering does not hold: after a power loss such a log
+// may report TM_CORRUPTION. Every segment file gets its header (synced) before it is
+// renamed to its name, so a bad header is never a torn write (row A).
+#include "recovery.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "crc32c.h"
+#include "limits.h"
+#include "record.h"
+
+namespace tidemark {
+
+void encode_truncate_marker(uint8_t* out, uint64_t last_index) {
+  memset(out, 0, kTruncateMarkerBytes);
+  store64(out, kTruncateMarkerMagic);
+  store64(out + 8, last_index);
+  store32(out + 16, crc32c_extend(0, out, 16));
+}
+
+bool decode_truncate_marker(const uint8_t* data, size_t size, uint64_t* last_index) {
+  if (size != kTruncateMarkerBytes) return false;
+  if (load64(data) != kTruncateMarkerMagic) return false;
+  if (load32(data + 16) != crc32c_extend(0, data, 16)) return false;
+  *last_index = load64(data + 8);
+  return true;
+}
+
+namespace {
+
+// A read window over a file: get(offset, n) returns a pointer to n bytes, or
+// nullptr past the end of the file.
+class Window {
+ public:
+  Window(int fd, std::string path, uint64_t file_bytes) : fd_(fd), path_(std::move(path)), file_bytes_(file_bytes) {}
+
+  Status get(uint64_t offset, size_t n, const uint8_t** out) {
+    *out = nullptr;
+    if (offset + n > file_bytes_) return Status::Ok();
+    if (offset >= base_ && offset + n <= base_ + len_) {
+      *out = buf_.data() + (offset - base_);
+      return Status::Ok();
+    }
+    size_t want = static_cast<size_t>(std::min<uint64_t>(std::max(n, kScanWindowBytes), file_bytes_ - offset));
+    buf_.resize(want);
+    size_t done = 0;
+    while (done < want) {
+      ssize_t r = ::pread(fd_, buf_.data() + done, want - done, static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return Status::Errno("pread", errno, path_, static_cast<int64_t>(offset + done));
+      }
+      if (r == 0) break;
+      done += static_cast<size_t>(r);
+    }
+    base_ = offset;
+    len_ = done;
+    if (done < n) return Status::Errno("pread", EIO, path_, static_cast<int64_t>(offset));
+    *out = buf_.data();
+    return Status::Ok();
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+  uint64_t file_bytes_;
+  std::vector<uint8_t> buf_;
+  uint64_t base_ = 0;
+  size_t len_ = 0;
+};
+
+struct ScanResult {
+  uint64_t stop = 0;            // offset where the scan stopped
+  FrameCheck stop_frame;        // what is there (kZero, kBad, or kRecord above the truncation point)
+  bool eof = false;             // ran off the file
+  bool cut_at_stop = false;     // stopped at a record above the truncation point
+  uint64_t committed_end = 0;   // end of the last padding frame (or data offset)
+  uint64_t committed_last = 0;  // last record index before committed_end
+  uint32_t committed_crc = 0;   // chain seed at committed_end
+  uint64_t stop_last = 0;       // last valid record index before stop
+  uint32_t stop_crc = 0;        // chain seed at stop
+};
+
+Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after, ScanResult* r) {
+  uint64_t off = kSegmentDataOffset;
+  uint64_t expected = seg->first_index;
+  r->committed_end = off;
+  r->committed_last = expected - 1;
+  r->committed_crc = seed;
+  std::vector<SparseEntry> pending;  // sparse entries of the current (uncommitted) batch
+  uint64_t last_sparse_index = 0, last_sparse_offset = 0;
+  bool have_sparse = false;
+  while (true) {
+    const uint8_t* p = nullptr;
+    if (off + kFrameHeaderBytes > seg->file_bytes) {
+      r->eof = true;
+      break;
+    }
+    Status s = w->get(off, kFrameHeaderBytes, &p);
+    if (!s.ok()) return s;
+    uint32_t length = load32(p + 4);
+    size_t need = kFrameHeaderBytes;
+    if ((length & kPadFlag) != 0) {
+      need = length & ~kPadFlag;
+    } else if (length <= kRecordBytesMax) {
+      need = frame_bytes(length);
+    }
+    size_t avail = static_cast<size_t>(seg->file_bytes - off);
+    FrameCheck f;
+    if (need > avail || need < kFrameHeaderBytes) {
+      f = check_frame(p, kFrameHeaderBytes, seed, expected, kRecordBytesMax);
+      if (f.kind != FrameKind::kZero) f.kind = FrameKind::kBad;
+    } else {
+      s = w->get(off, need, &p);
+      if (!s.ok()) return s;
+      f = check_frame(p, need, seed, expected, kRecordBytesMax);
+    }
+    if (f.kind == FrameKind::kRecord && f.index > stop_after) {
+      r->cut_at_stop = true;
+      r->stop = off;
+      r->stop_frame = f;
+      break;
+    }
+    if (f.kind == FrameKind::kZero || f.kind == FrameKind::kBad) {
+      r->stop = off;
+      r->stop_frame = f;
+      break;
+    }
+    if (f.kind == FrameKind::kRecord) {
+      if (!have_sparse || f.index - last_sparse_index >= kSparseEveryRecords || off - last_sparse_offset >= kSparseEveryBytes) {
+        pending.push_back(SparseEntry{f.index, off, seed});
+        last_sparse_index = f.index;
+        last_sparse_offset = off;
+        have_sparse = true;
+      }
+      expected = f.index + 1;
+      r->stop_last = f.index;
+    }
+    seed = f.crc;
+    off += f.size;
+    r->stop_crc = seed;
+    if (f.kind == FrameKind::kPadding) {
+      r->committed_end = off;
+      r->committed_last = expected - 1;
+      r->committed_crc = seed;
+      seg->sparse.insert(seg->sparse.end(), pending.begin(), pending.end());
+      pending.clear();
+    }
+  }
+  if (r->eof) r->stop = off;
+  if (r->stop_last == 0) r->stop_last = seg->first_index - 1;
+  if (r->stop == kSegmentDataOffset) r->stop_crc = r->committed_crc;
+  if (r->cut_at_stop) {
+    // Records up to the cut are complete batches (they were durable when the
+    // truncation began): keep them all.
+    seg->sparse.insert(seg->sparse.end(), pending.begin(), pending.end());
+  }
+  return Status::Ok();
+}
+
+// Bytes a frame claims to occupy, or 0 when its length field is implausible.
+size_t claimed_size(const uint8_t* header) {
+  uint32_t length = load32(header + 4);
+  if ((length & kPadFlag) != 0) {
+    size_t total = length & ~kPadFlag;
+    return total >= kPadFrameMinBytes && total % kFrameAlignBytes == 0 ? total : 0;
+  }
+  return length <= kRecordBytesMax ? frame_bytes(length) : 0;
+}
+
+// Does a frame at `q` verify from `seed` with an index above `last`?
+Status verifies_at(Window* w, const Segment& seg, uint64_t q, uint32_t seed, uint64_t last, bool* ok) {
+  *ok = false;
+  const uint8_t* p = nullptr;
+  if (q + kFrameHeaderBytes > seg.file_bytes) return Status::Ok();
+  Status s = w->get(q, kFrameHeaderBytes, &p);
+  if (!s.ok()) return s;
+  size_t need = claimed_size(p);
+  if (need == 0 || q + need > seg.file_bytes) return Status::Ok();
+  s = w->get(q, need, &p);
+  if (!s.ok()) return s;
+  uint64_t index = load64(p + 8);
+  if (index <= last) return Status::Ok();
+  FrameCheck f = check_frame(p, need, seed, index, kRecordBytesMax);
+  *ok = f.kind == FrameKind::kRecord || f.kind == FrameKind::kPadding;
+  return Status::Ok();
+}
+
+// Rows F and G: was a later batch written after the damaged frame at `stop`?
+// The writer starts a batch only after the previous one is durable, so a later
+// batch that chains proves the damaged one had been synced: corruption, not a
+// torn write. Damage inside the last batch proves nothing (a torn write can
+// persist any subset of its sectors) and is row E.
+Status valid_after(Window* w, Segment* seg, const ScanResult& r, bool* found) {
+  *found = false;
+  const uint8_t* p = nullptr;
+  Status s = w->get(r.stop, kFrameHeaderBytes, &p);
+  if (!s.ok()) return s;
+  // Row F: a damaged padding frame; the next batch chains from its stored CRC,
+  // or from the CRC its header should have.
+  if (r.stop_frame.kind == FrameKind::kBad && (load32(p + 4) & kPadFlag) != 0) {
+    size_t size = claimed_size(p);
+    if (size != 0) {
+      uint32_t seeds[2] = {load32(p), crc32c_extend(r.stop_crc, p + 4, 12)};
+      for (uint32_t seed : seeds) {
+        bool ok = false;
+        s = verifies_at(w, *seg, r.stop + size, seed, r.stop_last, &ok);
+        if (!s.ok()) return s;
+        if (ok) {
+          *found = true;
+          return Status::Ok();
+        }
+      }
+    }
+  }
+  // Row G: at a later block boundary B, a frame that chains from a seed found
+  // just before B: the padding trailer at B-8, or the CRC of a padding header
+  // that claims to end at B.
+  for (uint64_t b = (r.stop / kBlockBytesMin + 1) * kBlockBytesMin; b + kFrameHeaderBytes <= seg->file_bytes;
+       b += kBlockBytesMin) {
+    s = w->get(b, kFrameHeaderBytes, &p);
+    if (!s.ok()) return s;
+    if (std::all_of(p, p + kFrameHeaderBytes, [](uint8_t x) { return x == 0; })) continue;
+    std::vector<uint32_t> seeds;
+    s = w->get(b - 8, 8, &p);
+    if (!s.ok()) return s;
+    if (load32(p + 4) == kPadMagic) seeds.push_back(load32(p));
+    uint64_t low = std::max<uint64_t>(r.stop, b > kBlockBytesMax + kPadFrameMinBytes ? b - kBlockBytesMax - kPadFrameMinBytes : 0);
+    for (uint64_t q = b - kPadFrameMinBytes; q >= low && q >= kSegmentDataOffset; q -= kFrameAlignBytes) {
+      s = w->get(q, kFrameHeaderBytes, &p);
+      if (!s.ok()) return s;
+      if (load32(p + 4) == (kPadFlag | static_cast<uint32_t>(b - q))) seeds.push_back(load32(p));
+      if (q < kFrameAlignBytes) break;
+    }
+    for (uint32_t seed : seeds) {
+      bool ok = false;
+      s = verifies_at(w, *seg, b, seed, r.stop_last, &ok);
+      if (!s.ok()) return s;
+      if (ok) {
+        *found = true;
+        return Status::Ok();
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// Offset just past the last non-zero byte in [from, file end), or `from`.
+Status dirty_end(Window* w, const Segment& seg, uint64_t from, uint64_t* out) {
+  *out = from;
+  for (uint64_t off = from; off < seg.file_bytes;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kZeroChunkBytes, seg.file_bytes - off));
+    const uint8_t* p = nullptr;
+    Status s = w->get(off, n, &p);
+    if (!s.ok()) return s;
+    for (size_t i = n; i > 0; i--) {
+      if (p[i - 1] != 0) {
+        *out = off + i;
+        break;
+      }
+    }
+    off += n;
+  }
+  return Status::Ok();
+}
+
+Status read_small_file(const std::string& path, std::vector<uint8_t>* out, bool* exists) {
+  *exists = false;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return Status::Errno("open", errno, path);
+  }
+  *exists = true;
+  out->resize(64);
+  ssize_t n = ::pread(fd, out->data(), out->size(), 0);
+  int err = errno;
+  ::close(fd);
+  if (n < 0) return Status::Errno("pread", err, path);
+  out->resize(static_cast<size_t>(n));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status recover(const RecoveryOptions& options, Recovered* out) {
+  const std::string& dir = options.dir;
+  // Directory listing: segments, leftovers (*.tmp), the truncation marker.
+  std::vector<uint64_t> firsts;
+  {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return Status::Errno("opendir", errno, dir);
+    bool removed = false;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      uint64_t first = 0;
+      if (parse_segment_name(name, &first)) {
+        firsts.push_back(first);
+      } else if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+        // A segment being prepared when the process stopped: never part of the log.
+        if (::unlink((dir + "/" + name).c_str()) != 0 && errno != ENOENT) {
+          int err = errno;
+          ::closedir(d);
+          return Status::Errno("unlink", err, dir + "/" + name);
+        }
+        removed = true;
+      }
+    }
+    ::closedir(d);
+    if (removed) {
+      Status s = sync_dir(dir);
+      if (!s.ok()) return s;
+    }
+  }
+  std::sort(firsts.begin(), firsts.end());
+
+  // Row H: an interrupted truncateAfter.
+  const std::string marker_path = dir + "/" + kTruncateMarkerName;
+  uint64_t stop_after = UINT64_MAX;
+  bool marker = false;
+  {
+    std::vector<uint8_t> data;
+    bool exists = false;
+    Status s = read_small_file(marker_path, &data, &exists);
+    if (!s.ok()) return s;
+    if (exists) {
+      marker = true;
+      uint64_t last = 0;
+      // A marker that does not verify was never durable, so no truncation step ran.
+      if (decode_truncate_marker(data.data(), data.size(), &last)) stop_after = last;
+    }
+  }
+  if (stop_after != UINT64_MAX) {
+    // Remove segments wholly above the cut, highest first (any prefix of this is a valid log).
+    while (firsts.size() > 1 && firsts.back() > stop_after + 1) {
+      std::string path = dir + "/" + segment_name(firsts.back());
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::Errno("unlink", errno, path);
+      firsts.pop_back();
+      Status s = sync_dir(dir);
+      if (!s.ok()) return s;
+    }
+  }
+
+  out->segments.clear();
+  for (size_t i = 0; i < firsts.size(); i++) {
+    bool last = i + 1 == firsts.size();
+    auto seg = std::make_shared<Segment>();
+    seg->first_index = firsts[i];
+    seg->path = dir + "/" + segment_name(firsts[i]);
+    seg->last_index = seg->first_index - 1;
+    Status s = open_segment_files(seg.get(), false, 0);
+    if (!s.ok()) return s;
+    struct stat st;
+    if (::fstat(seg->read_fd, &st) != 0) return Status::Errno("fstat", errno, seg->path);
+    seg->file_bytes = static_cast<uint64_t>(st.st_size);
+    if (seg->file_bytes < kSegmentBytesMin || seg->file_bytes % kSegmentAlignBytes != 0) {
+      return Status::Corruption("segment file has a bad size (" + std::to_string(seg->file_bytes) + " bytes)", seg->path,
+                                static_cast<int64_t>(seg->file_bytes));
+    }
+    Window w(seg->read_fd, seg->path, seg->file_bytes);
+    const uint8_t* h = nullptr;
+    s = w.get(0, kSegmentHeaderBytes, &h);
+    if (!s.ok()) return s;
+    bool zero_header = std::all_of(h, h + kSegmentHeaderBytes, [](uint8_t b) { return b == 0; });
+    if (i > 0) {
+      const Segment& prev = *out->segments.back();
+      if (seg->first_index != prev.last_index + 1) {
+        // Row C.
+        return Status::Corruption("index gap: previous segment ends at index " + std::to_string(prev.last_index) +
+                                      " but this one starts at " + std::to_string(seg->first_index),
+                                  seg->path, static_cast<int64_t>(kSegmentDataOffset));
+      }
+    }
+    if (zero_header) return Status::Corruption("segment header is all zero", seg->path, 0);  // row A
+    // Row A.
+    if (load32(h + 4) != kSegmentMagic) return Status::Corruption("segment header has a bad magic number", seg->path, 0);
+    if (load32(h + 8) != kSegmentVersion) {
+      return Status::Corruption("segment header has unknown version " + std::to_string(load32(h + 8)), seg->path, 0);
+    }
+    if (segment_header_crc(h) != load32(h)) return Status::Corruption("segment header checksum mismatch", seg->path, 0);
+    if (load64(h + 16) != seg->first_index) {
+      return Status::Corruption("segment header says first index " + std::to_string(load64(h + 16)) +
+                                    " but the file name says " + std::to_string(seg->first_index),
+                                seg->path, 16);
+    }
+    seg->header_nonce = load64(h + 24);
+    uint32_t seed = load32(h);
+
+    ScanResult r;
+    s = scan_segment(&w, seg.get(), seed, last ? stop_after : UINT64_MAX, &r);
+    if (!s.ok()) return s;
+    if (!last) {
+      // Row B.
+      if (r.stop_frame.kind == FrameKind::kBad && !r.eof) {
+        return Status::Corruption("bad record in a sealed segment (checksum, length or index mismatch)", seg->path,
+                                  static_cast<int64_t>(r.stop));
+      }
+      if (r.stop != r.committed_end) {
+        return Status::Corruption("sealed segment ends inside a batch", seg->path, static_cast<int64_t>(r.stop));
+      }
+      seg->last_index = r.committed_last;
+      seg->write_offset = r.committed_end;
+      seg->tail_crc = r.committed_crc;
+      if (seg->last_index < seg->first_index) {
+        return Status::Corruption("sealed segment holds no records", seg->path, static_cast<int64_t>(kSegmentDataOffset));
+      }
+      out->segments.push_back(std::move(seg));
+      continue;
+    }
+
+    // The last segment.
+    uint64_t keep_end;      // bytes before this are kept
+    uint64_t keep_last;     // last record kept
+    uint32_t keep_crc;      // chain seed at keep_end
+    bool pad = false;
+    if (r.cut_at_stop) {
+      // Row H: finish the interrupted truncation at the first record above it.
+      keep_end = r.stop;
+      keep_last = r.stop_last;
+      keep_crc = r.stop_crc;
+      pad = keep_end % options.block != 0;
+    } else {
+      if (!r.eof) {
+        bool found = false;
+        s = valid_after(&w, seg.get(), r, &found);
+        if (!s.ok()) return s;
+        if (found) {
+          // Rows F, G.
+          return Status::Corruption(std::string(r.stop_frame.kind == FrameKind::kZero ? "zeroed" : "bad") +
+                                        " record with valid records after it (index " + std::to_string(r.stop_last + 1) + ")",
+                                    seg->path, static_cast<int64_t>(r.stop));
+        }
+      }
+      // Rows D, E.
+      keep_end = r.committed_end;
+      keep_last = r.committed_last;
+      keep_crc = r.committed_crc;
+      pad = keep_end % options.block != 0;
+    }
+    uint64_t dirty = 0;
+    s = dirty_end(&w, *seg, keep_end, &dirty);
+    if (!s.ok()) return s;
+    seg->last_index = keep_last;
+    seg->write_offset = keep_end;
+    seg->tail_crc = keep_crc;
+    // Sparse entries above the kept range go.
+    while (!seg->sparse.empty() && seg->sparse.back().index > keep_last) seg->sparse.pop_back();
+    if (dirty > keep_end || pad) {
+      std::unique_ptr<File> f;
+      s = open_file(seg->path, kOpenWrite, &f);
+      if (!s.ok()) return s;
+      uint64_t end = 0;
+      uint32_t crc = 0;
+      s = cut_segment_tail(f.get(), keep_end, dirty, pad, keep_last + 1, keep_crc, options.block, &end, &crc);
+      if (!s.ok()) return s;
+      seg->write_offset = end;
+      seg->tail_crc = crc;
+      out->repaired = true;
+    }
+    if (!seg->sparse.empty()) {
+      seg->last_sparse_index = seg->sparse.back().index;
+      seg->last_sparse_offset = seg->sparse.back().offset;
+    }
+    out->segments.push_back(std::move(seg));
+  }
+  for (auto& seg : out->segments) {
+    if (!seg->sparse.empty()) {
+      seg->last_sparse_index = seg->sparse.back().index;
+      seg->last_sparse_offset = seg->sparse.back().offset;
+    }
+  }
+
+  if (marker) {
+    if (::unlink(marker_path.c_str()) != 0 && errno != ENOENT) return Status::Errno("unlink", errno, marker_path);
+    Status s = sync_dir(dir);
+    if (!s.ok()) return s;
+    out->repaired = true;
+  }
+  if (out->segments.empty()) {
+    out->first_index = 1;
+    out->last_index = 0;
+  } else {
+    out->first_index = out->segments.front()->first_index;
+    out->last_index = out->segments.back()->last_index;
+  }
+  return Status::Ok();
+}
+
+}  // namespace tidemark
