@@ -5,7 +5,7 @@
  * a failure prints the seed and the command that replays it.
  */
 import { ENTRY_OVERHEAD_BYTES, describeEntry, describeMessage } from '../../lib/core';
-import { type Entry, type Message, type Ready, Replica, type SoftState, isTidemarkErrorLike } from './core-imports';
+import { type Entry, type Message, type Ready, Replica, isTidemarkErrorLike } from './core-imports';
 import { SeededRandom } from '../../lib/core/random';
 import { NodeClock } from './clock';
 import { Disk } from './disk';
@@ -286,7 +286,7 @@ export class Simulator {
       if (prevGen !== undefined) this.inv.checkWritten(node.id, p.entries, prevGen);
     }
     for (const m of rd.messagesAfterPersist) this.net.send(m, this.now);
-    for (const e of rd.committedEntries) this.apply(node, r, e);
+    for (const e of rd.committedEntries) this.apply(node, e);
     for (const rs of rd.readStates) {
       const check = this.reads.get(rs.ctx);
       if (check === undefined) continue;
@@ -300,7 +300,7 @@ export class Simulator {
     r.advance(rd);
   }
 
-  private apply(node: SimNode, r: Replica, e: Entry): void {
+  private apply(node: SimNode, e: Entry): void {
     if (e.index !== node.smIndex + 1) {
       throw new InvariantError('apply in order', `${node.id} applies ${e.index} after ${node.smIndex}`);
     }
@@ -319,7 +319,6 @@ export class Simulator {
         if (p.index > this.maxAckedIndex) this.maxAckedIndex = p.index;
       }
     }
-    void r;
   }
 
   private client(): void {
@@ -583,4 +582,3 @@ export function decodeSnapshot(data: Uint8Array): { index: number; hash: number 
   return { index: v.getUint32(0), hash: v.getUint32(4) };
 }
 
-export type { Message, SoftState };
