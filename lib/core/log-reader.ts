@@ -13,6 +13,10 @@ import type { Entry, HardState, Snapshot } from './types';
  *
  * Indexes: entries `firstIndex() .. lastIndex()` are stored; `firstIndex() - 1` is the
  * snapshot's index (0 with no snapshot), whose generation is still known.
+ *
+ * Every method is synchronous and called from inside `step`/`ready`: a native-WAL
+ * implementation must answer from memory (e.g. a cache of the unsnapshotted tail, or
+ * synchronous reads), and reflect a Ready's writes before `advance(ready)` is called.
  */
 export interface LogReader {
   /** The last durable hard state (generation 0, no vote, commit 0 for a new node). */
@@ -32,7 +36,10 @@ export interface LogReader {
    * Throws TidemarkError `TM_OUT_OF_RANGE` if `lo < firstIndex()` or `hi > lastIndex() + 1`.
    */
   entries(lo: number, hi: number, maxBytes: number): readonly Entry[];
-  /** The latest durable snapshot, or null if none was ever taken or installed. */
+  /**
+   * The latest durable snapshot, or null if none was ever taken or installed. When non-null,
+   * `snapshot().meta.index === firstIndex() - 1`: the log's Low-Water Mark.
+   */
   snapshot(): Snapshot | null;
 }
 

@@ -280,6 +280,17 @@ describe('Boundary checks', () => {
     expect(() => a.replica.advance({ ...rd })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
     persistAndAdvance(a, rd);
   });
+  it('hasReady() agrees with ready()', () => {
+    const nodes = cluster(3);
+    const leader = electFirst(nodes);
+    expect(leader.replica.hasReady()).toBe(false);
+    expect(leader.replica.ready()).toBeNull();
+    leader.replica.propose(bytes('x'));
+    expect(leader.replica.hasReady()).toBe(true);
+    const rd = leader.replica.ready()!;
+    expect(leader.replica.hasReady()).toBe(false); // outstanding
+    persistAndAdvance(leader, rd);
+  });
   it('restarts from its durable state (hard state + log)', () => {
     const nodes = cluster(3);
     const leader = electFirst(nodes);

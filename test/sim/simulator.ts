@@ -4,8 +4,8 @@
  * with pauses, crashes and restarts. A run is a function of (seed, options);
  * a failure prints the seed and the command that replays it.
  */
-import { describeMessage, describeEntry } from '../../lib/core';
-import { type Entry, type Message, type Ready, Replica, type SoftState, isTidemarkErrorLike } from './core-imports';
+import { ENTRY_OVERHEAD_BYTES, describeEntry, describeMessage } from '../../lib/core';
+import { type Entry, type Message, type Ready, Replica, isTidemarkErrorLike } from './core-imports';
 import { SeededRandom } from '../../lib/core/random';
 import { NodeClock } from './clock';
 import { Disk } from './disk';
@@ -37,6 +37,8 @@ export interface SimResult {
 }
 
 const ELECTION_TICKS = 10;
+/** Largest proposal payload the simulated client sends. */
+const MAX_PAYLOAD_BYTES = 140;
 
 interface SimNode {
   id: string;
@@ -284,7 +286,7 @@ export class Simulator {
       if (prevGen !== undefined) this.inv.checkWritten(node.id, p.entries, prevGen);
     }
     for (const m of rd.messagesAfterPersist) this.net.send(m, this.now);
-    for (const e of rd.committedEntries) this.apply(node, r, e);
+    for (const e of rd.committedEntries) this.apply(node, e);
     for (const rs of rd.readStates) {
       const check = this.reads.get(rs.ctx);
       if (check === undefined) continue;
@@ -298,7 +300,7 @@ export class Simulator {
     r.advance(rd);
   }
 
-  private apply(node: SimNode, r: Replica, e: Entry): void {
+  private apply(node: SimNode, e: Entry): void {
     if (e.index !== node.smIndex + 1) {
       throw new InvariantError('apply in order', `${node.id} applies ${e.index} after ${node.smIndex}`);
     }
@@ -317,7 +319,6 @@ export class Simulator {
         if (p.index > this.maxAckedIndex) this.maxAckedIndex = p.index;
       }
     }
-    void r;
   }
 
   private client(): void {
@@ -341,7 +342,7 @@ export class Simulator {
       return;
     }
     const id = `p${++this.proposalSeq}`;
-    const size = this.rng.int(120);
+    const size = this.rng.int(MAX_PAYLOAD_BYTES - 20);
     const payload = id.padEnd(id.length + size, '.');
     try {
       const at = r.propose(ascii(payload));
@@ -404,6 +405,7 @@ export class Simulator {
         this.stats.compactions = (this.stats.compactions ?? 0) + 1;
       }
     }
+    if (rng.chance(0.005)) this.forgedMessage();
     if (rng.chance(0.002)) {
       const leader = this.nodes.find((n) => n.replica !== null && n.replica.role === 'leader');
       if (leader !== undefined) {
@@ -412,6 +414,30 @@ export class Simulator {
         this.stats.transfers = (this.stats.transfers ?? 0) + 1;
       }
     }
+  }
+
+  /** Messages of another cluster or an unknown peer must be ignored without effect. */
+  private forgedMessage(): void {
+    const node = this.nodes[this.rng.int(this.n)] as SimNode;
+    const r = node.replica;
+    if (r === null) return;
+    const otherCluster = this.rng.chance(0.5);
+    const m: Message = {
+      type: 'heartbeat',
+      from: otherCluster ? (this.ids[0] === node.id ? (this.ids[1] as string) : (this.ids[0] as string)) : 'intruder',
+      to: node.id,
+      clusterId: otherCluster ? 'other-cluster' : 'sim',
+      generation: r.generation + 100,
+      commit: 1_000_000,
+      readRound: 0,
+    };
+    const before = `${r.role}/${r.generation}/${r.commit}`;
+    const outcome = r.step(m);
+    const after = `${r.role}/${r.generation}/${r.commit}`;
+    if (outcome === 'handled' || before !== after) {
+      throw new InvariantError('foreign messages are ignored', `${node.id}: ${outcome}, ${before} -> ${after}`);
+    }
+    this.stats.forged = (this.stats.forged ?? 0) + 1;
   }
 
   private crash(node: SimNode): void {
@@ -436,6 +462,25 @@ export class Simulator {
       this.inv.checkLeader(node.id, r, node.wasLeader);
       if (isLeader !== node.wasLeader) this.trace?.(`${this.now} ${node.id} ${isLeader ? 'LEADS' : 'stops leading'} g${r.generation} last=${r.lastIndex} commit=${r.commit}`);
       node.wasLeader = isLeader;
+      if (isLeader && this.now % 10 === 0) this.checkFlowControl(node.id, r);
+    }
+  }
+
+  /** Request Pipeline bounds: a slow follower cannot make the leader's memory grow without bound. */
+  private checkFlowControl(id: string, r: Replica): void {
+    const st = r.status();
+    const b = this.bounds;
+    const largestMessage = Math.max(b.maxAppendBytes, MAX_PAYLOAD_BYTES + ENTRY_OVERHEAD_BYTES);
+    for (const p of st.peers) {
+      if (p.inflightAppends > b.maxInflightAppends) {
+        throw new InvariantError('bounded in-flight window', `${id} has ${p.inflightAppends} appends in flight to ${p.id} (max ${b.maxInflightAppends})`);
+      }
+      if (p.inflightBytes >= b.maxInflightBytes + largestMessage) {
+        throw new InvariantError('bounded in-flight window', `${id} has ${p.inflightBytes} bytes in flight to ${p.id}`);
+      }
+    }
+    if (st.uncommittedBytes > Math.max(b.maxUncommittedBytes, MAX_PAYLOAD_BYTES)) {
+      throw new InvariantError('bounded uncommitted bytes', `${id} holds ${st.uncommittedBytes} uncommitted bytes`);
     }
   }
 
@@ -537,4 +582,3 @@ export function decodeSnapshot(data: Uint8Array): { index: number; hash: number 
   return { index: v.getUint32(0), hash: v.getUint32(4) };
 }
 
-export type { Message, SoftState };
