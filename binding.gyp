@@ -30,14 +30,20 @@
       "target_name": "tidemark",
       "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)"],
       "libraries": ["-lpthread"]
-    },
-    {
-      # Test-only twin with the fault-injecting file layer (test/log/faults.test.ts).
-      # Never shipped: prebuildify picks build/Release/tidemark.node.
-      "target_name": "tidemark_faults",
-      "defines": ["TIDEMARK_FAULTS"],
-      "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)", "native/file_faulty.cc"],
-      "libraries": ["-lpthread"]
     }
+  ],
+  "conditions": [
+    # Test-only twin with the fault-injecting file layer (test/log/faults.test.ts).
+    # Never shipped: `npm run prebuild` sets TIDEMARK_PREBUILD=1, so the prebuilt package holds tidemark.node alone.
+    ["<!(node -p \"process.env.TIDEMARK_PREBUILD ? 0 : 1\")==1", {
+      "targets": [
+        {
+          "target_name": "tidemark_faults",
+          "defines": ["TIDEMARK_FAULTS"],
+          "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)", "native/file_faulty.cc"],
+          "libraries": ["-lpthread"]
+        }
+      ]
+    }]
   ]
 }
