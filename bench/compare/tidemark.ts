@@ -1,0 +1,74 @@
+/**
+ * tidemark's native Wal: `append()` resolves when the record and everything before it is
+ * durable (one write and one sync per group-commit batch on the log's writer thread).
+ * Syncs are counted by the Wal itself (`stats().syncs`).
+ */
+import type { BenchStore, Contestant } from '../harness';
+import { walClass, type CliWal } from '../../lib/cli/wal-access';
+
+type SyncMode = 'fdatasync' | 'dsync' | 'direct';
+
+function syncsOf(wal: CliWal): number | undefined {
+  const syncs = (wal.stats() as { syncs?: unknown }).syncs;
+  return typeof syncs === 'number' ? syncs : typeof syncs === 'bigint' ? Number(syncs) : undefined;
+}
+
+/** True when this checkout has the native Wal. */
+export function tidemarkAvailable(): boolean {
+  return walClass() !== undefined;
+}
+
+function tidemarkContestant(sync: SyncMode): Contestant {
+  const what =
+    sync === 'fdatasync' ? 'one pwritev + one fdatasync per batch' : sync === 'dsync' ? 'one O_DSYNC pwritev per batch' : 'one O_DIRECT|O_DSYNC pwritev per batch (block-padded)';
+  return {
+    name: sync === 'fdatasync' ? 'tidemark' : `tidemark-${sync}`,
+    durability: `tidemark Wal, sync '${sync}': awaited append(), resolved after ${what} on its writer thread`,
+    async open(dir): Promise<BenchStore> {
+      const Wal = walClass();
+      if (Wal === undefined) throw new Error('the native Wal is not in this checkout yet');
+      const wal = await Wal.open(dir, { sync });
+      return {
+        async append(data) {
+          await wal.append(data);
+        },
+        syncCount: () => syncsOf(wal),
+        close: () => wal.close(),
+      };
+    },
+  };
+}
+
+export const tidemark = tidemarkContestant('fdatasync');
+export const tidemarkDsync = tidemarkContestant('dsync');
+export const tidemarkDirect = tidemarkContestant('direct');
+
+/** `appendMany` throughput: one caller, batches of `batchRecords` records of `recordBytes`, closed loop. */
+export async function measureAppendMany(dir: string, batchRecords: number, recordBytes: number, seconds: number): Promise<{ records: number; seconds: number; recordsPerS: number; batchP50Us: number; batchP99Us: number }> {
+  const Wal = walClass();
+  if (Wal === undefined) throw new Error('the native Wal is not in this checkout yet');
+  const wal = await Wal.open(dir);
+  try {
+    const batch = Array.from({ length: batchRecords }, () => Buffer.alloc(recordBytes, 0x5a));
+    const latenciesUs: number[] = [];
+    // Warm up (segment creation, first syncs), then measure.
+    for (let i = 0; i < 3; i++) await wal.appendMany(batch);
+    let records = 0;
+    const start = performance.now();
+    const end = start + seconds * 1000;
+    let now = start;
+    while (now < end) {
+      const t = now;
+      await wal.appendMany(batch);
+      now = performance.now();
+      latenciesUs.push((now - t) * 1000);
+      records += batchRecords;
+    }
+    const elapsed = (now - start) / 1000;
+    latenciesUs.sort((a, b) => a - b);
+    const at = (p: number): number => latenciesUs[Math.min(latenciesUs.length - 1, Math.floor((p / 100) * latenciesUs.length))] ?? Number.NaN;
+    return { records, seconds: elapsed, recordsPerS: records / elapsed, batchP50Us: at(50), batchP99Us: at(99) };
+  } finally {
+    await wal.close();
+  }
+}
