@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runDemo, runDemoChild } from './demo';
 import { formatFsyncReport, runFsyncBench } from './fsync';
+import { isTidemarkError } from '../errors';
 
 const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -155,6 +156,10 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`tidemark: ${err.message}\n`);
       process.exitCode = ExitCodes.USAGE;
+    } else if (isTidemarkError(err)) {
+      // An operating error (I/O, corruption, lock...): its message says what and where.
+      process.stderr.write(`tidemark: ${err.message}\n`);
+      process.exitCode = ExitCodes.FAILURE;
     } else {
       process.stderr.write(`tidemark: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exitCode = ExitCodes.FAILURE;
