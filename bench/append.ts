@@ -107,14 +107,15 @@ function parseOptions(argv: string[]): Options | undefined {
     if (c === undefined) throw new UsageError(`--only: unknown contestant '${name}'; known: ${Object.keys(aliases).join(', ')}`);
     return c;
   });
-  const runs = numberList(values.runs ?? '1', '--runs');
+  const runs = Number(values.runs ?? '1');
+  if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new UsageError(`--runs wants a whole number from 1 to 100, got '${values.runs ?? ''}'`);
   const options: Options = {
     seconds: seconds(values.seconds, 3, '--seconds'),
     warmup: seconds(values.warmup, 0.3, '--warmup', true),
     sizes: numberList(values.sizes ?? '128,4096', '--sizes'),
     writers: numberList(values.writers ?? '1,16,256', '--writers'),
     only: [...new Set(only)],
-    runs: runs[0] ?? 1,
+    runs,
     dir: path.resolve(values.dir ?? os.tmpdir()),
     manySeconds: seconds(values['many-seconds'], 2, '--many-seconds', true),
     ceilingSeconds: seconds(values['ceiling-seconds'], 0.3, '--ceiling-seconds'),
