@@ -15,7 +15,7 @@ import { jsGroupCommit } from './compare/js-group-commit';
 import { sqliteBatched, sqliteOnePerTxn } from './compare/sqlite';
 import { lmdbContestant } from './compare/lmdb';
 import { levelContestant } from './compare/level';
-import { measureAppendMany, tidemark, tidemarkAvailable, tidemarkDirect, tidemarkDsync } from './compare/tidemark';
+import { measureAppendMany, tidemark, tidemarkDirect, tidemarkDsync } from './compare/tidemark';
 import { describeFilesystem, formatFilesystem } from '../lib/cli/fsinfo';
 
 const allContestants: readonly Contestant[] = [tidemark, tidemarkDsync, tidemarkDirect, rawFs, jsGroupCommit, sqliteOnePerTxn, sqliteBatched, lmdbContestant, levelContestant];
@@ -179,13 +179,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const o = options;
-  let contestants = o.only;
-  const notes: string[] = [];
-  if (!tidemarkAvailable()) {
-    const dropped = contestants.filter((c) => c.name.startsWith('tidemark'));
-    contestants = contestants.filter((c) => !c.name.startsWith('tidemark'));
-    if (dropped.length > 0) notes.push('tidemark: SKIPPED, the native Wal is not in this checkout yet (lib/index.ts exports no Wal).');
-  }
+  const contestants = o.only;
   fs.mkdirSync(o.dir, { recursive: true });
   const parent = fs.mkdtempSync(path.join(o.dir, 'tidemark-bench-'));
   const out: string[] = [];
@@ -201,7 +195,6 @@ async function main(): Promise<number> {
     say(`${new Date().toISOString()} · node ${process.version} · ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown cpu'} · load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     say(`Filesystem: ${formatFilesystem(fsInfo)}`);
     say(`Cells: ${o.seconds} s measured after ${o.warmup} s warm-up, ${o.runs} run(s); contestants: ${contestants.map((c) => c.name).join(', ')}`);
-    for (const n of notes) say(n);
     say();
 
     // The disk ceiling, measured before and after the grid; the faster of the two is used.
@@ -370,7 +363,6 @@ async function main(): Promise<number> {
         rows,
         summary,
         appendMany: many,
-        notes,
       };
       fs.writeFileSync(o.json, `${JSON.stringify(json, null, 2)}\n`);
       console.log(`JSON written to ${o.json}`);

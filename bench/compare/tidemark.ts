@@ -4,35 +4,21 @@
  * Syncs are counted by the Wal itself (`stats().syncs`).
  */
 import type { BenchStore, Contestant } from '../harness';
-import { walClass, type CliWal } from '../../lib/cli/wal-access';
+import { Wal, type SyncMode } from '../../lib/index';
 
-type SyncMode = 'fdatasync' | 'dsync' | 'direct';
-
-function syncsOf(wal: CliWal): number | undefined {
-  const syncs = (wal.stats() as { syncs?: unknown }).syncs;
-  return typeof syncs === 'number' ? syncs : typeof syncs === 'bigint' ? Number(syncs) : undefined;
-}
-
-/** True when this checkout has the native Wal. */
-export function tidemarkAvailable(): boolean {
-  return walClass() !== undefined;
-}
-
-function tidemarkContestant(sync: SyncMode): Contestant {
+function tidemarkContestant(sync: Exclude<SyncMode, 'none'>): Contestant {
   const what =
     sync === 'fdatasync' ? 'one pwritev + one fdatasync per batch' : sync === 'dsync' ? 'one O_DSYNC pwritev per batch' : 'one O_DIRECT|O_DSYNC pwritev per batch (block-padded)';
   return {
     name: sync === 'fdatasync' ? 'tidemark' : `tidemark-${sync}`,
     durability: `tidemark Wal, sync '${sync}': awaited append(), resolved after ${what} on its writer thread`,
     async open(dir): Promise<BenchStore> {
-      const Wal = walClass();
-      if (Wal === undefined) throw new Error('the native Wal is not in this checkout yet');
       const wal = await Wal.open(dir, { sync });
       return {
         async append(data) {
           await wal.append(data);
         },
-        syncCount: () => syncsOf(wal),
+        syncCount: () => wal.stats().syncs,
         close: () => wal.close(),
       };
     },
@@ -45,8 +31,6 @@ export const tidemarkDirect = tidemarkContestant('direct');
 
 /** `appendMany` throughput: one caller, batches of `batchRecords` records of `recordBytes`, closed loop. */
 export async function measureAppendMany(dir: string, batchRecords: number, recordBytes: number, seconds: number): Promise<{ records: number; seconds: number; recordsPerS: number; batchP50Us: number; batchP99Us: number }> {
-  const Wal = walClass();
-  if (Wal === undefined) throw new Error('the native Wal is not in this checkout yet');
   const wal = await Wal.open(dir);
   try {
     const batch = Array.from({ length: batchRecords }, () => Buffer.alloc(recordBytes, 0x5a));

@@ -12,10 +12,12 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { walClass, type CliWal, type CliWalClass } from './wal-access';
+import { Wal } from '../index';
 
 /** Appends in flight in the child. */
 export const demoConcurrency = 32;
+/** Default segment size of the demo's log: small, so that a run crosses several rotations. */
+export const demoSegmentBytesDefault = 256 * 1024;
 /** Records the parent appends itself after each recovery. */
 const demoParentAppends = 100;
 
@@ -58,15 +60,10 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-function requireWal(): CliWalClass {
-  const wal = walClass();
-  if (wal === undefined) throw new Error('this build of tidemark has no native Wal yet (lib/index.ts does not export Wal)');
-  return wal;
-}
-
 /** Options of the hidden child command. */
 export interface DemoChildOptions {
   dir: string;
+  segmentBytes: number;
   records: number;
   concurrency: number;
 }
@@ -78,8 +75,7 @@ export interface DemoChildOptions {
  * returned index is a failure (`error ...`, exit 1).
  */
 export async function runDemoChild(options: DemoChildOptions): Promise<number> {
-  const Wal = requireWal();
-  const wal = await Wal.open(options.dir);
+  const wal = await Wal.open(options.dir, { segmentBytes: options.segmentBytes });
   let next = wal.lastIndex + 1;
   const last = wal.lastIndex + options.records;
   process.stdout.write(`ready ${wal.lastIndex}\n`);
@@ -126,6 +122,8 @@ export interface DemoOptions {
   records: number;
   /** Crash rounds. */
   rounds: number;
+  /** Segment size of the log (small by default, so that the demo crosses segment rotations). */
+  segmentBytes: number;
   /** PRNG seed for the kill points. */
   seed: number;
   /** How to start this CLI again: `[execPath, ...args]` before the subcommand. */
@@ -135,6 +133,7 @@ export interface DemoOptions {
 }
 
 interface RoundResult {
+  repair: string;
   acked: number;
   maxAcked: number;
   lastIndexAfter: number;
@@ -151,7 +150,7 @@ function runChildRound(options: DemoOptions, dir: string, killAfter: number, ack
       reject(new Error('no command to start the demo child'));
       return;
     }
-    const child = spawn(command, [...args, 'demo-child', '--dir', dir, '--records', String(options.records), '--concurrency', String(demoConcurrency)], {
+    const child = spawn(command, [...args, 'demo-child', '--dir', dir, '--records', String(options.records), '--concurrency', String(demoConcurrency), '--segment-bytes', String(options.segmentBytes)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let count = 0;
@@ -196,10 +195,41 @@ function runChildRound(options: DemoOptions, dir: string, killAfter: number, ack
   });
 }
 
+/** The active (last) segment: the file with the highest `<first index, 20 digits>.wal` name. */
+function lastSegment(dir: string): string | undefined {
+  const names = fs.readdirSync(dir).filter((n) => /^\d{20}\.wal$/.test(n)).sort();
+  const last = names[names.length - 1];
+  return last === undefined ? undefined : path.join(dir, last);
+}
+
+/**
+ * What recovery changed in the last segment: tidemark zeroes a torn tail durably at open, so
+ * comparing the file before and after open shows whether a torn tail was repaired.
+ */
+function describeRepair(file: string | undefined, before: Buffer | undefined): string {
+  if (file === undefined || before === undefined) return 'no segment before recovery';
+  if (!fs.existsSync(file)) return `recovery removed ${path.basename(file)}`;
+  const after = fs.readFileSync(file);
+  let first = -1;
+  let last = -1;
+  let nonZero = 0;
+  const length = Math.max(before.length, after.length);
+  for (let i = 0; i < length; i++) {
+    if (before[i] !== after[i]) {
+      if (first < 0) first = i;
+      last = i;
+      if ((after[i] ?? 0) !== 0) nonZero++;
+    }
+  }
+  if (first < 0) return 'no torn tail: recovery changed no bytes';
+  const span = `${last - first + 1} bytes at offsets ${first}–${last} of ${path.basename(file)}`;
+  return nonZero === 0 ? `torn tail repaired (${span} zeroed)` : `recovery rewrote ${span}`;
+}
+
 /** Reopens the log and checks every record in it, and that every acknowledged index is there. */
-async function recoverAndVerify(Wal: CliWalClass, dir: string, acked: Set<number>): Promise<{ wal: CliWal; recoveryMs: number; problems: string[] }> {
+async function recoverAndVerify(dir: string, segmentBytes: number, acked: Set<number>): Promise<{ wal: Wal; recoveryMs: number; problems: string[] }> {
   const start = performance.now();
-  const wal = await Wal.open(dir);
+  const wal = await Wal.open(dir, { segmentBytes });
   const recoveryMs = performance.now() - start;
   const problems: string[] = [];
   let expected = wal.firstIndex;
@@ -231,7 +261,6 @@ async function recoverAndVerify(Wal: CliWalClass, dir: string, acked: Set<number
 
 /** Runs the demo; returns the process exit code (0: nothing acknowledged was lost). */
 export async function runDemo(options: DemoOptions): Promise<number> {
-  const Wal = requireWal();
   const print = options.print;
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-demo-'));
@@ -252,10 +281,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         failed = true;
         break;
       }
-      const { wal, recoveryMs, problems } = await recoverAndVerify(Wal, dir, acked);
+      const segment = lastSegment(dir);
+      const before = segment === undefined ? undefined : fs.readFileSync(segment);
+      const { wal, recoveryMs, problems } = await recoverAndVerify(dir, options.segmentBytes, acked);
+      const repair = describeRepair(segment, before);
       const previousLast = rounds.length > 0 ? (rounds[rounds.length - 1]?.lastIndexAfter ?? 0) : 0;
       const lastIndexAfter = wal.lastIndex;
       const result: RoundResult = {
+        repair,
         acked: child.acked,
         maxAcked: child.maxAcked,
         lastIndexAfter,
@@ -265,7 +298,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       };
       print(
         `round ${round}: child ${result.childExit} after ${result.acked} acks (kill point ${killAfter}); ` +
-          `recovered ${wal.firstIndex}..${lastIndexAfter} in ${recoveryMs.toFixed(1)} ms, ` +
+          `recovered ${wal.firstIndex}..${lastIndexAfter} in ${recoveryMs.toFixed(1)} ms; ${repair}; ` +
           `${result.unackedDurable} unacknowledged records also durable; ` +
           (problems.length === 0 ? 'every record verified' : `PROBLEMS: ${problems.join('; ')}`),
       );
@@ -289,8 +322,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       await wal.close();
     }
     if (!failed) {
-      const { wal, problems } = await recoverAndVerify(Wal, dir, acked);
+      const { wal, problems } = await recoverAndVerify(dir, options.segmentBytes, acked);
       const total = wal.lastIndex - wal.firstIndex + 1;
+      const segments = wal.stats().segments;
       await wal.close();
       if (problems.length > 0) {
         print(`final check: PROBLEMS: ${problems.join('; ')}`);
@@ -300,7 +334,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         const recoveries = rounds.map((r) => r.recoveryMs);
         print(
           `OK: ${rounds.length} crashes (SIGKILL), ${acked.size} acknowledged records, all present with exact bytes; ` +
-            `log holds ${total} records; recovery took ${Math.min(...recoveries).toFixed(1)}–${Math.max(...recoveries).toFixed(1)} ms; ` +
+            `log holds ${total} records in ${segments} segments; ${rounds.filter((r) => r.repair.startsWith('torn tail repaired')).length} torn tails repaired; recovery took ${Math.min(...recoveries).toFixed(1)}–${Math.max(...recoveries).toFixed(1)} ms; ` +
             `${seconds.toFixed(1)} s in all.`,
         );
       }

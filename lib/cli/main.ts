@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runDemo, runDemoChild } from './demo';
+import { demoSegmentBytesDefault, runDemo, runDemoChild } from './demo';
+import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN } from '../index';
 import { formatFsyncReport, runFsyncBench } from './fsync';
 import { isTidemarkError } from '../errors';
 
@@ -16,11 +17,12 @@ const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 const helpText = `tidemark: a durable, replicated write-ahead log for Node.js
 
 Usage:
-  tidemark demo [--dir D] [--records N] [--rounds R] [--seed S]
+  tidemark demo [--dir D] [--records N] [--rounds R] [--seed S] [--segment-bytes B]
       Append durably from a child process at concurrency 32, SIGKILL it at a random
       moment, recover, verify every acknowledged record byte for byte, append more;
-      R rounds (default 5), N records per child (default 20000). Default directory:
-      a fresh temp directory, removed afterwards (kept if anything was lost).
+      R rounds (default 5), N records per child (default 20000), segments of B bytes
+      (default 262144, so the log rotates). Default directory: a fresh temp
+      directory, removed afterwards (kept if anything was lost).
   tidemark bench fsync [--dir D] [--seconds S] [--json]
       What does this disk really do: write+fdatasync on a growing file, on a
       pre-written file, and O_DSYNC writes, at 512 B, 4 KiB, 64 KiB and 1 MiB;
@@ -65,6 +67,15 @@ function positiveNumber(value: string | undefined, fallback: number, name: strin
   return n;
 }
 
+/** Segment size for the demo: a multiple of 4 KiB in the Wal's allowed range. */
+function segmentBytesOption(value: string | undefined): number {
+  const bytes = positiveInteger(value, demoSegmentBytesDefault, '--segment-bytes', SEGMENT_BYTES_MAX);
+  if (bytes < SEGMENT_BYTES_MIN || bytes % 4096 !== 0) {
+    throw new UsageError(`--segment-bytes must be a multiple of 4096 from ${SEGMENT_BYTES_MIN} to ${SEGMENT_BYTES_MAX}, got '${String(value)}'`);
+  }
+  return bytes;
+}
+
 /** The command line used to start this CLI again (for the demo child). */
 function selfCommand(): string[] {
   const script = process.argv[1];
@@ -73,7 +84,7 @@ function selfCommand(): string[] {
 }
 
 async function demo(args: string[]): Promise<number> {
-  const values = parse(args, { dir: { type: 'string' }, records: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' } }, 'demo');
+  const values = parse(args, { dir: { type: 'string' }, records: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' }, 'segment-bytes': { type: 'string' } }, 'demo');
   const records = positiveInteger(values.records, 20_000, '--records', 100_000_000);
   const rounds = positiveInteger(values.rounds, 5, '--rounds', 10_000);
   const seed = values.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : positiveInteger(values.seed, 1, '--seed', 0x7fffffff);
@@ -82,18 +93,20 @@ async function demo(args: string[]): Promise<number> {
     records,
     rounds,
     seed,
+    segmentBytes: segmentBytesOption(values['segment-bytes']),
     selfCommand: selfCommand(),
     print: (line) => console.log(line),
   });
 }
 
 async function demoChild(args: string[]): Promise<number> {
-  const values = parse(args, { dir: { type: 'string' }, records: { type: 'string' }, concurrency: { type: 'string' } }, 'demo-child');
+  const values = parse(args, { dir: { type: 'string' }, records: { type: 'string' }, concurrency: { type: 'string' }, 'segment-bytes': { type: 'string' } }, 'demo-child');
   if (values.dir === undefined) throw new UsageError('demo-child: --dir is required');
   return runDemoChild({
     dir: values.dir,
     records: positiveInteger(values.records, 20_000, '--records', 100_000_000),
     concurrency: positiveInteger(values.concurrency, 32, '--concurrency', 4096),
+    segmentBytes: segmentBytesOption(values['segment-bytes']),
   });
 }
 
