@@ -41,7 +41,8 @@ const help = `Usage: npm run bench:append -- [options]
   --writers A,B,C     closed-loop writer counts (default 1,16,256)
   --only X,Y          contestants (default ${defaultContestants.join(',')});
                       also: tidemark-dsync, tidemark-direct
-  --runs R            repeat the grid R times, report the median run per cell (default 1)
+  --runs R            repeat the grid R times (contestant order rotated each run),
+                      report the median run per cell and contestant (default 1)
   --dir PATH          parent directory for the temp dirs (default os.tmpdir())
   --json FILE         also write all results as JSON
   --many-seconds S    seconds for the appendMany line (default 2; 0 skips it)
@@ -208,7 +209,9 @@ async function main(): Promise<number> {
     for (let run = 1; run <= o.runs; run++) {
       for (const recordBytes of o.sizes) {
         for (const writers of o.writers) {
-          for (const contestant of contestants) {
+          // Rotate the order each run, so that no contestant always runs first (or right after a heavy one).
+          const shift = (run - 1) % contestants.length;
+          for (const contestant of [...contestants.slice(shift), ...contestants.slice(0, shift)]) {
             const key = `${recordBytes}/${writers}/${contestant.name}`;
             let row = byKey.get(key);
             if (row === undefined) {
