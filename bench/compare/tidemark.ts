@@ -29,29 +29,41 @@ export const tidemark = tidemarkContestant('fdatasync');
 export const tidemarkDsync = tidemarkContestant('dsync');
 export const tidemarkDirect = tidemarkContestant('direct');
 
-/** `appendMany` throughput: one caller, batches of `batchRecords` records of `recordBytes`, closed loop. */
-export async function measureAppendMany(dir: string, batchRecords: number, recordBytes: number, seconds: number): Promise<{ records: number; seconds: number; recordsPerS: number; batchP50Us: number; batchP99Us: number }> {
+/** `appendMany` throughput: `callers` closed-loop callers, each appending batches of `batchRecords` records of `recordBytes`. */
+export async function measureAppendMany(
+  dir: string,
+  callers: number,
+  batchRecords: number,
+  recordBytes: number,
+  seconds: number,
+): Promise<{ callers: number; records: number; seconds: number; recordsPerS: number; callP50Us: number; callP99Us: number; syncs: number }> {
   const wal = await Wal.open(dir);
   try {
     const batch = Array.from({ length: batchRecords }, () => Buffer.alloc(recordBytes, 0x5a));
-    const latenciesUs: number[] = [];
-    // Warm up (segment creation, first syncs), then measure.
+    // Warm up (first syncs, spare segment preparation), then measure.
     for (let i = 0; i < 3; i++) await wal.appendMany(batch);
+    const latenciesUs: number[] = [];
     let records = 0;
+    const syncsBefore = wal.stats().syncs;
     const start = performance.now();
     const end = start + seconds * 1000;
-    let now = start;
-    while (now < end) {
-      const t = now;
-      await wal.appendMany(batch);
-      now = performance.now();
-      latenciesUs.push((now - t) * 1000);
-      records += batchRecords;
-    }
-    const elapsed = (now - start) / 1000;
+    let last = start;
+    const caller = async (): Promise<void> => {
+      for (;;) {
+        const t = performance.now();
+        if (t >= end) return;
+        await wal.appendMany(batch);
+        const done = performance.now();
+        latenciesUs.push((done - t) * 1000);
+        records += batchRecords;
+        last = Math.max(last, done);
+      }
+    };
+    await Promise.all(Array.from({ length: callers }, caller));
+    const elapsed = (last - start) / 1000;
     latenciesUs.sort((a, b) => a - b);
     const at = (p: number): number => latenciesUs[Math.min(latenciesUs.length - 1, Math.floor((p / 100) * latenciesUs.length))] ?? Number.NaN;
-    return { records, seconds: elapsed, recordsPerS: records / elapsed, batchP50Us: at(50), batchP99Us: at(99) };
+    return { callers, records, seconds: elapsed, recordsPerS: records / elapsed, callP50Us: at(50), callP99Us: at(99), syncs: wal.stats().syncs - syncsBefore };
   } finally {
     await wal.close();
   }
