@@ -113,6 +113,10 @@ describe('tidemark CLI', () => {
     expect(run.stdout).toContain('seed 42');
     expect(run.stdout.match(/^round \d+: child killed by SIGKILL/gm)?.length).toBe(5);
     expect(run.stdout).toMatch(/^OK: 5 crashes/m);
+    // Odd rounds write garbage past the tail before recovery; recovery must zero it.
+    const simulated = run.stdout.match(/simulated a torn write/g)?.length ?? 0;
+    expect(simulated).toBeGreaterThanOrEqual(1);
+    expect(run.stdout).toContain(`${simulated} torn tails repaired`);
   });
 
   it('demo fails (exit 1) when a record on disk does not match what was acknowledged', async () => {

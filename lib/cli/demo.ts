@@ -124,6 +124,8 @@ export interface DemoOptions {
   rounds: number;
   /** Segment size of the log (small by default, so that the demo crosses segment rotations). */
   segmentBytes: number;
+  /** Simulate a torn write after the kill in odd rounds (default true). */
+  tornWrites: boolean;
   /** PRNG seed for the kill points. */
   seed: number;
   /** How to start this CLI again: `[execPath, ...args]` before the subcommand. */
@@ -193,6 +195,33 @@ function runChildRound(options: DemoOptions, dir: string, killAfter: number, ack
       resolve({ acked: count, maxAcked, childExit, killed, ...(error === undefined ? {} : { error }) });
     });
   });
+}
+
+/** Bytes of garbage written past the tail to simulate a torn write. */
+const tornWriteBytes = 700;
+
+/**
+ * Simulates a torn write, as power loss in the middle of a batch's write would leave it:
+ * random bytes right after the last non-zero byte of the last segment (the end of the last
+ * batch that reached the file, which group commit pads to a block boundary). Nothing
+ * acknowledged is touched. Returns the offset written at, or undefined when there is no room.
+ */
+function simulateTornWrite(file: string, random: () => number): number | undefined {
+  const data = fs.readFileSync(file);
+  let end = data.length;
+  while (end > 0 && data[end - 1] === 0) end--;
+  const offset = Math.ceil(end / 8) * 8;
+  if (offset + tornWriteBytes > data.length) return undefined;
+  const garbage = Buffer.alloc(tornWriteBytes);
+  for (let i = 0; i < garbage.length; i++) garbage[i] = 1 + Math.floor(random() * 255);
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.writeSync(fd, garbage, 0, garbage.length, offset);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return offset;
 }
 
 /** The active (last) segment: the file with the highest `<first index, 20 digits>.wal` name. */
@@ -282,6 +311,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         break;
       }
       const segment = lastSegment(dir);
+      let torn = '';
+      if (options.tornWrites && round % 2 === 1 && segment !== undefined) {
+        const at = simulateTornWrite(segment, random);
+        torn = at === undefined ? 'no room to simulate a torn write; ' : `simulated a torn write (${tornWriteBytes} random bytes at offset ${at} of ${path.basename(segment)}); `;
+      }
       const before = segment === undefined ? undefined : fs.readFileSync(segment);
       const { wal, recoveryMs, problems } = await recoverAndVerify(dir, options.segmentBytes, acked);
       const repair = describeRepair(segment, before);
@@ -297,7 +331,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         childExit: child.childExit,
       };
       print(
-        `round ${round}: child ${result.childExit} after ${result.acked} acks (kill point ${killAfter}); ` +
+        `round ${round}: child ${result.childExit} after ${result.acked} acks (kill point ${killAfter}); ${torn}` +
           `recovered ${wal.firstIndex}..${lastIndexAfter} in ${recoveryMs.toFixed(1)} ms; ${repair}; ` +
           `${result.unackedDurable} unacknowledged records also durable; ` +
           (problems.length === 0 ? 'every record verified' : `PROBLEMS: ${problems.join('; ')}`),

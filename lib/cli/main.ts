@@ -17,12 +17,14 @@ const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 const helpText = `tidemark: a durable, replicated write-ahead log for Node.js
 
 Usage:
-  tidemark demo [--dir D] [--records N] [--rounds R] [--seed S] [--segment-bytes B]
+  tidemark demo [--dir D] [--records N] [--rounds R] [--seed S] [--segment-bytes B] [--no-torn]
       Append durably from a child process at concurrency 32, SIGKILL it at a random
       moment, recover, verify every acknowledged record byte for byte, append more;
       R rounds (default 5), N records per child (default 20000), segments of B bytes
-      (default 262144, so the log rotates). Default directory: a fresh temp
-      directory, removed afterwards (kept if anything was lost).
+      (default 262144, so the log rotates). In odd rounds random bytes are written
+      past the log's tail before recovery, as a torn write would leave them
+      (--no-torn: never). Default directory: a fresh temp directory, removed
+      afterwards (kept if anything was lost).
   tidemark bench fsync [--dir D] [--seconds S] [--json]
       What does this disk really do: write+fdatasync on a growing file, on a
       pre-written file, and O_DSYNC writes, at 512 B, 4 KiB, 64 KiB and 1 MiB;
@@ -84,7 +86,7 @@ function selfCommand(): string[] {
 }
 
 async function demo(args: string[]): Promise<number> {
-  const values = parse(args, { dir: { type: 'string' }, records: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' }, 'segment-bytes': { type: 'string' } }, 'demo');
+  const values = parse(args, { dir: { type: 'string' }, records: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' }, 'segment-bytes': { type: 'string' }, 'no-torn': { type: 'boolean' } }, 'demo');
   const records = positiveInteger(values.records, 20_000, '--records', 100_000_000);
   const rounds = positiveInteger(values.rounds, 5, '--rounds', 10_000);
   const seed = values.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : positiveInteger(values.seed, 1, '--seed', 0x7fffffff);
@@ -94,6 +96,7 @@ async function demo(args: string[]): Promise<number> {
     rounds,
     seed,
     segmentBytes: segmentBytesOption(values['segment-bytes']),
+    tornWrites: values['no-torn'] !== true,
     selfCommand: selfCommand(),
     print: (line) => console.log(line),
   });
