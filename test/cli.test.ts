@@ -116,7 +116,9 @@ describe('tidemark CLI', () => {
     // Odd rounds write garbage past the tail before recovery; recovery must zero it.
     const simulated = run.stdout.match(/simulated a torn write/g)?.length ?? 0;
     expect(simulated).toBeGreaterThanOrEqual(1);
-    expect(run.stdout).toContain(`${simulated} torn tails repaired`);
+    // (A SIGKILL in the middle of a large write can tear one for real, so at least as many.)
+    const repaired = Number(/(\d+) torn tails repaired/.exec(run.stdout)?.[1] ?? -1);
+    expect(repaired).toBeGreaterThanOrEqual(simulated);
   });
 
   it('demo fails (exit 1) when a record on disk does not match what was acknowledged', async () => {
