@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runClosedLoop, type CellResult, type Contestant } from './harness';
+import { CellMeasurement, type BenchStore, type CellResult, type Contestant } from './harness';
 import { bandwidthProbeBytes, bestPoints, cellCeiling, type DurableWritePoint, DurableWriteProbe, roundUpToPage, type CellCeiling } from './ceiling';
 import { rawFs } from './compare/raw-fs';
 import { jsGroupCommit } from './compare/js-group-commit';
@@ -36,7 +36,8 @@ const aliases: Record<string, Contestant> = {
 const help = `Usage: npm run bench:append -- [options]
 
   --seconds S         measured seconds per cell and contestant (default 3)
-  --warmup S          unmeasured seconds before each measurement (default 0.3)
+  --slices K          split them into K slices, interleaved between contestants (default 3)
+  --warmup S          unmeasured seconds per store before its first slice (default 0.3)
   --sizes A,B         record sizes in bytes (default 128,4096)
   --writers A,B,C     closed-loop writer counts (default 1,16,256)
   --only X,Y          contestants (default ${defaultContestants.join(',')});
@@ -57,6 +58,7 @@ interface Options {
   writers: number[];
   only: Contestant[];
   runs: number;
+  slices: number;
   dir: string;
   json?: string;
   manySeconds: number;
@@ -87,6 +89,7 @@ function parseOptions(argv: string[]): Options | undefined {
       allowPositionals: false,
       options: {
         seconds: { type: 'string' },
+        slices: { type: 'string' },
         warmup: { type: 'string' },
         sizes: { type: 'string' },
         writers: { type: 'string' },
@@ -108,6 +111,8 @@ function parseOptions(argv: string[]): Options | undefined {
     if (c === undefined) throw new UsageError(`--only: unknown contestant '${name}'; known: ${Object.keys(aliases).join(', ')}`);
     return c;
   });
+  const slices = Number(values.slices ?? '3');
+  if (!Number.isInteger(slices) || slices < 1 || slices > 1000) throw new UsageError(`--slices wants a whole number from 1 to 1000, got '${values.slices ?? ''}'`);
   const runs = Number(values.runs ?? '1');
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new UsageError(`--runs wants a whole number from 1 to 100, got '${values.runs ?? ''}'`);
   const options: Options = {
@@ -117,6 +122,7 @@ function parseOptions(argv: string[]): Options | undefined {
     writers: numberList(values.writers ?? '1,16,256', '--writers'),
     only: [...new Set(only)],
     runs,
+    slices,
     dir: path.resolve(values.dir ?? os.tmpdir()),
     manySeconds: seconds(values['many-seconds'], 2, '--many-seconds', true),
     ceilingSeconds: seconds(values['ceiling-seconds'], 0.3, '--ceiling-seconds'),
@@ -150,18 +156,68 @@ interface Row {
   fractionOfCeiling?: number;
 }
 
-async function measureOne(contestant: Contestant, parent: string, recordBytes: number, writers: number, options: Options): Promise<CellResult> {
-  const dir = fs.mkdtempSync(path.join(parent, `${contestant.name.replace(/[^a-z0-9]+/gi, '-')}-`));
+/**
+ * Measures one cell for every contestant: all stores open side by side (each in its own
+ * directory), each warmed up, then `slices` measured slices per contestant, interleaved in
+ * rotating order (A B C, B C A, C A B, ...), so that they all share the machine's noise.
+ */
+async function measureCell(
+  contestants: readonly Contestant[],
+  parent: string,
+  recordBytes: number,
+  writers: number,
+  options: Options,
+  run: number,
+  log: (line: string) => void,
+): Promise<Map<Contestant, CellResult | Error>> {
+  const out = new Map<Contestant, CellResult | Error>();
+  const open: { contestant: Contestant; store: BenchStore; dir: string; m: CellMeasurement }[] = [];
+  const label = `run ${run}/${options.runs} ${cellLabel(recordBytes, writers)}`;
   try {
-    const store = await contestant.open(dir, recordBytes);
-    try {
-      return await runClosedLoop(store, recordBytes, writers, options.seconds, options.warmup);
-    } finally {
-      await store.close();
+    for (const contestant of contestants) {
+      const dir = fs.mkdtempSync(path.join(parent, `${contestant.name.replace(/[^a-z0-9]+/gi, '-')}-`));
+      try {
+        const store = await contestant.open(dir, recordBytes);
+        const m = new CellMeasurement(store, recordBytes, writers);
+        open.push({ contestant, store, dir, m });
+        await m.warmup(options.warmup);
+      } catch (err) {
+        out.set(contestant, err instanceof Error ? err : new Error(String(err)));
+        log(`${label} ${contestant.name}: error: ${String(err)}`);
+      }
+    }
+    const failed = new Set<Contestant>();
+    for (let slice = 0; slice < options.slices; slice++) {
+      const shift = (slice + run - 1) % Math.max(1, open.length);
+      for (const entry of [...open.slice(shift), ...open.slice(0, shift)]) {
+        if (failed.has(entry.contestant)) continue;
+        try {
+          await entry.m.slice(options.seconds / options.slices);
+        } catch (err) {
+          failed.add(entry.contestant);
+          out.set(entry.contestant, err instanceof Error ? err : new Error(String(err)));
+          log(`${label} ${entry.contestant.name}: error: ${String(err)}`);
+        }
+      }
+    }
+    for (const entry of open) {
+      if (failed.has(entry.contestant)) continue;
+      const result = entry.m.result();
+      out.set(entry.contestant, result);
+      log(`${label} ${entry.contestant.name}: ${fmtInt(result.appendsPerS)}/s, p99 ${fmtInt(result.p99Us)} µs`);
     }
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    for (const entry of open) {
+      entry.m.destroy();
+      try {
+        await entry.store.close();
+      } catch (err) {
+        log(`${label} ${entry.contestant.name}: close failed: ${String(err)}`);
+      }
+      fs.rmSync(entry.dir, { recursive: true, force: true });
+    }
   }
+  return out;
 }
 
 async function main(): Promise<number> {
@@ -195,7 +251,10 @@ async function main(): Promise<number> {
     say();
     say(`${new Date().toISOString()} · node ${process.version} · ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown cpu'} · load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     say(`Filesystem: ${formatFilesystem(fsInfo)}`);
-    say(`Cells: ${o.seconds} s measured after ${o.warmup} s warm-up, ${o.runs} run(s); contestants: ${contestants.map((c) => c.name).join(', ')}`);
+    say(
+      `Cells: ${o.seconds} s measured per contestant in ${o.slices} interleaved slices, after ${o.warmup} s warm-up; ${o.runs} run(s)` +
+        `${o.runs > 1 ? ' (median run shown)' : ''}; contestants: ${contestants.map((c) => c.name).join(', ')}`,
+    );
     say();
 
     // The disk ceiling: probed before the grid (all sizes), after each cell (its batch size)
@@ -213,9 +272,8 @@ async function main(): Promise<number> {
     for (let run = 1; run <= o.runs; run++) {
       for (const recordBytes of o.sizes) {
         for (const writers of o.writers) {
-          // Rotate the order each run, so that no contestant always runs first (or right after a heavy one).
-          const shift = (run - 1) % contestants.length;
-          for (const contestant of [...contestants.slice(shift), ...contestants.slice(0, shift)]) {
+          const results = await measureCell(contestants, parent, recordBytes, writers, o, run, (line) => process.stderr.write(`${line}\n`));
+          for (const contestant of contestants) {
             const key = `${recordBytes}/${writers}/${contestant.name}`;
             let row = byKey.get(key);
             if (row === undefined) {
@@ -223,18 +281,14 @@ async function main(): Promise<number> {
               byKey.set(key, row);
               rows.push(row);
             }
-            if (row.error !== undefined) continue;
-            process.stderr.write(`run ${run}/${o.runs} ${row.cell} ${contestant.name} ... `);
-            try {
-              const result = await measureOne(contestant, parent, recordBytes, writers, o);
+            const result = results.get(contestant);
+            if (result instanceof Error) {
+              row.error ??= result.message;
+            } else if (result !== undefined) {
               const list = runResults.get(key) ?? [];
               list.push(result);
               runResults.set(key, list);
               row.runsAppendsPerS.push(result.appendsPerS);
-              process.stderr.write(`${fmtInt(result.appendsPerS)}/s p99 ${fmtInt(result.p99Us)} µs\n`);
-            } catch (err) {
-              row.error = err instanceof Error ? err.message : String(err);
-              process.stderr.write(`error: ${row.error}\n`);
             }
           }
           probes.push(probe.measure([roundUpToPage(recordBytes * writers)], o.ceilingSeconds / 2));

@@ -1,9 +1,9 @@
 /**
  * The closed-loop driver shared by every contestant of bench/append.ts.
  *
- * N writers each await an append, then issue the next one. The first `warmupSeconds` are
- * not measured; after that, for `seconds`, every append that completes is counted and its
- * latency (from the call to the settled promise, in µs) goes into an HDR histogram.
+ * N writers each await an append, then issue the next one. After an unmeasured warm-up,
+ * every append that completes inside a measured slice is counted and its latency (from the
+ * call to the settled promise, in µs) goes into an HDR histogram.
  */
 import * as hdr from 'hdr-histogram-js';
 
@@ -41,65 +41,96 @@ export interface CellResult {
   syncsPer1k: number | undefined;
 }
 
-/** Runs `writers` closed-loop writers against `store` with records of `recordBytes`. */
-export async function runClosedLoop(store: BenchStore, recordBytes: number, writers: number, seconds: number, warmupSeconds: number): Promise<CellResult> {
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
-  // One payload per writer, random so that nothing compresses; never mutated while in flight.
-  const payloads = Array.from({ length: writers }, () => {
-    const b = Buffer.allocUnsafe(recordBytes);
-    for (let i = 0; i < recordBytes; i++) b[i] = (Math.random() * 256) | 0;
-    return b;
-  });
-  // Phases are decided by the clock at each completion, not by timers: a contestant that
-  // settles synchronously (better-sqlite3) would starve a timer forever.
-  const warmupEnd = performance.now() + warmupSeconds * 1000;
-  const measureEnd = warmupEnd + seconds * 1000;
-  let measuring = false;
-  let appends = 0;
-  let syncsAtStart: number | undefined;
-  let syncsAtEnd: number | undefined;
-  let finished = false;
-  const writer = async (payload: Buffer): Promise<void> => {
-    for (;;) {
-      const start = performance.now();
-      await store.append(payload);
-      const end = performance.now();
-      if (end >= measureEnd) {
-        if (!finished) {
-          finished = true;
-          syncsAtEnd = store.syncCount();
-        }
-        return;
-      }
-      if (end >= warmupEnd) {
-        if (!measuring) {
-          measuring = true;
-          syncsAtStart = store.syncCount();
-        }
-        histogram.recordValue(Math.max(1, Math.round((end - start) * 1000)));
-        appends++;
-      }
-    }
-  };
-  await Promise.all(payloads.map(writer));
-  const elapsed = seconds;
-  const measured = appends;
-  const result: CellResult = {
-    appends: measured,
-    seconds: elapsed,
-    appendsPerS: measured / elapsed,
-    mbPerS: (measured * recordBytes) / elapsed / 1e6,
-    p50Us: histogram.getValueAtPercentile(50),
-    p99Us: histogram.getValueAtPercentile(99),
-    p999Us: histogram.getValueAtPercentile(99.9),
-    maxUs: histogram.maxValue,
-    syncsPer1k: syncsAtStart !== undefined && syncsAtEnd !== undefined && measured > 0 ? ((syncsAtEnd - syncsAtStart) / measured) * 1000 : undefined,
-  };
-  histogram.destroy();
-  return result;
-}
+/**
+ * One contestant's measurement of one cell, taken in slices so that contestants can be
+ * interleaved (A, B, C, A, B, C, ...) and share whatever else the machine is doing.
+ */
+export class CellMeasurement {
+  readonly #store: BenchStore;
+  readonly #recordBytes: number;
+  readonly #payloads: Buffer[];
+  readonly #histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+  #appends = 0;
+  #seconds = 0;
+  #syncs = 0;
+  #syncsKnown = true;
 
-/** A timer promise that keeps the event loop turning (writers run while we wait). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  constructor(store: BenchStore, recordBytes: number, writers: number) {
+    this.#store = store;
+    this.#recordBytes = recordBytes;
+    // One payload per writer, random so that nothing compresses; never mutated while in flight.
+    this.#payloads = Array.from({ length: writers }, () => {
+      const b = Buffer.allocUnsafe(recordBytes);
+      for (let i = 0; i < recordBytes; i++) b[i] = (Math.random() * 256) | 0;
+      return b;
+    });
+  }
+
+  /** Runs the writers for `seconds` without recording anything. */
+  async warmup(seconds: number): Promise<void> {
+    await this.#drive(seconds, false);
+  }
+
+  /** Runs the writers for `seconds` and adds what completed to the measurement. */
+  async slice(seconds: number): Promise<void> {
+    await this.#drive(seconds, true);
+  }
+
+  /**
+   * N writers, each awaiting its append before the next. Appends that complete within the
+   * window are counted; the writers then finish their in-flight append and stop. Phases are
+   * decided by the clock at each completion, not by timers: a contestant that settles
+   * synchronously (better-sqlite3) would starve a timer forever.
+   */
+  async #drive(seconds: number, record: boolean): Promise<void> {
+    const windowEnd = performance.now() + seconds * 1000;
+    const syncsAtStart = this.#store.syncCount();
+    let syncsAtEnd: number | undefined;
+    let finished = false;
+    const writer = async (payload: Buffer): Promise<void> => {
+      for (;;) {
+        const start = performance.now();
+        await this.#store.append(payload);
+        const end = performance.now();
+        if (end >= windowEnd) {
+          if (!finished) {
+            finished = true;
+            syncsAtEnd = this.#store.syncCount();
+          }
+          return;
+        }
+        if (record) {
+          this.#histogram.recordValue(Math.max(1, Math.round((end - start) * 1000)));
+          this.#appends++;
+        }
+      }
+    };
+    await Promise.all(this.#payloads.map(writer));
+    if (!record) return;
+    this.#seconds += seconds;
+    if (syncsAtStart === undefined || syncsAtEnd === undefined) this.#syncsKnown = false;
+    else this.#syncs += syncsAtEnd - syncsAtStart;
+  }
+
+  /** Everything measured so far. */
+  result(): CellResult {
+    const h = this.#histogram;
+    const n = this.#appends;
+    return {
+      appends: n,
+      seconds: this.#seconds,
+      appendsPerS: n / this.#seconds,
+      mbPerS: (n * this.#recordBytes) / this.#seconds / 1e6,
+      p50Us: h.getValueAtPercentile(50),
+      p99Us: h.getValueAtPercentile(99),
+      p999Us: h.getValueAtPercentile(99.9),
+      maxUs: h.maxValue,
+      syncsPer1k: this.#syncsKnown && n > 0 ? (this.#syncs / n) * 1000 : undefined,
+    };
+  }
+
+  /** Frees the histogram. */
+  destroy(): void {
+    this.#histogram.destroy();
+  }
 }
