@@ -36,7 +36,7 @@ const aliases: Record<string, Contestant> = {
 const help = `Usage: npm run bench:append -- [options]
 
   --seconds S         measured seconds per cell and contestant (default 3)
-  --slices K          split them into K slices, interleaved between contestants (default 3)
+  --slices K          split them into K slices, interleaved between contestants (default 6)
   --warmup S          unmeasured seconds per store before its first slice (default 0.3)
   --sizes A,B         record sizes in bytes (default 128,4096)
   --writers A,B,C     closed-loop writer counts (default 1,16,256)
@@ -111,7 +111,7 @@ function parseOptions(argv: string[]): Options | undefined {
     if (c === undefined) throw new UsageError(`--only: unknown contestant '${name}'; known: ${Object.keys(aliases).join(', ')}`);
     return c;
   });
-  const slices = Number(values.slices ?? '3');
+  const slices = Number(values.slices ?? '6');
   if (!Number.isInteger(slices) || slices < 1 || slices > 1000) throw new UsageError(`--slices wants a whole number from 1 to 1000, got '${values.slices ?? ''}'`);
   const runs = Number(values.runs ?? '1');
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new UsageError(`--runs wants a whole number from 1 to 100, got '${values.runs ?? ''}'`);
