@@ -182,6 +182,14 @@ describe('fsync interpretation', () => {
     expect(interpretFsync(base(120, 125, 'ext4', 'write through'))).toContain('about the same');
   });
 
+  it('says when the tail is so long that something else is using the disk', () => {
+    const noisy = base(100, 110, 'ext4');
+    const row = noisy.rows[1];
+    if (row !== undefined) row.p99Us = 2000;
+    expect(interpretFsync(noisy)).toContain('something else is using this device');
+    expect(interpretFsync(base(100, 110, 'ext4'))).not.toContain('something else');
+  });
+
   it('warns that tmpfs does not persist anything', () => {
     expect(interpretFsync(base(3, 3, 'tmpfs'))).toContain('tmpfs');
   });

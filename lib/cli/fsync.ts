@@ -206,6 +206,11 @@ export function interpretFsync(result: FsyncResult): string {
       else if (us < 2000) verdict = 'typical of a flash device with a real flush, or a networked/virtual disk.';
       else verdict = 'slow, as a rotating disk or a busy network volume would be: group commit is what makes throughput possible here.';
       sentences.push(`A ${formatBytes(small)} overwrite plus fdatasync takes a median ${fixed(us)} µs (p99 ${fixed(pre.p99Us)} µs): ${verdict}`);
+      if (pre.p99Us > 5 * us) {
+        sentences.push(
+          `Its p99 is ${(pre.p99Us / us).toFixed(0)}× the median: something else is using this device (other processes, a throttled or shared virtual disk), so treat every number here as an upper bound on latency and run again when the machine is quiet.`,
+        );
+      }
     }
     const cache = result.fs.writeCache;
     if (cache !== undefined) {
