@@ -239,11 +239,7 @@ async function main(): Promise<number> {
   const contestants = o.only;
   fs.mkdirSync(o.dir, { recursive: true });
   const parent = fs.mkdtempSync(path.join(o.dir, 'tidemark-bench-'));
-  const out: string[] = [];
-  const say = (line = ''): void => {
-    out.push(line);
-    console.log(line);
-  };
+  const say = (line = ''): void => console.log(line);
   try {
     const fsInfo = describeFilesystem(parent);
     const cpus = os.cpus();
