@@ -53,6 +53,8 @@ export class CellMeasurement {
   #appends = 0;
   #seconds = 0;
   #syncs = 0;
+  /** Completions covered by the sync counts: counted appends plus the one per slice that ended it. */
+  #syncedAppends = 0;
   #syncsKnown = true;
 
   constructor(store: BenchStore, recordBytes: number, writers: number) {
@@ -85,6 +87,7 @@ export class CellMeasurement {
   async #drive(seconds: number, record: boolean): Promise<void> {
     const windowEnd = performance.now() + seconds * 1000;
     const syncsAtStart = this.#store.syncCount();
+    const appendsAtStart = this.#appends;
     let syncsAtEnd: number | undefined;
     let finished = false;
     const writer = async (payload: Buffer): Promise<void> => {
@@ -108,8 +111,13 @@ export class CellMeasurement {
     await Promise.all(this.#payloads.map(writer));
     if (!record) return;
     this.#seconds += seconds;
-    if (syncsAtStart === undefined || syncsAtEnd === undefined) this.#syncsKnown = false;
-    else this.#syncs += syncsAtEnd - syncsAtStart;
+    if (syncsAtStart === undefined || syncsAtEnd === undefined) {
+      this.#syncsKnown = false;
+    } else {
+      // The end snapshot is taken at the first completion past the window, whose sync is in it.
+      this.#syncs += syncsAtEnd - syncsAtStart;
+      this.#syncedAppends += this.#appends - appendsAtStart + 1;
+    }
   }
 
   /** Everything measured so far. */
@@ -125,7 +133,7 @@ export class CellMeasurement {
       p99Us: h.getValueAtPercentile(99),
       p999Us: h.getValueAtPercentile(99.9),
       maxUs: h.maxValue,
-      syncsPer1k: this.#syncsKnown && n > 0 ? (this.#syncs / n) * 1000 : undefined,
+      syncsPer1k: this.#syncsKnown && this.#syncedAppends > 0 ? (this.#syncs / this.#syncedAppends) * 1000 : undefined,
     };
   }
 

@@ -47,6 +47,12 @@ describe('tidemark CLI', () => {
     expect(run.stdout).not.toContain('demo-child');
   });
 
+  it('--help after a command prints the help too', async () => {
+    const run = await cli(['bench', 'fsync', '--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('tidemark bench fsync');
+  });
+
   it('--version prints the package version', async () => {
     const run = await cli(['--version']);
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };

@@ -136,6 +136,10 @@ function benchFsync(args: string[]): number {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && command !== 'demo-child' && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(helpText);
+    return ExitCodes.OK;
+  }
   switch (command) {
     case undefined:
       process.stderr.write(helpText);
