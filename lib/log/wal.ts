@@ -167,8 +167,21 @@ export class Wal {
     let wal: Wal | undefined;
     let handle: NativeLog;
     try {
-      handle = await native.openLog(abs, SYNC_MODE_CODES[resolved.sync], resolved.segmentBytes, resolved.maxRecordBytes, (d, f, first, last, failure, commands, closed) =>
-        wal?._onReport(d, f, first, last, failure, commands, closed),
+      handle = await native.openLog(
+        abs,
+        SYNC_MODE_CODES[resolved.sync],
+        resolved.segmentBytes,
+        resolved.maxRecordBytes,
+        (d, f, first, last, failure, commands, closed) => {
+          try {
+            wal?._onReport(d, f, first, last, failure, commands, closed);
+          } catch (err) {
+            // A bug here must not vanish inside the native call: surface it as uncaught.
+            queueMicrotask(() => {
+              throw err;
+            });
+          }
+        },
       );
     } catch (err) {
       throw toError(err as NativeError);
