@@ -78,20 +78,20 @@ void Log::preparer_main() {
 
 Status Log::take_spare(std::string* path) {
   std::unique_lock<std::mutex> lk(prep_mu_);
-  if (!spare_ready_ && !spare_busy_ && spare_status_.ok()) {
+  if (!spare_ready_ && !spare_busy_) {
+    // None ready and none in the making: try (again) now; space may be back.
+    spare_status_ = Status::Ok();
     spare_wanted_ = true;
     prep_cv_.notify_all();
   }
-  prep_cv_.wait(lk, [&] { return spare_ready_ || (!spare_busy_ && !spare_status_.ok()) || prep_stop_; });
+  prep_cv_.wait(lk, [&] { return spare_ready_ || (!spare_busy_ && !spare_wanted_ && !spare_status_.ok()) || prep_stop_; });
   if (spare_ready_) {
     *path = spare_path_;
     spare_ready_ = false;  // the next one is wanted once this one is renamed (rotate)
     return Status::Ok();
   }
   if (prep_stop_) return Status::Make(Code::kClosed, "the log is closing");
-  Status s = spare_status_;
-  spare_status_ = Status::Ok();  // the next attempt tries again (space may be back)
-  return s;
+  return spare_status_;
 }
 
 Status Log::rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out) {
