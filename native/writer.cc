@@ -446,7 +446,6 @@ void Log::writer_main() {
             if (!s.ok()) {
               poison(s);
               std::lock_guard<std::mutex> lk(mu_);
-              s.code = s.code == Code::kNoSpace ? Code::kNoSpace : s.code;
               failure = poison_status_;
               for (auto& q : queue_) items.push_back(std::move(q));
               queue_.clear();
