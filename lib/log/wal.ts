@@ -20,7 +20,11 @@ export type { SyncMode, WalOptions } from './options';
 export interface WalEntry {
   /** The record's index (1-based, consecutive). */
   index: number;
-  /** The record's bytes; the caller owns them. */
+  /**
+   * The record's bytes; the caller owns them (no one else writes them). Entries
+   * of one read-ahead chunk (up to 1 MiB) may share one underlying ArrayBuffer:
+   * copy small records you keep for long to let the chunk be collected.
+   */
   data: Buffer;
 }
 
