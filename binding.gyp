@@ -30,8 +30,11 @@
     },
     {
       # Test-only twin with the fault-injecting file layer (test/log/faults.test.ts).
-      # Never shipped: prebuildify picks build/Release/tidemark.node.
+      # Named build/Release/tidemark_faults.test-addon, not *.node, so that
+      # node-gyp-build and prebuildify (which take the first *.node file in
+      # build/Release) can never pick it; tests load it with process.dlopen.
       "target_name": "tidemark_faults",
+      "target_conditions": [["_type=='loadable_module'", {"product_extension": "test-addon"}]],
       "defines": ["TIDEMARK_FAULTS"],
       "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)", "native/file_faulty.cc"],
       "libraries": ["-lpthread"]
