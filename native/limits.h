@@ -36,7 +36,7 @@ constexpr uint64_t kSparseEveryRecords = 64;
 constexpr uint64_t kSparseEveryBytes = 32 * 1024;
 
 // Reads.
-constexpr size_t kReadRangeBytesMax = 1024 * 1024;            // payload bytes one range read returns (at least one record)
+constexpr size_t kReadWindowBytes = 64 * 1024;                // read-ahead of a single read (range reads: 4x)
 constexpr size_t kScanWindowBytes = 4 * 1024 * 1024;          // recovery read window
 constexpr size_t kZeroChunkBytes = 1024 * 1024;               // zero-fill write size
 
