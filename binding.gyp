@@ -33,12 +33,15 @@
     }
   ],
   "conditions": [
-    # Test-only twin with the fault-injecting file layer (test/log/faults.test.ts).
-    # Never shipped: `npm run prebuild` sets TIDEMARK_PREBUILD=1, so the prebuilt package holds tidemark.node alone.
+    # Test-only twin with the fault-injecting file layer (test/log/faults.test.ts). Never shipped:
+    # `npm run prebuilds` sets TIDEMARK_PREBUILD=1 and leaves it out. It is also named
+    # build/Release/tidemark_faults.test-addon, not *.node, so node-gyp-build and prebuildify
+    # (which take the first *.node file in build/Release) can never pick it; tests load it with process.dlopen.
     ["<!(node -p \"process.env.TIDEMARK_PREBUILD ? 0 : 1\")==1", {
       "targets": [
         {
           "target_name": "tidemark_faults",
+          "target_conditions": [["_type=='loadable_module'", {"product_extension": "test-addon"}]],
           "defines": ["TIDEMARK_FAULTS"],
           "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)", "native/file_faulty.cc"],
           "libraries": ["-lpthread"]

@@ -28,15 +28,15 @@ constexpr uint32_t kBlockBytesMax = 4096;                     // larger DIO alig
 
 // Queues.
 constexpr size_t kStagingBytesMax = size_t{1} << 30;         // queued, unwritten bytes before TM_BUSY
-constexpr size_t kStagingBuffersKept = 4;                     // staging buffers recycled between batches
-constexpr size_t kStagingBufferKeptBytesMax = 64 * 1024 * 1024;  // larger ones are freed
+constexpr size_t kStagingBuffersKept = 3;                     // staging buffers recycled between batches
+constexpr size_t kStagingBufferKeptBytesMax = 16 * 1024 * 1024;  // larger ones are freed
 
 // Sparse read index: one entry at least every this many records or bytes of a segment.
 constexpr uint64_t kSparseEveryRecords = 64;
 constexpr uint64_t kSparseEveryBytes = 32 * 1024;
 
 // Reads.
-constexpr size_t kReadRangeBytesMax = 1024 * 1024;            // payload bytes one range read returns (at least one record)
+constexpr size_t kReadWindowBytes = 64 * 1024;                // read-ahead of a single read (range reads: 4x)
 constexpr size_t kScanWindowBytes = 4 * 1024 * 1024;          // recovery read window
 constexpr size_t kZeroChunkBytes = 1024 * 1024;               // zero-fill write size
 

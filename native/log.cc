@@ -184,8 +184,18 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
   log->preparer_ = std::thread([raw = log.get()] { raw->preparer_main(); });
   log->writer_ = std::thread([raw = log.get()] { raw->writer_main(); });
   {
+    // A spare prepared by an earlier open is reused when it has the right size.
+    std::string ready = dir + "/" + kSpareReadyName;
+    struct stat st;
+    bool have = ::stat(ready.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == options.segment_bytes;
+    if (!have) ::unlink(ready.c_str());
     std::lock_guard<std::mutex> lk(log->prep_mu_);
-    log->spare_wanted_ = true;
+    if (have) {
+      log->spare_ready_ = true;
+      log->spare_path_ = ready;
+    } else {
+      log->spare_wanted_ = true;
+    }
   }
   log->prep_cv_.notify_one();
   *out = std::move(log);
@@ -394,6 +404,41 @@ Status pread_exact(int fd, const std::string& path, uint8_t* out, size_t n, uint
   return Status::Ok();
 }
 
+// A read-ahead window over a segment's read fd.
+class ReadWindow {
+ public:
+  ReadWindow(int fd, const std::string& path, uint64_t file_bytes, size_t ahead)
+      : fd_(fd), path_(path), file_bytes_(file_bytes), ahead_(ahead) {}
+
+  // Points `*out` at bytes [offset, offset + n) of the file.
+  Status get(uint64_t offset, size_t n, const uint8_t** out) {
+    if (offset >= base_ && offset + n <= base_ + len_) {
+      *out = buf_.data() + (offset - base_);
+      return Status::Ok();
+    }
+    if (offset + n > file_bytes_) {
+      return Status::Corruption("segment ends inside a record", path_, static_cast<int64_t>(offset));
+    }
+    size_t want = static_cast<size_t>(std::min<uint64_t>(std::max(n, ahead_), file_bytes_ - offset));
+    buf_.resize(want);
+    Status s = pread_exact(fd_, path_, buf_.data(), want, offset);
+    if (!s.ok()) return s;
+    base_ = offset;
+    len_ = want;
+    *out = buf_.data();
+    return Status::Ok();
+  }
+
+ private:
+  int fd_;
+  const std::string& path_;
+  uint64_t file_bytes_;
+  size_t ahead_;
+  std::vector<uint8_t> buf_;
+  uint64_t base_ = 0;
+  size_t len_ = 0;
+};
+
 }  // namespace
 
 Status Log::read(uint64_t index, std::vector<uint8_t>* out) {
@@ -422,13 +467,14 @@ Status Log::read_range(uint64_t from, uint64_t to, size_t max_bytes, std::vector
   to = std::min(to, seg_last);
   data->clear();
   lengths->clear();
+  // Read ahead in one pread and walk the frames in memory.
+  ReadWindow w(seg->read_fd, seg->path, seg->file_bytes, max_bytes == 0 ? kReadWindowBytes : 4 * kReadWindowBytes);
   uint64_t off = entry.offset;
   uint32_t seed = entry.seed;
   uint64_t expected = entry.index;
-  uint8_t header[kFrameHeaderBytes];
-  std::vector<uint8_t> frame;
   while (expected <= to) {
-    Status s = pread_exact(seg->read_fd, seg->path, header, kFrameHeaderBytes, off);
+    const uint8_t* header = nullptr;
+    Status s = w.get(off, kFrameHeaderBytes, &header);
     if (!s.ok()) return s;
     uint32_t length = load32(header + 4);
     uint32_t stored = load32(header);
@@ -453,16 +499,14 @@ Status Log::read_range(uint64_t from, uint64_t to, size_t max_bytes, std::vector
       continue;
     }
     if (!lengths->empty() && data->size() + length > max_bytes) break;
-    size_t at = data->size();
-    data->resize(at + length);
-    s = pread_exact(seg->read_fd, seg->path, data->data() + at, length, off + kFrameHeaderBytes);
+    const uint8_t* frame = nullptr;
+    s = w.get(off, kFrameHeaderBytes + length, &frame);
     if (!s.ok()) return s;
-    uint32_t crc = crc32c_extend(seed, header + 4, 12);
-    crc = crc32c_extend(crc, data->data() + at, length);
-    if (crc != stored) {
+    if (crc32c_extend(seed, frame + 4, 12 + static_cast<size_t>(length)) != stored) {
       return Status::Corruption("record checksum mismatch (index " + std::to_string(idx) + ")", seg->path,
                                 static_cast<int64_t>(off));
     }
+    data->insert(data->end(), frame + kFrameHeaderBytes, frame + kFrameHeaderBytes + length);
     lengths->push_back(length);
     seed = stored;
     off += frame_bytes(length);

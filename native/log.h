@@ -174,7 +174,6 @@ class Log {
   bool spare_ready_ = false;
   bool spare_busy_ = false;
   Status spare_status_;
-  uint64_t spare_seq_ = 0;
   std::string spare_path_;
 
   std::thread writer_;

@@ -72,7 +72,7 @@ export interface NativeBinding {
   limits: { segmentBytesMin: number; segmentBytesMax: number; recordBytesMax: number };
 }
 
-/** Fault controls of the test-only addon (build/Release/tidemark_faults.node). */
+/** Fault controls of the test-only addon (build/Release/tidemark_faults.test-addon). */
 export interface FaultControls {
   (op: 'reset'): void;
   (op: 'failSync', errno: number): void;
@@ -117,15 +117,17 @@ let cachedFaults: FaultsBinding | undefined;
 
 /**
  * The test-only addon with the fault-injecting file layer (built as
- * build/Release/tidemark_faults.node by a source build; never shipped).
+ * build/Release/tidemark_faults.test-addon by a source build; never shipped,
+ * and not named *.node so node-gyp-build never loads it).
  * Tests only: it throws `TM_NO_BINARY` when the build is missing.
  */
 export function faultsBinding(): FaultsBinding {
   if (cachedFaults !== undefined) return cachedFaults;
-  const file = path.join(packageRoot, 'build', 'Release', 'tidemark_faults.node');
+  const file = path.join(packageRoot, 'build', 'Release', 'tidemark_faults.test-addon');
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    cachedFaults = require(file) as FaultsBinding;
+    const mod = { exports: {} };
+    process.dlopen(mod, file);
+    cachedFaults = mod.exports as FaultsBinding;
     return cachedFaults;
   } catch (err) {
     throw new TidemarkError(ErrorCodes.NO_BINARY, `the test-only faults addon ${file} is missing: run \`npm run build:native\``, {

@@ -20,7 +20,11 @@ export type { SyncMode, WalOptions } from './options';
 export interface WalEntry {
   /** The record's index (1-based, consecutive). */
   index: number;
-  /** The record's bytes; the caller owns them. */
+  /**
+   * The record's bytes; the caller owns them (no one else writes them). Entries
+   * of one read-ahead chunk (up to 1 MiB) may share one underlying ArrayBuffer:
+   * copy small records you keep for long to let the chunk be collected.
+   */
   data: Buffer;
 }
 
@@ -167,8 +171,21 @@ export class Wal {
     let wal: Wal | undefined;
     let handle: NativeLog;
     try {
-      handle = await native.openLog(abs, SYNC_MODE_CODES[resolved.sync], resolved.segmentBytes, resolved.maxRecordBytes, (d, f, first, last, failure, commands, closed) =>
-        wal?._onReport(d, f, first, last, failure, commands, closed),
+      handle = await native.openLog(
+        abs,
+        SYNC_MODE_CODES[resolved.sync],
+        resolved.segmentBytes,
+        resolved.maxRecordBytes,
+        (d, f, first, last, failure, commands, closed) => {
+          try {
+            wal?._onReport(d, f, first, last, failure, commands, closed);
+          } catch (err) {
+            // A bug here must not vanish inside the native call: surface it as uncaught.
+            queueMicrotask(() => {
+              throw err;
+            });
+          }
+        },
       );
     } catch (err) {
       throw toError(err as NativeError);

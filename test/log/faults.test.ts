@@ -2,7 +2,8 @@
 // (native/file_faulty.cc, loaded as build/Release/tidemark_faults.node).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { constants } from 'node:os';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Wal } from '../../lib/index';
 import { readFileSync } from 'node:fs';
 import { SMALL, faults, frames, openFaulty, payload, segmentFiles, tempDir, type Frame } from './helpers';
@@ -59,7 +60,8 @@ describe('power loss (unsynced writes dropped)', () => {
         }
       };
       const writers = Array.from({ length: 32 }, writer);
-      await sleep(5 + Math.floor(rnd() * 60));
+      while (acked.size === 0) await sleep(1);
+      await sleep(Math.floor(rnd() * 60));
       faults()('powerLoss');
       stop = true;
       await Promise.all(writers);
@@ -198,7 +200,7 @@ describe('disk faults', () => {
     faults()('failAllocate', 0);
     const w = await openFaulty(dir, SMALL);
     const acked = new Map<number, Buffer>();
-    await new Promise((r) => setTimeout(r, 50)); // let the spare be prepared
+    for (let k = 0; k < 500 && !existsSync(join(dir, 'spare.wal.ready')); k++) await sleep(10); // the spare is prepared
     faults()('failAllocate', ENOSPC);
     // Fill the first segment; the prepared spare takes the first rotation.
     let i = 1;
