@@ -313,7 +313,7 @@ export class Wal {
    * Iterates records `from..to` (inclusive), in order, reading ahead in chunks.
    * Defaults: the whole log as it is when called.
    *
-   * @throws `TM_INVALID_ARGUMENT` (bad range, thrown at once), `TM_OUT_OF_RANGE`
+   * @throws `TM_INVALID_ARGUMENT` (bad range, or `from` more than one past `to`; thrown at once), `TM_OUT_OF_RANGE`
    *   (`from` below `firstIndex` or `to` above `lastIndex`, thrown at once);
    *   the iteration rejects `TM_CLOSED`, `TM_OUT_OF_RANGE` (truncated meanwhile),
    *   `TM_CORRUPTION`, `TM_IO`.
@@ -336,6 +336,14 @@ export class Wal {
     if (this.#closing) throw TidemarkError.closed('log');
     const from = range.from ?? this.#firstIndex;
     const to = range.to ?? this.#lastIndex;
+    // An empty range is written from = to + 1 (e.g. { from: lastIndex + 1 } on a caught-up reader);
+    // anything further apart is a caller's mistake, not an empty answer.
+    if (from > to + 1) {
+      if (range.to === undefined) {
+        throw TidemarkError.outOfRange(`entries: from ${from} is above lastIndex + 1 (${this.#lastIndex + 1})`);
+      }
+      throw TidemarkError.invalidArgument(`entries: from ${from} is more than one past to ${to}; use from <= to, or from = to + 1 for an empty range`);
+    }
     if (from <= to) {
       if (from < this.#firstIndex) {
         throw TidemarkError.outOfRange(`entries: from ${from} is below firstIndex ${this.#firstIndex}`);
