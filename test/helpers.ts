@@ -8,6 +8,7 @@
  * Child processes import this file too, so it must not import vitest at the top level.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -343,6 +344,16 @@ export async function runTs(script: string, args: readonly string[] = [], timeou
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Starts `script` (a .ts file) in a worker thread. Workers do not inherit the `--import tsx`
+ * loader (Node 20), so the worker registers tsx's CommonJS hook itself before loading it.
+ */
+export function tsWorker(script: string, workerData?: unknown): Worker {
+  const tsxApi = require.resolve('tsx/cjs/api');
+  const source = `require(${JSON.stringify(tsxApi)}).register();\nrequire(${JSON.stringify(script)});\n`;
+  return new Worker(source, { eval: true, workerData });
 }
 
 // ---------------------------------------------------------------------------
