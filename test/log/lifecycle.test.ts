@@ -4,7 +4,7 @@
  * close; and what happens when a worker thread or a process ends with a log still open
  * (the environment cleanup hook must release the lock, the log must reopen cleanly).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { join } from 'node:path';
 import { symlink } from 'node:fs/promises';
 import type { Worker } from 'node:worker_threads';
@@ -214,6 +214,7 @@ describe('worker_threads', () => {
   it('a worker terminated with the log open and appends in flight releases the lock; the log reopens with every acknowledged record', async () => {
     const dir = await tmpDir('worker-terminate');
     const worker = tsWorker(WORKER, { dir, mode: 'hold', seed: SEED, count: 0 });
+    onTestFinished(() => worker.terminate().then(() => undefined));
     let maxAck = 0;
     worker.on('message', (m: unknown) => {
       if (typeof m === 'object' && m !== null && 'ack' in m) maxAck = Math.max(maxAck, (m as { ack: [number, number, number] }).ack[0]);
@@ -237,6 +238,7 @@ describe('worker_threads', () => {
   it('two workers: the second gets TM_LOCKED while the first holds the log, and opens it once the first is terminated', async () => {
     const dir = await tmpDir('worker-two');
     const holder = tsWorker(WORKER, { dir, mode: 'hold', seed: SEED, count: 0 });
+    onTestFinished(() => holder.terminate().then(() => undefined));
     await message(holder, (m) => m === 'opened');
     const refused = tsWorker(WORKER, { dir, mode: 'try', seed: SEED, count: 0 });
     const reply = await new Promise<unknown>((resolve, reject) => {
