@@ -6,6 +6,12 @@
     ],
     # The WAL library below addon.cc (no N-API in these).
     "wal_sources": [
+      "native/file.cc",
+      "native/record.cc",
+      "native/segment.cc",
+      "native/recovery.cc",
+      "native/writer.cc",
+      "native/log.cc"
     ]
   },
   "target_defaults": {
@@ -19,7 +25,16 @@
     {
       # The shipped addon.
       "target_name": "tidemark",
-      "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)"]
+      "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)"],
+      "libraries": ["-lpthread"]
+    },
+    {
+      # Test-only twin with the fault-injecting file layer (test/log/faults.test.ts).
+      # Never shipped: prebuildify picks build/Release/tidemark.node.
+      "target_name": "tidemark_faults",
+      "defines": ["TIDEMARK_FAULTS"],
+      "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)", "native/file_faulty.cc"],
+      "libraries": ["-lpthread"]
     }
   ]
 }

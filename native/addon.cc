@@ -1,10 +1,406 @@
 // The only file that knows N-API. Converts arguments, calls into the native
-// library, and turns Status values into TidemarkError objects.
+// library, and turns Status values into plain error objects that
+// lib/log/wal.ts wraps in TidemarkError. Arguments are validated in TypeScript.
 #include <napi.h>
 
+#include <string.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "crc32c.h"
+#include "file.h"
+#include "limits.h"
+#include "log.h"
 
 namespace {
+
+using tidemark::BatchReport;
+using tidemark::Code;
+using tidemark::Log;
+using tidemark::Status;
+
+const char* code_name(Code code) {
+  switch (code) {
+    case Code::kOk: return "TM_OK";
+    case Code::kCorruption: return "TM_CORRUPTION";
+    case Code::kIo: return "TM_IO";
+    case Code::kNoSpace: return "TM_NOSPC";
+    case Code::kLocked: return "TM_LOCKED";
+    case Code::kClosed: return "TM_CLOSED";
+    case Code::kPoisoned: return "TM_POISONED";
+    case Code::kDirectUnsupported: return "TM_DIRECT_UNSUPPORTED";
+    case Code::kInvalidArgument: return "TM_INVALID_ARGUMENT";
+    case Code::kOutOfRange: return "TM_OUT_OF_RANGE";
+    case Code::kBusy: return "TM_BUSY";
+  }
+  return "TM_IO";
+}
+
+// { code, message, errno?, errnoNumber?, syscall?, path?, offset? }
+Napi::Object status_to_js(Napi::Env env, const Status& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("code", code_name(s.code));
+  o.Set("message", s.message);
+  if (s.err != 0) {
+    const char* name = strerrorname_np(s.err);
+    o.Set("errno", name != nullptr ? name : ("E" + std::to_string(s.err)).c_str());
+    o.Set("errnoNumber", s.err);
+  }
+  if (!s.syscall.empty()) o.Set("syscall", s.syscall);
+  if (!s.path.empty()) o.Set("path", s.path);
+  if (s.offset >= 0) o.Set("offset", static_cast<double>(s.offset));
+  return o;
+}
+
+class LogWrap;
+
+// Per-environment state (worker_threads safe): the class constructor and the open logs.
+struct EnvData {
+  Napi::FunctionReference log_ctor;
+  std::set<LogWrap*> open_logs;
+  bool tearing_down = false;
+};
+
+void CallJs(Napi::Env env, Napi::Function callback, LogWrap* context, BatchReport* data);
+using Tsfn = Napi::TypedThreadSafeFunction<LogWrap, BatchReport, CallJs>;
+
+class LogWrap : public Napi::ObjectWrap<LogWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeLog",
+                       {
+                           InstanceMethod<&LogWrap::Append>("append"),
+                           InstanceMethod<&LogWrap::AppendMany>("appendMany"),
+                           InstanceMethod<&LogWrap::TruncateAfter>("truncateAfter"),
+                           InstanceMethod<&LogWrap::TruncateBefore>("truncateBefore"),
+                           InstanceMethod<&LogWrap::LastError>("lastError"),
+                           InstanceMethod<&LogWrap::Read>("read"),
+                           InstanceMethod<&LogWrap::ReadRange>("readRange"),
+                           InstanceMethod<&LogWrap::Stats>("stats"),
+                           InstanceMethod<&LogWrap::FirstIndex>("firstIndex"),
+                           InstanceMethod<&LogWrap::LastIndex>("lastIndex"),
+                           InstanceMethod<&LogWrap::BlockBytes>("blockBytes"),
+                           InstanceMethod<&LogWrap::Close>("close"),
+                           InstanceMethod<&LogWrap::Ref>("ref"),
+                           InstanceMethod<&LogWrap::Unref>("unref"),
+                       });
+  }
+
+  explicit LogWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LogWrap>(info) {}
+
+  ~LogWrap() override { Teardown(); }
+
+  // Called by the opener once the Log exists.
+  void Attach(std::shared_ptr<Log> log, Tsfn tsfn, EnvData* env_data) {
+    log_ = std::move(log);
+    tsfn_ = tsfn;
+    env_data_ = env_data;
+    env_data_->open_logs.insert(this);
+  }
+
+  // The writer said `closed`: join it and drop the thread-safe function.
+  void OnClosed() {
+    if (log_) log_->join();
+    if (!tsfn_released_) {
+      tsfn_released_ = true;
+      tsfn_.Release();
+    }
+    if (env_data_ != nullptr) env_data_->open_logs.erase(this);
+    env_data_ = nullptr;
+  }
+
+  // Env teardown or finalization: stop the writer (it drains what is queued) and join.
+  void Teardown() {
+    if (log_) log_->shutdown();
+    if (!tsfn_released_ && log_) {
+      tsfn_released_ = true;
+      tsfn_.Release();
+    }
+    if (env_data_ != nullptr) {
+      if (!env_data_->tearing_down) env_data_->open_logs.erase(this);
+      env_data_ = nullptr;
+    }
+  }
+
+ private:
+  Napi::Value Fail(Napi::Env env, const Status& st) {
+    last_error_ = st;
+    return Napi::Number::New(env, -static_cast<double>(st.code));
+  }
+
+  // append(data: Uint8Array) -> index, or -code (details from lastError()).
+  Napi::Value Append(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto view = info[0].As<Napi::Uint8Array>();
+    Status st;
+    uint64_t index = log_->append(view.Data(), static_cast<uint32_t>(view.ByteLength()), &st);
+    if (index == 0) return Fail(env, st);
+    return Napi::Number::New(env, static_cast<double>(index));
+  }
+
+  Napi::Value AppendMany(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto arr = info[0].As<Napi::Array>();
+    uint32_t n = arr.Length();
+    records_.clear();
+    records_.reserve(n);
+    for (uint32_t i = 0; i < n; i++) {
+      auto view = arr.Get(i).As<Napi::Uint8Array>();
+      records_.emplace_back(view.Data(), static_cast<uint32_t>(view.ByteLength()));
+    }
+    Status st;
+    uint64_t index = log_->append_many(records_, &st);
+    records_.clear();
+    if (index == 0) return Fail(env, st);
+    return Napi::Number::New(env, static_cast<double>(index));
+  }
+
+  Napi::Value TruncateAfter(const Napi::CallbackInfo& info) {
+    Status st;
+    uint64_t id = log_->truncate_after(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), &st);
+    if (id == 0) return Fail(info.Env(), st);
+    return Napi::Number::New(info.Env(), static_cast<double>(id));
+  }
+
+  Napi::Value TruncateBefore(const Napi::CallbackInfo& info) {
+    Status st;
+    uint64_t id = log_->truncate_before(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), &st);
+    if (id == 0) return Fail(info.Env(), st);
+    return Napi::Number::New(info.Env(), static_cast<double>(id));
+  }
+
+  Napi::Value LastError(const Napi::CallbackInfo& info) { return status_to_js(info.Env(), last_error_); }
+
+  class ReadWorker : public Napi::AsyncWorker {
+   public:
+    ReadWorker(Napi::Env env, std::shared_ptr<Log> log, uint64_t from, uint64_t to, size_t max_bytes, bool single)
+        : Napi::AsyncWorker(env, "tidemark.read"),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          log_(std::move(log)),
+          from_(from),
+          to_(to),
+          max_bytes_(max_bytes),
+          single_(single) {}
+
+    Napi::Promise Promise() { return deferred_.Promise(); }
+
+    void Execute() override { status_ = log_->read_range(from_, to_, single_ ? 0 : max_bytes_, &data_, &lengths_, &next_); }
+
+    void OnOK() override {
+      Napi::Env env = Env();
+      if (!status_.ok()) {
+        deferred_.Reject(status_to_js(env, status_));
+        return;
+      }
+      Napi::Buffer<uint8_t> buf;
+      if (data_.empty()) {
+        buf = Napi::Buffer<uint8_t>::New(env, 0);
+      } else {
+        auto* vec = new std::vector<uint8_t>(std::move(data_));
+        buf = Napi::Buffer<uint8_t>::New(
+            env, vec->data(), vec->size(), [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, vec);
+      }
+      if (single_) {
+        deferred_.Resolve(buf);
+        return;
+      }
+      Napi::Array lengths = Napi::Array::New(env, lengths_.size());
+      for (uint32_t i = 0; i < lengths_.size(); i++) lengths.Set(i, lengths_[i]);
+      Napi::Array result = Napi::Array::New(env, 3);
+      result.Set(0u, buf);
+      result.Set(1u, lengths);
+      result.Set(2u, static_cast<double>(next_));
+      deferred_.Resolve(result);
+    }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    std::shared_ptr<Log> log_;
+    uint64_t from_, to_;
+    size_t max_bytes_;
+    bool single_;
+    Status status_;
+    std::vector<uint8_t> data_;
+    std::vector<uint32_t> lengths_;
+    uint64_t next_ = 0;
+  };
+
+  // read(index) -> Promise<Buffer>
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    uint64_t index = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    auto* w = new ReadWorker(info.Env(), log_, index, index, 0, true);
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
+  // readRange(from, to, maxBytes) -> Promise<[Buffer, number[], next]>
+  Napi::Value ReadRange(const Napi::CallbackInfo& info) {
+    uint64_t from = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    uint64_t to = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+    size_t max_bytes = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
+    auto* w = new ReadWorker(info.Env(), log_, from, to, max_bytes, false);
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    tidemark::LogStats s;
+    log_->stats(&s);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("appends", static_cast<double>(s.appends));
+    o.Set("batches", static_cast<double>(s.batches));
+    o.Set("syncs", static_cast<double>(s.syncs));
+    o.Set("bytesWritten", static_cast<double>(s.bytes_written));
+    o.Set("paddingBytes", static_cast<double>(s.padding_bytes));
+    o.Set("segments", static_cast<double>(s.segments));
+    Napi::Array bh = Napi::Array::New(env, tidemark::kHistBatchBuckets);
+    for (uint32_t i = 0; i < tidemark::kHistBatchBuckets; i++) bh.Set(i, static_cast<double>(s.batch_hist[i]));
+    Napi::Array sh = Napi::Array::New(env, tidemark::kHistLatencyBuckets);
+    for (uint32_t i = 0; i < tidemark::kHistLatencyBuckets; i++) sh.Set(i, static_cast<double>(s.sync_hist[i]));
+    o.Set("batchSize", bh);
+    o.Set("syncLatencyUs", sh);
+    return o;
+  }
+
+  Napi::Value FirstIndex(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(log_->first_index()));
+  }
+  Napi::Value LastIndex(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(log_->last_index()));
+  }
+  Napi::Value BlockBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), log_->block_bytes()); }
+
+  // close() -> true when this call started the close (the report settles it).
+  Napi::Value Close(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), log_->close()); }
+
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (!tsfn_released_) tsfn_.Ref(info.Env());
+    return info.Env().Undefined();
+  }
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (!tsfn_released_) tsfn_.Unref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<Log> log_;
+  Tsfn tsfn_;
+  bool tsfn_released_ = false;
+  EnvData* env_data_ = nullptr;
+  Status last_error_;
+  std::vector<std::pair<const uint8_t*, uint32_t>> records_;
+};
+
+// One call per writer iteration: onReport(durableTicket, failedTicket, firstIndex, lastIndex, failure?, commands?, closed)
+void CallJs(Napi::Env env, Napi::Function callback, LogWrap* context, BatchReport* data) {
+  std::unique_ptr<BatchReport> report(data);
+  if (env == nullptr || report == nullptr) return;
+  Napi::Value failure = env.Undefined();
+  if (report->failed_ticket != 0) failure = status_to_js(env, report->failure);
+  Napi::Value commands = env.Undefined();
+  if (!report->commands.empty()) {
+    Napi::Array arr = Napi::Array::New(env, report->commands.size() * 2);
+    uint32_t i = 0;
+    for (const auto& c : report->commands) {
+      arr.Set(i++, static_cast<double>(c.first));
+      arr.Set(i++, c.second.ok() ? env.Null() : Napi::Value(status_to_js(env, c.second)));
+    }
+    commands = arr;
+  }
+  if (report->closed) context->OnClosed();
+  callback.Call({Napi::Number::New(env, static_cast<double>(report->durable_ticket)),
+                 Napi::Number::New(env, static_cast<double>(report->failed_ticket)),
+                 Napi::Number::New(env, static_cast<double>(report->first_index)),
+                 Napi::Number::New(env, static_cast<double>(report->last_index)), failure, commands,
+                 Napi::Boolean::New(env, report->closed)});
+}
+
+class OpenWorker : public Napi::AsyncWorker {
+ public:
+  OpenWorker(Napi::Env env, std::string dir, tidemark::LogOptions options, Tsfn tsfn, Napi::Object wrap_obj)
+      : Napi::AsyncWorker(env, "tidemark.open"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        dir_(std::move(dir)),
+        options_(options),
+        tsfn_(tsfn),
+        wrap_(Napi::Persistent(wrap_obj)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    Tsfn tsfn = tsfn_;
+    status_ = Log::open(dir_, options_,
+                        [tsfn](std::unique_ptr<BatchReport> report) mutable {
+                          BatchReport* raw = report.release();
+                          if (tsfn.NonBlockingCall(raw) != napi_ok) delete raw;
+                        },
+                        &log_);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      tsfn_.Release();
+      deferred_.Reject(status_to_js(env, status_));
+      return;
+    }
+    Napi::Object obj = wrap_.Value();
+    LogWrap* wrap = LogWrap::Unwrap(obj);
+    auto* data = env.GetInstanceData<EnvData>();
+    wrap->Attach(std::move(log_), tsfn_, data);
+    tsfn_.Unref(env);  // JS refs it while appends are pending
+    deferred_.Resolve(obj);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string dir_;
+  tidemark::LogOptions options_;
+  Tsfn tsfn_;
+  Napi::ObjectReference wrap_;
+  Status status_;
+  std::shared_ptr<Log> log_;
+};
+
+// openLog(dir, syncMode 0..3, segmentBytes, maxRecordBytes, onReport) -> Promise<NativeLog>
+Napi::Value OpenLog(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* data = env.GetInstanceData<EnvData>();
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  tidemark::LogOptions options;
+  options.sync = static_cast<tidemark::SyncMode>(info[1].As<Napi::Number>().Int32Value());
+  options.segment_bytes = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+  options.max_record_bytes = static_cast<uint32_t>(info[3].As<Napi::Number>().Int64Value());
+  Napi::Function on_report = info[4].As<Napi::Function>();
+  Napi::Object obj = data->log_ctor.New({});
+  LogWrap* wrap = LogWrap::Unwrap(obj);
+  Tsfn tsfn = Tsfn::New(env, on_report, "tidemark.wal", 0, 1, wrap);
+  auto* w = new OpenWorker(env, std::move(dir), options, tsfn, obj);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// Env teardown (worker exit, process exit): close every open log, join its
+// writer. Owns EnvData (instance data has no finalizer, so the order of the two
+// does not matter).
+void EnvCleanup(void* arg) {
+  auto* data = static_cast<EnvData*>(arg);
+  data->tearing_down = true;
+  std::set<LogWrap*> logs;
+  logs.swap(data->open_logs);
+  for (LogWrap* wrap : logs) wrap->Teardown();
+  data->log_ctor.Reset();
+  delete data;
+}
+
+void NoFinalize(Napi::Env, EnvData*) {}
 
 // crc32c(buf: Uint8Array, seed: number) -> number. Arguments are validated in TypeScript.
 Napi::Value Crc32c(const Napi::CallbackInfo& info) {
@@ -24,10 +420,58 @@ Napi::Value Crc32cForceTable(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+#ifdef TIDEMARK_FAULTS
+// Fault controls (test build only). faults(op, a?, b?) where op is one of:
+// 'reset', 'failSync', 'failWrite', 'failAllocate', 'powerLoss', 'crashAtWrite', 'crashed', 'unsynced'.
+Napi::Value Faults(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string op = info[0].As<Napi::String>().Utf8Value();
+  auto num = [&](size_t i) -> int64_t {
+    return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Int64Value() : 0;
+  };
+  namespace f = tidemark::faults;
+  if (op == "reset") {
+    f::reset();
+  } else if (op == "failSync") {
+    f::fail_sync(static_cast<int>(num(1)));
+  } else if (op == "failWrite") {
+    f::fail_write(static_cast<int>(num(1)), static_cast<uint64_t>(num(2)));
+  } else if (op == "failAllocate") {
+    f::fail_allocate(static_cast<int>(num(1)));
+  } else if (op == "powerLoss") {
+    f::power_loss(info.Length() > 1 && info[1].IsNumber() ? num(1) : -1);
+  } else if (op == "crashAtWrite") {
+    f::crash_at_write(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
+  } else if (op == "crashed") {
+    return Napi::Boolean::New(env, f::crashed());
+  } else if (op == "unsynced") {
+    return Napi::Number::New(env, static_cast<double>(f::unsynced_writes()));
+  } else {
+    Napi::Error::New(env, "unknown fault op " + op).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+#endif
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new EnvData();
+  data->log_ctor = Napi::Persistent(LogWrap::Define(env));
+  env.SetInstanceData<EnvData, NoFinalize>(data);
+  napi_add_env_cleanup_hook(env, EnvCleanup, data);
   exports.Set("crc32c", Napi::Function::New(env, Crc32c, "crc32c"));
   exports.Set("crc32cImplementation", Napi::Function::New(env, Crc32cImplementation, "crc32cImplementation"));
   exports.Set("crc32cForceTable", Napi::Function::New(env, Crc32cForceTable, "crc32cForceTable"));
+  exports.Set("openLog", Napi::Function::New(env, OpenLog, "openLog"));
+  exports.Set("limits", [&] {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("segmentBytesMin", static_cast<double>(tidemark::kSegmentBytesMin));
+    o.Set("segmentBytesMax", static_cast<double>(tidemark::kSegmentBytesMax));
+    o.Set("recordBytesMax", static_cast<double>(tidemark::kRecordBytesMax));
+    return o;
+  }());
+#ifdef TIDEMARK_FAULTS
+  exports.Set("faults", Napi::Function::New(env, Faults, "faults"));
+#endif
   return exports;
 }
 

@@ -6,11 +6,87 @@
 import * as path from 'node:path';
 import { TidemarkError, ErrorCodes } from '../errors';
 
+/** A native Status turned into a plain object (see native/addon.cc `status_to_js`). */
+export interface NativeError {
+  code: string;
+  message: string;
+  errno?: string;
+  errnoNumber?: number;
+  syscall?: string;
+  path?: string;
+  offset?: number;
+}
+
+/** Native stats snapshot (histogram arrays are bucket counts, see lib/log/wal.ts). */
+export interface NativeStats {
+  appends: number;
+  batches: number;
+  syncs: number;
+  bytesWritten: number;
+  paddingBytes: number;
+  segments: number;
+  batchSize: number[];
+  syncLatencyUs: number[];
+}
+
+/**
+ * Called once per writer iteration: appends with ticket <= durableTicket are
+ * durable; those in (durableTicket, failedTicket] failed with `failure`;
+ * `commands` is a flat list [id, error|null, id, error|null, ...].
+ */
+export type NativeReport = (
+  durableTicket: number,
+  failedTicket: number,
+  firstIndex: number,
+  lastIndex: number,
+  failure: NativeError | undefined,
+  commands: Array<number | NativeError | null> | undefined,
+  closed: boolean,
+) => void;
+
+/** One open native log. Negative results are `-code`; details come from `lastError()`. */
+export interface NativeLog {
+  append(data: Uint8Array): number;
+  appendMany(datas: Uint8Array[]): number;
+  truncateAfter(index: number): number;
+  truncateBefore(index: number): number;
+  lastError(): NativeError;
+  read(index: number): Promise<Buffer>;
+  readRange(from: number, to: number, maxBytes: number): Promise<[Buffer, number[], number]>;
+  stats(): NativeStats;
+  firstIndex(): number;
+  lastIndex(): number;
+  blockBytes(): number;
+  close(): boolean;
+  ref(): void;
+  unref(): void;
+}
+
 /** The raw native surface. Arguments are validated in TypeScript before they get here. */
 export interface NativeBinding {
   crc32c(data: Uint8Array, seed: number): number;
   crc32cImplementation(): string;
   crc32cForceTable(force: boolean): void;
+  /** sync: 0 fdatasync, 1 dsync, 2 direct, 3 none. */
+  openLog(dir: string, sync: number, segmentBytes: number, maxRecordBytes: number, onReport: NativeReport): Promise<NativeLog>;
+  limits: { segmentBytesMin: number; segmentBytesMax: number; recordBytesMax: number };
+}
+
+/** Fault controls of the test-only addon (build/Release/tidemark_faults.node). */
+export interface FaultControls {
+  (op: 'reset'): void;
+  (op: 'failSync', errno: number): void;
+  (op: 'failWrite', errno: number, partialBytes?: number): void;
+  (op: 'failAllocate', errno: number): void;
+  (op: 'powerLoss', keepLastBytes?: number): void;
+  (op: 'crashAtWrite', nth: number, keepBytes: number): void;
+  (op: 'crashed'): boolean;
+  (op: 'unsynced'): number;
+}
+
+/** The test-only binding: the same surface plus fault controls. */
+export interface FaultsBinding extends NativeBinding {
+  faults: FaultControls;
 }
 
 const packageRoot = path.join(__dirname, '..', '..');
@@ -33,5 +109,26 @@ export function binding(): NativeBinding {
         '(or `npx node-gyp rebuild` inside the package directory).',
       { cause: err },
     );
+  }
+}
+
+let cachedFaults: FaultsBinding | undefined;
+
+/**
+ * The test-only addon with the fault-injecting file layer (built as
+ * build/Release/tidemark_faults.node by a source build; never shipped).
+ * Tests only: it throws `TM_NO_BINARY` when the build is missing.
+ */
+export function faultsBinding(): FaultsBinding {
+  if (cachedFaults !== undefined) return cachedFaults;
+  const file = path.join(packageRoot, 'build', 'Release', 'tidemark_faults.node');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cachedFaults = require(file) as FaultsBinding;
+    return cachedFaults;
+  } catch (err) {
+    throw new TidemarkError(ErrorCodes.NO_BINARY, `the test-only faults addon ${file} is missing: run \`npm run build:native\``, {
+      cause: err,
+    });
   }
 }

@@ -1,0 +1,122 @@
+/**
+ * Options of {@link Wal.open}: defaults, limits and validation. Every limit is
+ * named here; the native side trusts what passes.
+ *
+ * @packageDocumentation
+ */
+import { TidemarkError } from '../errors';
+
+/**
+ * How an append becomes durable before its promise resolves.
+ *
+ * - `'fdatasync'` (default): write, then `fdatasync` once per batch.
+ * - `'dsync'`: the file is opened `O_DSYNC`; each batch write returns when durable.
+ * - `'direct'`: `O_DIRECT | O_DSYNC` with aligned buffers, writes padded to the
+ *   device's logical block size. Fails at open with `TM_DIRECT_UNSUPPORTED` on
+ *   filesystems that refuse O_DIRECT (tmpfs, some FUSE).
+ * - `'none'`: **NO SYNC AT ALL. Appends resolve when the bytes are in the page
+ *   cache: a power loss or kernel crash loses acknowledged records and may make
+ *   the next open report TM_CORRUPTION.** For tests and benchmarks only.
+ */
+export type SyncMode = 'fdatasync' | 'dsync' | 'direct' | 'none';
+
+/** Options of {@link Wal.open}. */
+export interface WalOptions {
+  /** Durability mode; default `'fdatasync'`. */
+  sync?: SyncMode;
+  /**
+   * Size of each segment file in bytes: a multiple of 4096 in
+   * [{@link SEGMENT_BYTES_MIN} (64 KiB), {@link SEGMENT_BYTES_MAX} (1 GiB)]; default 64 MiB.
+   * Segments are preallocated and zero-filled at creation.
+   */
+  segmentBytes?: number;
+  /**
+   * Largest record accepted, in bytes; larger appends reject with
+   * `TM_INVALID_ARGUMENT` and nothing is written. Default
+   * `min(16 MiB, segmentBytes - 12 KiB)`; at most `segmentBytes - 12 KiB` and 256 MiB.
+   */
+  maxRecordBytes?: number;
+}
+
+/** Smallest `segmentBytes` (64 KiB). */
+export const SEGMENT_BYTES_MIN = 64 * 1024;
+/** Largest `segmentBytes` (1 GiB). */
+export const SEGMENT_BYTES_MAX = 1024 * 1024 * 1024;
+/** `segmentBytes` must be a multiple of this. */
+export const SEGMENT_ALIGN_BYTES = 4096;
+/** Default `segmentBytes` (64 MiB). */
+export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
+/** Default `maxRecordBytes` (16 MiB, lowered to fit small segments). */
+export const RECORD_BYTES_DEFAULT = 16 * 1024 * 1024;
+/** Hard ceiling of `maxRecordBytes` (256 MiB). */
+export const RECORD_BYTES_MAX = 256 * 1024 * 1024;
+/** Bytes of a segment a record cannot use: header block, frame header, worst-case padding. */
+export const SEGMENT_OVERHEAD_BYTES = 12 * 1024;
+
+const SYNC_MODES: readonly SyncMode[] = ['fdatasync', 'dsync', 'direct', 'none'];
+const OPTION_KEYS: readonly string[] = ['sync', 'segmentBytes', 'maxRecordBytes'];
+
+/** Native sync mode numbers (native/log.h SyncMode). */
+export const SYNC_MODE_CODES = { fdatasync: 0, dsync: 1, direct: 2, none: 3 } as const;
+
+/** Options after defaults and validation. */
+export interface ResolvedWalOptions {
+  sync: SyncMode;
+  segmentBytes: number;
+  maxRecordBytes: number;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return `a ${(value as object).constructor?.name ?? 'object'}`;
+  if (typeof value === 'string') return JSON.stringify(value);
+  return String(value);
+}
+
+/** Validates `options` and applies defaults; throws `TM_INVALID_ARGUMENT` saying what is wrong and what is allowed. */
+export function resolveWalOptions(options: unknown): ResolvedWalOptions {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw TidemarkError.invalidArgument(`Wal.open: options must be an object, got ${describe(options)}`);
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!OPTION_KEYS.includes(key)) {
+      throw TidemarkError.invalidArgument(`Wal.open: unknown option "${key}"; allowed options are ${OPTION_KEYS.join(', ')}`);
+    }
+  }
+  let sync: SyncMode = 'fdatasync';
+  if (o.sync !== undefined) {
+    if (typeof o.sync !== 'string' || !(SYNC_MODES as readonly string[]).includes(o.sync)) {
+      throw TidemarkError.invalidArgument(
+        `Wal.open: options.sync must be one of ${SYNC_MODES.map((m) => `'${m}'`).join(', ')}, got ${describe(o.sync)}`,
+      );
+    }
+    sync = o.sync as SyncMode;
+  }
+  let segmentBytes = SEGMENT_BYTES_DEFAULT;
+  if (o.segmentBytes !== undefined) {
+    const v = o.segmentBytes;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < SEGMENT_BYTES_MIN || v > SEGMENT_BYTES_MAX || v % SEGMENT_ALIGN_BYTES !== 0) {
+      throw TidemarkError.invalidArgument(
+        `Wal.open: options.segmentBytes must be an integer multiple of ${SEGMENT_ALIGN_BYTES} in ` +
+          `[${SEGMENT_BYTES_MIN}, ${SEGMENT_BYTES_MAX}] (64 KiB to 1 GiB), got ${describe(v)}`,
+      );
+    }
+    segmentBytes = v;
+  }
+  const recordCeiling = Math.min(RECORD_BYTES_MAX, segmentBytes - SEGMENT_OVERHEAD_BYTES);
+  let maxRecordBytes = Math.min(RECORD_BYTES_DEFAULT, recordCeiling);
+  if (o.maxRecordBytes !== undefined) {
+    const v = o.maxRecordBytes;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > recordCeiling) {
+      throw TidemarkError.invalidArgument(
+        `Wal.open: options.maxRecordBytes must be an integer in [1, ${recordCeiling}] ` +
+          `(at most segmentBytes - ${SEGMENT_OVERHEAD_BYTES} and ${RECORD_BYTES_MAX}), got ${describe(v)}`,
+      );
+    }
+    maxRecordBytes = v;
+  }
+  return { sync, segmentBytes, maxRecordBytes };
+}

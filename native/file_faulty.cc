@@ -1,0 +1,235 @@
+// Test-only fault layer under the File interface (compiled only into the
+// tidemark_faults addon, with -DTIDEMARK_FAULTS).
+//
+// Model of the disk: every write reaches the real file at once (like the page
+// cache, so reads see it), and its undo image (the bytes it replaced) is kept
+// in a journal until the file is fdatasync'd. A simulated power loss replays
+// the journal backwards, restoring every unsynced byte, optionally keeping a
+// 512-byte-aligned prefix of the last write (a torn write), and then marks the
+// machine crashed: every later operation fails with EIO. Directory entries are
+// not modelled (renames and unlinks are durable at once).
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "file.h"
+
+namespace tidemark {
+namespace faults {
+namespace {
+
+struct Undo {
+  std::string path;
+  uint64_t offset;
+  std::vector<uint8_t> old_bytes;   // what was there (within the old size)
+  uint64_t old_size;                // file size before the write
+  uint64_t length;                  // bytes written
+};
+
+struct State {
+  std::mutex mu;
+  std::vector<Undo> journal;
+  int fail_sync = 0;
+  int fail_write = 0;
+  uint64_t fail_write_partial = 0;
+  int fail_allocate = 0;
+  bool crashed = false;
+  uint64_t crash_countdown = 0;     // 0: off; n: the nth next .wal write is torn
+  uint64_t crash_keep = 0;
+};
+
+State& state() {
+  static State s;
+  return s;
+}
+
+bool is_wal(const std::string& path) { return path.size() > 4 && path.compare(path.size() - 4, 4, ".wal") == 0; }
+
+// Restores one journal entry, keeping the first `keep` bytes of the write.
+void undo_entry(const Undo& u, uint64_t keep) {
+  int fd = ::open(u.path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;  // removed since: nothing to restore
+  if (keep < u.length) {
+    uint64_t from = u.offset + keep;
+    uint64_t old_end = u.offset + u.old_bytes.size();
+    if (from < old_end) {
+      size_t n = static_cast<size_t>(old_end - from);
+      ssize_t rc = ::pwrite(fd, u.old_bytes.data() + (from - u.offset), n, static_cast<off_t>(from));
+      (void)rc;
+    }
+    if (u.offset + u.length > u.old_size) {
+      int rc = ::ftruncate(fd, static_cast<off_t>(std::max(u.old_size, from)));
+      (void)rc;
+    }
+  }
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void power_loss_locked(State& s, int64_t keep_last_bytes) {
+  for (size_t i = s.journal.size(); i > 0; i--) {
+    const Undo& u = s.journal[i - 1];
+    uint64_t keep = 0;
+    if (i == s.journal.size() && keep_last_bytes > 0) keep = static_cast<uint64_t>(keep_last_bytes) / 512 * 512;
+    undo_entry(u, keep);
+  }
+  s.journal.clear();
+  s.crashed = true;
+}
+
+class FaultyFile final : public File {
+ public:
+  explicit FaultyFile(std::unique_ptr<File> inner) : inner_(std::move(inner)) {}
+
+  Status pwrite(const void* data, size_t size, uint64_t offset) override {
+    State& s = state();
+    std::lock_guard<std::mutex> lk(s.mu);
+    if (s.crashed) return Status::Errno("pwrite", EIO, path(), static_cast<int64_t>(offset));
+    bool wal = is_wal(path());
+    if (wal && s.fail_write != 0) {
+      size_t partial = static_cast<size_t>(std::min<uint64_t>(s.fail_write_partial, size));
+      if (partial > 0) {
+        Status st = journaled_write(s, data, partial, offset);
+        if (!st.ok()) return st;
+      }
+      return Status::Errno("pwrite", s.fail_write, path(), static_cast<int64_t>(offset + partial));
+    }
+    Status st = journaled_write(s, data, size, offset);
+    if (!st.ok()) return st;
+    if (wal && s.crash_countdown > 0 && --s.crash_countdown == 0) {
+      power_loss_locked(s, static_cast<int64_t>(std::min<uint64_t>(s.crash_keep, size)));
+      return Status::Errno("pwrite", EIO, path(), static_cast<int64_t>(offset));
+    }
+    return Status::Ok();
+  }
+
+  Status pwritev(const struct iovec* iov, int count, uint64_t offset) override {
+    std::vector<uint8_t> joined;
+    for (int i = 0; i < count; i++) {
+      auto* p = static_cast<const uint8_t*>(iov[i].iov_base);
+      joined.insert(joined.end(), p, p + iov[i].iov_len);
+    }
+    return pwrite(joined.data(), joined.size(), offset);
+  }
+
+  Status pread(void* data, size_t size, uint64_t offset, size_t* got) override {
+    return inner_->pread(data, size, offset, got);
+  }
+
+  Status datasync() override {
+    State& s = state();
+    std::lock_guard<std::mutex> lk(s.mu);
+    if (s.crashed) return Status::Errno("fdatasync", EIO, path());
+    // A failed sync keeps its writes unsynced: a later power loss drops them.
+    if (s.fail_sync != 0) return Status::Errno("fdatasync", s.fail_sync, path());
+    Status st = inner_->datasync();
+    if (!st.ok()) return st;
+    s.journal.erase(std::remove_if(s.journal.begin(), s.journal.end(), [&](const Undo& u) { return u.path == path(); }),
+                    s.journal.end());
+    return Status::Ok();
+  }
+
+  Status truncate(uint64_t size) override {
+    State& s = state();
+    std::lock_guard<std::mutex> lk(s.mu);
+    if (s.crashed) return Status::Errno("ftruncate", EIO, path());
+    return inner_->truncate(size);
+  }
+
+  Status allocate(uint64_t offset, uint64_t size) override {
+    State& s = state();
+    std::lock_guard<std::mutex> lk(s.mu);
+    if (s.crashed) return Status::Errno("fallocate", EIO, path());
+    if (s.fail_allocate != 0) return Status::Errno("fallocate", s.fail_allocate, path());
+    return inner_->allocate(offset, size);
+  }
+
+  Status size(uint64_t* out) override { return inner_->size(out); }
+  const std::string& path() const override { return inner_->path(); }
+
+ private:
+  Status journaled_write(State& s, const void* data, size_t size, uint64_t offset) {
+    Undo u;
+    u.path = path();
+    u.offset = offset;
+    u.length = size;
+    Status st = inner_->size(&u.old_size);
+    if (!st.ok()) return st;
+    if (offset < u.old_size) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(size, u.old_size - offset));
+      u.old_bytes.resize(n);
+      size_t got = 0;
+      st = inner_->pread(u.old_bytes.data(), n, offset, &got);
+      if (!st.ok()) return st;
+      u.old_bytes.resize(got);
+    }
+    st = inner_->pwrite(data, size, offset);
+    if (!st.ok()) return st;
+    s.journal.push_back(std::move(u));
+    return Status::Ok();
+  }
+
+  std::unique_ptr<File> inner_;
+};
+
+}  // namespace
+
+std::unique_ptr<File> wrap(std::unique_ptr<File> inner) { return std::make_unique<FaultyFile>(std::move(inner)); }
+
+void reset() {
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.mu);
+  s.journal.clear();
+  s.fail_sync = 0;
+  s.fail_write = 0;
+  s.fail_write_partial = 0;
+  s.fail_allocate = 0;
+  s.crashed = false;
+  s.crash_countdown = 0;
+  s.crash_keep = 0;
+}
+
+void fail_sync(int err) {
+  std::lock_guard<std::mutex> lk(state().mu);
+  state().fail_sync = err;
+}
+
+void fail_write(int err, uint64_t partial) {
+  std::lock_guard<std::mutex> lk(state().mu);
+  state().fail_write = err;
+  state().fail_write_partial = partial;
+}
+
+void fail_allocate(int err) {
+  std::lock_guard<std::mutex> lk(state().mu);
+  state().fail_allocate = err;
+}
+
+void power_loss(int64_t keep_last_bytes) {
+  std::lock_guard<std::mutex> lk(state().mu);
+  power_loss_locked(state(), keep_last_bytes);
+}
+
+void crash_at_write(uint64_t nth, uint64_t keep_bytes) {
+  std::lock_guard<std::mutex> lk(state().mu);
+  state().crash_countdown = nth;
+  state().crash_keep = keep_bytes;
+}
+
+bool crashed() {
+  std::lock_guard<std::mutex> lk(state().mu);
+  return state().crashed;
+}
+
+uint64_t unsynced_writes() {
+  std::lock_guard<std::mutex> lk(state().mu);
+  return state().journal.size();
+}
+
+}  // namespace faults
+}  // namespace tidemark

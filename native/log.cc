@@ -1,0 +1,450 @@
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "crc32c.h"
+#include "limits.h"
+#include "record.h"
+#include "recovery.h"
+
+namespace tidemark {
+
+namespace {
+
+// O_DIRECT probe and the alignment it needs (statx STATX_DIOALIGN where the kernel has it).
+Status probe_direct(const std::string& path, uint32_t* block) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == EINVAL || errno == EOPNOTSUPP) {
+      return Status::Make(Code::kDirectUnsupported,
+                          "the filesystem refuses O_DIRECT (tmpfs and some FUSE filesystems do); use sync: 'dsync' or "
+                          "'fdatasync' there",
+                          path);
+    }
+    return Status::Errno("open", errno, path);
+  }
+  *block = kBlockBytesDefault;
+#ifdef STATX_DIOALIGN
+  struct statx sx;
+  if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN) != 0) {
+    if (sx.stx_dio_offset_align == 0) {
+      ::close(fd);
+      return Status::Make(Code::kDirectUnsupported, "the filesystem does not support direct I/O on this file", path);
+    }
+    uint32_t align = std::max<uint32_t>(sx.stx_dio_offset_align, kBlockBytesMin);
+    if (align > kBlockBytesMax || (align & (align - 1)) != 0) {
+      ::close(fd);
+      return Status::Make(Code::kDirectUnsupported,
+                          "direct I/O needs " + std::to_string(sx.stx_dio_offset_align) + "-byte alignment (at most " +
+                              std::to_string(kBlockBytesMax) + " supported)",
+                          path);
+    }
+    *block = align;
+  }
+#endif
+  ::close(fd);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Log::open(const std::string& dir, const LogOptions& options, ReportFn report, std::shared_ptr<Log>* out) {
+  std::shared_ptr<Log> log(new Log());
+  log->dir_ = dir;
+  log->options_ = options;
+  log->report_ = std::move(report);
+
+  // Promise 5: one writer per directory. flock locks the open file description,
+  // so a second open in this process conflicts too.
+  std::string lock_path = dir + "/LOCK";
+  int fd;
+  do {
+    fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Status::Errno("open", errno, lock_path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      Status s = Status::Make(Code::kLocked, "another writer holds the log directory's lock", lock_path);
+      s.err = err;
+      return s;
+    }
+    return Status::Errno("flock", err, lock_path);
+  }
+  log->lock_fd_ = fd;
+
+  log->block_ = kBlockBytesDefault;
+  switch (options.sync) {
+    case SyncMode::kFdatasync:
+    case SyncMode::kNone:
+      log->write_flags_ = 0;
+      break;
+    case SyncMode::kDsync:
+      log->write_flags_ = kOpenDsync;
+      break;
+    case SyncMode::kDirect: {
+      log->write_flags_ = kOpenDsync | kOpenDirect;
+      Status s = probe_direct(lock_path, &log->block_);
+      if (!s.ok()) {
+        log->release_lock();
+        return s;
+      }
+      break;
+    }
+  }
+
+  RecoveryOptions ro;
+  ro.dir = dir;
+  ro.block = log->block_;
+  Recovered rec;
+  Status s = recover(ro, &rec);
+  if (!s.ok()) {
+    log->release_lock();
+    return s;
+  }
+  if (rec.segments.empty()) {
+    // A new log: its first segment, created and named durably before use.
+    std::string tmp = dir + "/first.wal.tmp";
+    s = create_zeroed_file(tmp, options.segment_bytes);
+    std::string path = dir + "/" + segment_name(1);
+    if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Status::Errno("rename", errno, path);
+    if (s.ok()) s = sync_dir(dir);
+    if (!s.ok()) {
+      ::unlink(tmp.c_str());
+      log->release_lock();
+      return s;
+    }
+    auto seg = std::make_shared<Segment>();
+    seg->path = path;
+    seg->first_index = 1;
+    seg->last_index = 0;
+    seg->file_bytes = options.segment_bytes;
+    seg->write_offset = kSegmentDataOffset;
+    rec.segments.push_back(std::move(seg));
+    rec.first_index = 1;
+    rec.last_index = 0;
+  }
+  Segment& active = *rec.segments.back();
+  s = open_segment_files(&active, true, log->write_flags_);
+  if (!s.ok()) {
+    log->release_lock();
+    return s;
+  }
+  if (!active.header_written) {
+    active.header_nonce = random_u64();
+    uint8_t header[kSegmentHeaderBytes];
+    encode_segment_header(header, active.first_index, active.header_nonce);
+    active.tail_crc = segment_header_crc(header);
+  }
+  log->segments_ = std::move(rec.segments);
+  log->first_index_.store(rec.first_index);
+  log->last_index_.store(rec.last_index);
+  log->next_index_ = rec.last_index + 1;
+  log->m_segments_.store(log->segments_.size());
+
+  log->preparer_ = std::thread([raw = log.get()] { raw->preparer_main(); });
+  log->writer_ = std::thread([raw = log.get()] { raw->writer_main(); });
+  {
+    std::lock_guard<std::mutex> lk(log->prep_mu_);
+    log->spare_wanted_ = true;
+  }
+  log->prep_cv_.notify_one();
+  *out = std::move(log);
+  return Status::Ok();
+}
+
+Log::~Log() {
+  shutdown();
+  release_lock();
+}
+
+void Log::release_lock() {
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);  // releases the flock
+    lock_fd_ = -1;
+  }
+}
+
+uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
+  size_t bytes = frame_bytes(size);
+  std::lock_guard<std::mutex> lk(mu_);
+  if (closing_) {
+    *st = Status::Make(Code::kClosed, "the log is closed");
+    return 0;
+  }
+  if (poisoned_) {
+    *st = poison_status_;
+    return 0;
+  }
+  if (staged_bytes_ + bytes > kStagingBytesMax) {
+    *st = Status::Make(Code::kBusy, "too many bytes queued for the writer; wait for pending appends");
+    return 0;
+  }
+  if (queue_.empty() || queue_.back().kind != ItemKind::kAppend) {
+    queue_.emplace_back();
+    QueueItem& item = queue_.back();
+    item.first_index = next_index_;
+    if (!free_buffers_.empty()) {
+      item.buf = std::move(free_buffers_.back());
+      free_buffers_.pop_back();
+    }
+  }
+  QueueItem& item = queue_.back();
+  uint64_t index = next_index_++;
+  encode_record(item.buf.append(bytes), index, data, size);
+  item.last_index = index;
+  item.count++;
+  item.last_ticket = ++ticket_;
+  staged_bytes_ += bytes;
+  if (writer_waiting_) cv_.notify_one();
+  return index;
+}
+
+uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>& records, Status* st) {
+  size_t bytes = 0;
+  for (const auto& r : records) bytes += frame_bytes(r.second);
+  std::lock_guard<std::mutex> lk(mu_);
+  if (closing_) {
+    *st = Status::Make(Code::kClosed, "the log is closed");
+    return 0;
+  }
+  if (poisoned_) {
+    *st = poison_status_;
+    return 0;
+  }
+  if (staged_bytes_ + bytes > kStagingBytesMax) {
+    *st = Status::Make(Code::kBusy, "too many bytes queued for the writer; wait for pending appends");
+    return 0;
+  }
+  if (queue_.empty() || queue_.back().kind != ItemKind::kAppend) {
+    queue_.emplace_back();
+    QueueItem& item = queue_.back();
+    item.first_index = next_index_;
+    if (!free_buffers_.empty()) {
+      item.buf = std::move(free_buffers_.back());
+      free_buffers_.pop_back();
+    }
+  }
+  QueueItem& item = queue_.back();
+  uint8_t* p = item.buf.append(bytes);
+  for (const auto& r : records) {
+    encode_record(p, next_index_++, r.first, r.second);
+    p += frame_bytes(r.second);
+  }
+  item.last_index = next_index_ - 1;
+  item.count += records.size();
+  item.last_ticket = ++ticket_;
+  staged_bytes_ += bytes;
+  if (writer_waiting_) cv_.notify_one();
+  return next_index_ - 1;
+}
+
+uint64_t Log::truncate_after(uint64_t index, Status* st) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (closing_) {
+    *st = Status::Make(Code::kClosed, "the log is closed");
+    return 0;
+  }
+  if (poisoned_) {
+    *st = poison_status_;
+    return 0;
+  }
+  uint64_t first = first_index_.load();
+  if (index + 1 < first || index >= next_index_) {
+    *st = Status::Make(Code::kOutOfRange, "truncateAfter index " + std::to_string(index) + " is outside [" +
+                                              std::to_string(first - 1) + ", " + std::to_string(next_index_ - 1) + "]");
+    return 0;
+  }
+  queue_.emplace_back();
+  QueueItem& item = queue_.back();
+  item.kind = ItemKind::kTruncateAfter;
+  item.arg = index;
+  item.command_id = ++command_ids_;
+  next_index_ = index + 1;
+  if (writer_waiting_) cv_.notify_one();
+  return item.command_id;
+}
+
+uint64_t Log::truncate_before(uint64_t index, Status* st) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (closing_) {
+    *st = Status::Make(Code::kClosed, "the log is closed");
+    return 0;
+  }
+  if (poisoned_) {
+    *st = poison_status_;
+    return 0;
+  }
+  if (index > next_index_) {
+    *st = Status::Make(Code::kOutOfRange, "truncateBefore index " + std::to_string(index) + " is above the next index " +
+                                              std::to_string(next_index_));
+    return 0;
+  }
+  queue_.emplace_back();
+  QueueItem& item = queue_.back();
+  item.kind = ItemKind::kTruncateBefore;
+  item.arg = index;
+  item.command_id = ++command_ids_;
+  if (writer_waiting_) cv_.notify_one();
+  return item.command_id;
+}
+
+bool Log::close() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (closing_) return false;
+  closing_ = true;
+  queue_.emplace_back();
+  queue_.back().kind = ItemKind::kClose;
+  cv_.notify_one();
+  return true;
+}
+
+void Log::join() {
+  if (writer_.joinable()) writer_.join();
+  if (preparer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lk(prep_mu_);
+      prep_stop_ = true;
+    }
+    prep_cv_.notify_all();
+    preparer_.join();
+  }
+}
+
+void Log::shutdown() {
+  close();
+  join();
+  release_lock();
+}
+
+bool Log::locate(uint64_t index, std::shared_ptr<Segment>* seg, SparseEntry* entry) const {
+  std::lock_guard<std::mutex> lk(index_mu_);
+  if (index < first_index_.load() || index > last_index_.load()) return false;
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), index,
+                             [](uint64_t i, const std::shared_ptr<Segment>& s) { return i < s->first_index; });
+  if (it == segments_.begin()) return false;
+  const std::shared_ptr<Segment>& s = *(it - 1);
+  if (index > s->last_index || s->sparse.empty()) return false;
+  auto e = std::upper_bound(s->sparse.begin(), s->sparse.end(), index,
+                            [](uint64_t i, const SparseEntry& x) { return i < x.index; });
+  if (e == s->sparse.begin()) return false;
+  *entry = *(e - 1);
+  *seg = s;
+  return true;
+}
+
+namespace {
+
+Status pread_exact(int fd, const std::string& path, uint8_t* out, size_t n, uint64_t offset) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd, out + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::Errno("pread", errno, path, static_cast<int64_t>(offset + done));
+    }
+    if (r == 0) return Status::Corruption("segment ends inside a record", path, static_cast<int64_t>(offset + done));
+    done += static_cast<size_t>(r);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Log::read(uint64_t index, std::vector<uint8_t>* out) {
+  std::vector<uint32_t> lengths;
+  uint64_t next = 0;
+  Status s = read_range(index, index, 0, out, &lengths, &next);
+  if (!s.ok()) return s;
+  assert(lengths.size() == 1);
+  return Status::Ok();
+}
+
+Status Log::read_range(uint64_t from, uint64_t to, size_t max_bytes, std::vector<uint8_t>* data,
+                       std::vector<uint32_t>* lengths, uint64_t* next) {
+  std::shared_lock<std::shared_mutex> cut(cut_mu_);
+  std::shared_ptr<Segment> seg;
+  SparseEntry entry{};
+  if (!locate(from, &seg, &entry)) {
+    return Status::Make(Code::kOutOfRange, "index " + std::to_string(from) + " is outside [" +
+                                               std::to_string(first_index()) + ", " + std::to_string(last_index()) + "]");
+  }
+  uint64_t seg_last;
+  {
+    std::lock_guard<std::mutex> lk(index_mu_);
+    seg_last = seg->last_index;
+  }
+  to = std::min(to, seg_last);
+  data->clear();
+  lengths->clear();
+  uint64_t off = entry.offset;
+  uint32_t seed = entry.seed;
+  uint64_t expected = entry.index;
+  uint8_t header[kFrameHeaderBytes];
+  std::vector<uint8_t> frame;
+  while (expected <= to) {
+    Status s = pread_exact(seg->read_fd, seg->path, header, kFrameHeaderBytes, off);
+    if (!s.ok()) return s;
+    uint32_t length = load32(header + 4);
+    uint32_t stored = load32(header);
+    if ((length & kPadFlag) != 0) {
+      size_t total = length & ~kPadFlag;
+      if (total < kPadFrameMinBytes || total % kFrameAlignBytes != 0 || off + total > seg->file_bytes) {
+        return Status::Corruption("bad padding frame", seg->path, static_cast<int64_t>(off));
+      }
+      seed = stored;
+      off += total;
+      continue;
+    }
+    uint64_t idx = load64(header + 8);
+    if (length > kRecordBytesMax || idx != expected || off + frame_bytes(length) > seg->file_bytes) {
+      return Status::Corruption("bad record header (index " + std::to_string(expected) + ")", seg->path,
+                                static_cast<int64_t>(off));
+    }
+    if (idx < from) {
+      seed = stored;
+      off += frame_bytes(length);
+      expected++;
+      continue;
+    }
+    if (!lengths->empty() && data->size() + length > max_bytes) break;
+    size_t at = data->size();
+    data->resize(at + length);
+    s = pread_exact(seg->read_fd, seg->path, data->data() + at, length, off + kFrameHeaderBytes);
+    if (!s.ok()) return s;
+    uint32_t crc = crc32c_extend(seed, header + 4, 12);
+    crc = crc32c_extend(crc, data->data() + at, length);
+    if (crc != stored) {
+      return Status::Corruption("record checksum mismatch (index " + std::to_string(idx) + ")", seg->path,
+                                static_cast<int64_t>(off));
+    }
+    lengths->push_back(length);
+    seed = stored;
+    off += frame_bytes(length);
+    expected++;
+  }
+  *next = expected;
+  return Status::Ok();
+}
+
+void Log::stats(LogStats* out) const {
+  out->appends = m_appends_.load(std::memory_order_relaxed);
+  out->batches = m_batches_.load(std::memory_order_relaxed);
+  out->syncs = m_syncs_.load(std::memory_order_relaxed);
+  out->bytes_written = m_bytes_.load(std::memory_order_relaxed);
+  out->padding_bytes = m_padding_.load(std::memory_order_relaxed);
+  out->segments = m_segments_.load(std::memory_order_relaxed);
+  for (int i = 0; i < kHistBatchBuckets; i++) out->batch_hist[i] = m_batch_hist_[i].load(std::memory_order_relaxed);
+  for (int i = 0; i < kHistLatencyBuckets; i++) out->sync_hist[i] = m_sync_hist_[i].load(std::memory_order_relaxed);
+}
+
+}  // namespace tidemark

@@ -1,0 +1,188 @@
+// Log: one open write-ahead log directory. Owns the lock, the segments, the
+// writer thread (writer.cc) and the segment preparer thread.
+//
+// Threads: the JS thread only enqueues (append/appendMany/commands copy into a
+// staging buffer under `mu_`) and reads metrics (atomics). Reads run on any
+// thread (the libuv pool). All writes to files happen on the writer thread
+// (and spare-segment creation on the preparer thread).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "file.h"
+#include "segment.h"
+#include "status.h"
+
+namespace tidemark {
+
+enum class SyncMode : int { kFdatasync = 0, kDsync = 1, kDirect = 2, kNone = 3 };
+
+struct LogOptions {
+  SyncMode sync = SyncMode::kFdatasync;
+  uint64_t segment_bytes = 0;
+  uint32_t max_record_bytes = 0;
+};
+
+// What one writer iteration settled; handed to JS with one thread-safe call.
+struct BatchReport {
+  uint64_t durable_ticket = 0;   // appends with ticket <= this are durable
+  uint64_t failed_ticket = 0;    // appends with ticket in (durable_ticket, failed_ticket] failed with `failure`
+  Status failure;
+  uint64_t first_index = 1;      // durable view after this iteration
+  uint64_t last_index = 0;
+  std::vector<std::pair<uint64_t, Status>> commands;  // finished commands (id, result)
+  bool closed = false;           // the writer has stopped; join it
+};
+
+using ReportFn = std::function<void(std::unique_ptr<BatchReport>)>;
+
+constexpr int kHistBatchBuckets = 18;   // batch sizes: [1], [2,3], [4,7], ... [2^17, inf)
+constexpr int kHistLatencyBuckets = 24; // sync latency us: [0,1], [2,3], [4,7], ... [2^23, inf)
+
+struct LogStats {
+  uint64_t appends = 0, batches = 0, syncs = 0, bytes_written = 0, padding_bytes = 0, segments = 0;
+  uint64_t batch_hist[kHistBatchBuckets] = {};
+  uint64_t sync_hist[kHistLatencyBuckets] = {};
+};
+
+enum class ItemKind { kAppend, kTruncateAfter, kTruncateBefore, kClose };
+
+struct QueueItem {
+  ItemKind kind = ItemKind::kAppend;
+  AlignedBuffer buf;             // encoded frames (crc fields filled by the writer)
+  uint64_t first_index = 0;      // of the frames
+  uint64_t last_index = 0;
+  uint64_t count = 0;
+  uint64_t last_ticket = 0;
+  uint64_t command_id = 0;
+  uint64_t arg = 0;              // truncation index
+};
+
+class Log {
+ public:
+  ~Log();
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Locks `dir` (which must exist), recovers it and starts the writer. `report` is
+  // called on the writer thread once per iteration.
+  static Status open(const std::string& dir, const LogOptions& options, ReportFn report, std::shared_ptr<Log>* out);
+
+  // JS thread. Return the assigned index (last index for many), or 0 with `*st` set
+  // (kClosed, kPoisoned, kBusy). Each successful call takes the next ticket.
+  uint64_t append(const uint8_t* data, uint32_t size, Status* st);
+  uint64_t append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>& records, Status* st);
+  // Queue a truncation; returns a command id (settled in a BatchReport) or 0 with `*st`.
+  uint64_t truncate_after(uint64_t index, Status* st);
+  uint64_t truncate_before(uint64_t index, Status* st);
+  // Queue the close: the writer finishes everything queued, releases the lock and
+  // reports `closed`. Returns false when already closing.
+  bool close();
+  // After the closed report (or on teardown): joins the writer thread.
+  void join();
+  // Env teardown: close, wait for the writer, join. No report is needed.
+  void shutdown();
+
+  // Any thread: a copy of record `index`'s payload.
+  Status read(uint64_t index, std::vector<uint8_t>* out);
+  // Any thread: records from..to (inclusive) until `max_bytes` of payload (at least one).
+  // `*next` is the first index not returned.
+  Status read_range(uint64_t from, uint64_t to, size_t max_bytes, std::vector<uint8_t>* data,
+                    std::vector<uint32_t>* lengths, uint64_t* next);
+
+  uint64_t first_index() const { return first_index_.load(std::memory_order_acquire); }
+  uint64_t last_index() const { return last_index_.load(std::memory_order_acquire); }
+  uint32_t block_bytes() const { return block_; }
+  void stats(LogStats* out) const;
+
+ private:
+  Log() = default;
+
+  // writer.cc
+  void writer_main();
+  void preparer_main();
+  Status write_batch(QueueItem& item, bool* durable_any);
+  Status find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uint64_t* offset, uint32_t* seed);
+  Status take_spare(std::string* path);
+  Status rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out);
+  Status do_truncate_after(uint64_t index);
+  Status do_truncate_before(uint64_t index);
+  void poison(const Status& st);
+  Status sync_file(File* file);
+  void release_lock();
+
+  // Locate record `index`: its segment and the sparse entry at or below it.
+  bool locate(uint64_t index, std::shared_ptr<Segment>* seg, SparseEntry* entry) const;
+
+  std::string dir_;
+  LogOptions options_;
+  uint32_t block_ = 4096;
+  int write_flags_ = 0;
+  int lock_fd_ = -1;
+  ReportFn report_;
+
+  // Staging (JS thread <-> writer).
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<QueueItem> queue_;
+  std::vector<AlignedBuffer> free_buffers_;
+  size_t staged_bytes_ = 0;
+  uint64_t next_index_ = 1;
+  uint64_t ticket_ = 0;
+  uint64_t command_ids_ = 0;
+  bool writer_waiting_ = false;
+  bool closing_ = false;
+  bool poisoned_ = false;
+  Status poison_status_;
+  bool joined_ = false;
+
+  // Durable view and segments (writer writes; readers read).
+  mutable std::mutex index_mu_;
+  std::vector<std::shared_ptr<Segment>> segments_;
+  std::atomic<uint64_t> first_index_{1};
+  std::atomic<uint64_t> last_index_{0};
+  std::shared_mutex cut_mu_;   // readers shared; truncateAfter's cut exclusive
+
+  // Writer-owned.
+  struct Placed {
+    Segment* segment;
+    uint64_t index;
+    uint64_t offset;
+    uint32_t seed;
+  };
+  std::vector<Placed> placed_;
+  AlignedBuffer part_buf_;
+  AlignedBuffer header_buf_;
+
+  // Spare segment preparation.
+  std::mutex prep_mu_;
+  std::condition_variable prep_cv_;
+  bool prep_stop_ = false;
+  bool spare_wanted_ = false;
+  bool spare_ready_ = false;
+  bool spare_busy_ = false;
+  Status spare_status_;
+  uint64_t spare_seq_ = 0;
+  std::string spare_path_;
+
+  std::thread writer_;
+  std::thread preparer_;
+
+  // Metrics.
+  std::atomic<uint64_t> m_appends_{0}, m_batches_{0}, m_syncs_{0}, m_bytes_{0}, m_padding_{0}, m_segments_{0};
+  std::atomic<uint64_t> m_batch_hist_[kHistBatchBuckets] = {};
+  std::atomic<uint64_t> m_sync_hist_[kHistLatencyBuckets] = {};
+};
+
+}  // namespace tidemark

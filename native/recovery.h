@@ -1,0 +1,38 @@
+// Recovery on open (promise 3): scan every segment, verify the chained CRCs,
+// repair a torn tail, refuse corruption. See the decision table in recovery.cc.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "segment.h"
+#include "status.h"
+
+namespace tidemark {
+
+// Name of the truncateAfter intent file (see writer.cc): while it exists,
+// records above its index are being dropped and recovery finishes the job.
+constexpr const char* kTruncateMarkerName = "TRUNCATE";
+constexpr size_t kTruncateMarkerBytes = 24;  // magic u64 | last_index u64 | crc u32 | zero u32
+constexpr uint64_t kTruncateMarkerMagic = 0x3143555254544d54ull;  // "TMTRUNC1"
+
+void encode_truncate_marker(uint8_t* out, uint64_t last_index);
+bool decode_truncate_marker(const uint8_t* data, size_t size, uint64_t* last_index);
+
+struct RecoveryOptions {
+  std::string dir;
+  uint32_t block = 4096;   // block size of the coming writes (alignment of the write offset)
+};
+
+struct Recovered {
+  std::vector<std::shared_ptr<Segment>> segments;  // by first index; the last one is active (no File opened)
+  uint64_t first_index = 1;
+  uint64_t last_index = 0;
+  bool repaired = false;           // a torn tail was dropped or a truncation finished
+};
+
+Status recover(const RecoveryOptions& options, Recovered* out);
+
+}  // namespace tidemark

@@ -1,0 +1,160 @@
+#include "segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "crc32c.h"
+#include "limits.h"
+#include "record.h"
+
+namespace tidemark {
+
+std::string segment_name(uint64_t first_index) {
+  char name[32];
+  snprintf(name, sizeof name, "%020llu.wal", static_cast<unsigned long long>(first_index));
+  return name;
+}
+
+bool parse_segment_name(const std::string& name, uint64_t* first_index) {
+  if (name.size() != 24 || name.compare(20, 4, ".wal") != 0) return false;
+  uint64_t v = 0;
+  for (size_t i = 0; i < 20; i++) {
+    char c = name[i];
+    if (c < '0' || c > '9') return false;
+    uint64_t next = v * 10 + static_cast<uint64_t>(c - '0');
+    if (next / 10 != v) return false;  // overflow
+    v = next;
+  }
+  *first_index = v;
+  return v >= 1;
+}
+
+uint32_t segment_header_crc(const uint8_t* header) { return crc32c_extend(0, header + 4, kSegmentHeaderBytes - 4); }
+
+void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t nonce) {
+  memset(out, 0, kSegmentHeaderBytes);
+  store32(out + 4, kSegmentMagic);
+  store32(out + 8, kSegmentVersion);
+  store64(out + 16, first_index);
+  store64(out + 24, nonce);
+  store32(out, segment_header_crc(out));
+}
+
+Segment::~Segment() {
+  if (read_fd >= 0) ::close(read_fd);
+}
+
+void Segment::note_record(uint64_t index, uint64_t offset, uint32_t seed) {
+  if (sparse.empty() || index - last_sparse_index >= kSparseEveryRecords ||
+      offset - last_sparse_offset >= kSparseEveryBytes) {
+    sparse.push_back(SparseEntry{index, offset, seed});
+    last_sparse_index = index;
+    last_sparse_offset = offset;
+  }
+}
+
+uint64_t random_u64() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+Status create_zeroed_file(const std::string& path, uint64_t bytes) {
+  std::unique_ptr<File> f;
+  Status s = open_file(path, kOpenWrite | kOpenCreate, &f);
+  if (!s.ok()) return s;
+  // Reserve first where the filesystem supports it; EOPNOTSUPP (or anything but
+  // ENOSPC) falls back to plain zero writes, which allocate anyway.
+  s = f->allocate(0, bytes);
+  if (!s.ok() && s.code == Code::kNoSpace) {
+    ::unlink(path.c_str());
+    return s;
+  }
+  AlignedBuffer zeros;
+  zeros.resize(std::min<uint64_t>(bytes, kZeroChunkBytes));
+  memset(zeros.data(), 0, zeros.size());
+  for (uint64_t off = 0; off < bytes;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(bytes - off, zeros.size()));
+    s = f->pwrite(zeros.data(), n, off);
+    if (!s.ok()) {
+      f.reset();
+      ::unlink(path.c_str());
+      return s;
+    }
+    off += n;
+  }
+  s = f->datasync();
+  if (!s.ok()) {
+    f.reset();
+    ::unlink(path.c_str());
+    return s;
+  }
+  return Status::Ok();
+}
+
+Status open_segment_files(Segment* seg, bool writable, int extra_flags) {
+  int fd;
+  do {
+    fd = ::open(seg->path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Status::Errno("open", errno, seg->path);
+  if (seg->read_fd >= 0) ::close(seg->read_fd);
+  seg->read_fd = fd;
+  if (writable) {
+    Status s = open_file(seg->path, kOpenWrite | extra_flags, &seg->file);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status cut_segment_tail(File* file, uint64_t cut, uint64_t dirty_end, bool pad_at_cut, uint64_t next_index,
+                        uint32_t seed, uint32_t block, uint64_t* new_end, uint32_t* new_tail_crc) {
+  assert(cut % kFrameAlignBytes == 0);
+  uint64_t start = cut / block * block;
+  uint64_t end = cut;
+  size_t pad = 0;
+  if (pad_at_cut) {
+    pad = padding_bytes(cut, block);
+    end = cut + pad;
+  }
+  assert(!pad_at_cut || end % block == 0);
+  *new_tail_crc = seed;
+  uint64_t zero_end = std::max(end, (dirty_end + block - 1) / block * block);
+  // First write: the block holding `cut` through the padding's end.
+  AlignedBuffer head;
+  size_t head_bytes = static_cast<size_t>(std::max(end, std::min(zero_end, start + block)) - start);
+  head.resize(head_bytes);
+  memset(head.data(), 0, head_bytes);
+  if (cut > start) {
+    size_t got = 0;
+    Status s = file->pread(head.data(), static_cast<size_t>(cut - start), start, &got);
+    if (!s.ok()) return s;
+    if (got != cut - start) return Status::Errno("pread", EIO, file->path(), static_cast<int64_t>(start));
+  }
+  if (pad_at_cut) *new_tail_crc = encode_padding(head.data() + (cut - start), pad, next_index, seed);
+  Status s = file->pwrite(head.data(), head_bytes, start);
+  if (!s.ok()) return s;
+  AlignedBuffer zeros;
+  for (uint64_t off = start + head_bytes; off < zero_end;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(zero_end - off, kZeroChunkBytes));
+    if (zeros.size() < n) {
+      zeros.resize(n);
+      memset(zeros.data(), 0, n);
+    }
+    s = file->pwrite(zeros.data(), n, off);
+    if (!s.ok()) return s;
+    off += n;
+  }
+  s = file->datasync();
+  if (!s.ok()) return s;
+  *new_end = end;
+  return Status::Ok();
+}
+
+}  // namespace tidemark

@@ -1,0 +1,87 @@
+// Segment files: `<first index, 20 digits>.wal`, a fixed size, preallocated and
+// zero-filled once at creation.
+//
+// Layout: a 32-byte header at offset 0 (rest of the first 4 KiB zero), frames
+// from offset 4096 (record.h).
+//   header: crc32c u32 | magic "TMWL" u32 | version u32 | reserved u32 | first_index u64 | nonce u64
+// The header CRC covers bytes 4..32 and seeds the first frame's chained CRC; the
+// random nonce makes the chain of a segment recreated under the same name
+// (after truncateAfter) differ from the old one. A fresh segment's header is
+// written together with its first batch, so the last segment may have an
+// all-zero header: it is empty (its first index comes from its name).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "file.h"
+#include "status.h"
+
+namespace tidemark {
+
+constexpr uint32_t kSegmentMagic = 0x4c574d54u;  // "TMWL"
+constexpr uint32_t kSegmentVersion = 1;
+
+std::string segment_name(uint64_t first_index);
+bool parse_segment_name(const std::string& name, uint64_t* first_index);
+
+void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t nonce);
+uint32_t segment_header_crc(const uint8_t* header);  // CRC of bytes 4..32
+
+// One sparse read-index entry: the frame at `offset` is record `index`, chained from `seed`.
+struct SparseEntry {
+  uint64_t index;
+  uint64_t offset;
+  uint32_t seed;
+};
+
+struct Segment {
+  std::string path;
+  uint64_t first_index = 0;
+  uint64_t file_bytes = 0;            // size of the file (fixed at creation)
+  int read_fd = -1;                   // buffered, read-only; pread from any thread
+  std::unique_ptr<File> file;         // writer's handle; only the writer thread uses it
+
+  // Guarded by Log's index mutex (written by the writer, read by readers).
+  uint64_t last_index = 0;            // first_index - 1 when empty
+  std::vector<SparseEntry> sparse;
+
+  // Writer-owned.
+  uint64_t write_offset = 0;          // next batch starts here (block aligned)
+  uint32_t tail_crc = 0;              // chain seed for the next frame
+  bool header_written = false;
+  uint64_t header_nonce = 0;
+  uint64_t last_sparse_index = 0;     // bookkeeping for when to add sparse entries
+  uint64_t last_sparse_offset = 0;
+
+  Segment() = default;
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+  ~Segment();
+
+  // Records a durable record at `offset` (chained from `seed`) in the sparse index if due.
+  void note_record(uint64_t index, uint64_t offset, uint32_t seed);
+};
+
+// Creates `path` (must not exist) of `bytes`, reserved with fallocate (falling
+// back silently when refused) and zero-written, then fdatasync'd. The caller
+// fsyncs the directory after renaming it into place.
+Status create_zeroed_file(const std::string& path, uint64_t bytes);
+
+// Opens a segment's read fd and, when `writable`, its write File (with `extra_flags`, e.g. kOpenDsync).
+Status open_segment_files(Segment* seg, bool writable, int extra_flags);
+
+// Drops everything in [cut, dirty_end) of a segment: when `pad_at_cut`, a padding
+// frame (chained from `seed`, carrying `next_index`) fills from `cut` to the next
+// block boundary; everything after is zeroed; then fdatasync. Writes whole blocks
+// (reads back the bytes before `cut` in its block). `*new_end` is where the next
+// batch starts.
+// `*new_tail_crc` is the chain seed after the cut (the padding's CRC, or `seed`).
+Status cut_segment_tail(File* file, uint64_t cut, uint64_t dirty_end, bool pad_at_cut, uint64_t next_index,
+                        uint32_t seed, uint32_t block, uint64_t* new_end, uint32_t* new_tail_crc);
+
+uint64_t random_u64();
+
+}  // namespace tidemark

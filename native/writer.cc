@@ -1,0 +1,488 @@
+#include "writer.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <cstring>
+
+#include "limits.h"
+#include "record.h"
+#include "recovery.h"
+
+namespace tidemark {
+
+namespace {
+
+int bucket_of(uint64_t v, int buckets) {
+  int b = 0;
+  while (v > 1 && b < buckets - 1) {
+    v >>= 1;
+    b++;
+  }
+  return b;
+}
+
+}  // namespace
+
+void Log::poison(const Status& st) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (poisoned_) return;
+  poisoned_ = true;
+  poison_status_ = st;
+  poison_status_.code = Code::kPoisoned;
+  poison_status_.message = "the log is poisoned: an earlier " + (st.syscall.empty() ? std::string("operation") : st.syscall) +
+                           " failed (" + st.message + "); it refuses all appends, reopen it to recover";
+}
+
+Status Log::sync_file(File* file) {
+  if (options_.sync != SyncMode::kFdatasync) return Status::Ok();
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = file->datasync();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  m_syncs_.fetch_add(1, std::memory_order_relaxed);
+  m_sync_hist_[bucket_of(static_cast<uint64_t>(us), kHistLatencyBuckets)].fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+void Log::preparer_main() {
+  std::unique_lock<std::mutex> lk(prep_mu_);
+  while (true) {
+    prep_cv_.wait(lk, [&] { return prep_stop_ || (spare_wanted_ && !spare_ready_ && spare_status_.ok()); });
+    if (prep_stop_) break;
+    spare_wanted_ = false;
+    spare_busy_ = true;
+    std::string path = dir_ + "/spare-" + std::to_string(++spare_seq_) + ".wal.tmp";
+    lk.unlock();
+    Status s = create_zeroed_file(path, options_.segment_bytes);
+    lk.lock();
+    spare_busy_ = false;
+    if (s.ok()) {
+      spare_ready_ = true;
+      spare_path_ = path;
+    } else {
+      spare_status_ = s;
+    }
+    prep_cv_.notify_all();
+  }
+  // Closing: the prepared spare is not part of the log.
+  if (spare_ready_) {
+    ::unlink(spare_path_.c_str());
+    spare_ready_ = false;
+  }
+}
+
+Status Log::take_spare(std::string* path) {
+  std::unique_lock<std::mutex> lk(prep_mu_);
+  if (!spare_ready_ && !spare_busy_ && spare_status_.ok()) {
+    spare_wanted_ = true;
+    prep_cv_.notify_all();
+  }
+  prep_cv_.wait(lk, [&] { return spare_ready_ || (!spare_busy_ && !spare_status_.ok()) || prep_stop_; });
+  if (spare_ready_) {
+    *path = spare_path_;
+    spare_ready_ = false;
+    spare_wanted_ = true;  // prepare the next one ahead of need
+    prep_cv_.notify_all();
+    return Status::Ok();
+  }
+  if (prep_stop_) return Status::Make(Code::kClosed, "the log is closing");
+  Status s = spare_status_;
+  spare_status_ = Status::Ok();  // the next attempt tries again (space may be back)
+  return s;
+}
+
+Status Log::rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out) {
+  auto seg = std::make_shared<Segment>();
+  seg->first_index = first_index;
+  seg->path = dir_ + "/" + segment_name(first_index);
+  seg->file_bytes = options_.segment_bytes;
+  seg->last_index = first_index - 1;
+  seg->write_offset = kSegmentDataOffset;
+  seg->header_nonce = random_u64();
+  uint8_t header[kSegmentHeaderBytes];
+  encode_segment_header(header, first_index, seg->header_nonce);
+  seg->tail_crc = segment_header_crc(header);
+  if (::rename(spare_path.c_str(), seg->path.c_str()) != 0) return Status::Errno("rename", errno, seg->path);
+  Status s = sync_dir(dir_);
+  if (!s.ok()) return s;
+  s = open_segment_files(seg.get(), true, write_flags_);
+  if (!s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> lk(index_mu_);
+    segments_.back()->file.reset();  // sealed: no more writes
+    segments_.push_back(seg);
+  }
+  m_segments_.fetch_add(1, std::memory_order_relaxed);
+  *out = std::move(seg);
+  return Status::Ok();
+}
+
+Status Log::write_batch(QueueItem& item, bool* durable_any) {
+  *durable_any = false;
+  std::shared_ptr<Segment> seg = segments_.back();
+  size_t total = item.buf.size();
+  // Room for the trailing padding without reallocating under our pointers.
+  item.buf.reserve(total + 2 * kBlockBytesMax);
+  uint8_t* base = item.buf.data();
+  placed_.clear();
+
+  // ENOSPC must reject a batch before any of it is durable: get the spare now
+  // if the batch will not fit in the active segment.
+  std::string spare;
+  if (seg->write_offset + total + kPadFrameMinBytes + block_ > seg->file_bytes) {
+    Status s = take_spare(&spare);
+    if (!s.ok()) return s;
+  }
+
+  size_t pos = 0;
+  while (pos < total) {
+    uint64_t off = seg->write_offset;
+    size_t start = pos;
+    uint32_t crc = seg->tail_crc;
+    while (pos < total) {
+      uint32_t length = load32(base + pos + 4);
+      size_t fb = frame_bytes(length);
+      uint64_t end = off + (pos - start) + fb;
+      if (end + padding_bytes(end, block_) > seg->file_bytes) break;
+      placed_.push_back(Placed{seg.get(), load64(base + pos + 8), off + (pos - start), crc});
+      crc = seal_record(base + pos, crc);
+      pos += fb;
+    }
+    bool last_part = pos == total;
+    if (pos > start) {
+      size_t part_bytes = pos - start;
+      uint64_t next_index = placed_.back().index + 1;
+      size_t pad = padding_bytes(off + part_bytes, block_);
+      const uint8_t* wbuf;
+      size_t wlen = part_bytes + pad;
+      if (last_part) {
+        if (start > 0) memmove(base, base + start, part_bytes);
+        item.buf.resize(part_bytes + pad);
+        crc = encode_padding(base + part_bytes, pad, next_index, crc);
+        wbuf = base;
+      } else {
+        part_buf_.resize(wlen);
+        memcpy(part_buf_.data(), base + start, part_bytes);
+        crc = encode_padding(part_buf_.data() + part_bytes, pad, next_index, crc);
+        wbuf = part_buf_.data();
+      }
+      auto t0 = std::chrono::steady_clock::now();
+      if (!seg->header_written) {
+        if (header_buf_.size() == 0) header_buf_.resize(kSegmentDataOffset);
+        memset(header_buf_.data(), 0, kSegmentDataOffset);
+        encode_segment_header(header_buf_.data(), seg->first_index, seg->header_nonce);
+        Status s = seg->file->pwrite(header_buf_.data(), kSegmentDataOffset, 0);
+        if (!s.ok()) return s;
+        m_bytes_.fetch_add(kSegmentDataOffset, std::memory_order_relaxed);
+      }
+      Status s = seg->file->pwrite(wbuf, wlen, off);
+      if (!s.ok()) return s;
+      if (options_.sync == SyncMode::kDsync || options_.sync == SyncMode::kDirect) {
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+        m_syncs_.fetch_add(1, std::memory_order_relaxed);
+        m_sync_hist_[bucket_of(static_cast<uint64_t>(us), kHistLatencyBuckets)].fetch_add(1, std::memory_order_relaxed);
+      }
+      s = sync_file(seg->file.get());
+      if (!s.ok()) {
+        s.code = Code::kIo;  // a failed sync is never ENOSPC-clean
+        return s;
+      }
+      *durable_any = true;
+      seg->header_written = true;
+      seg->write_offset = off + wlen;
+      seg->tail_crc = crc;
+      m_bytes_.fetch_add(wlen, std::memory_order_relaxed);
+      m_padding_.fetch_add(pad, std::memory_order_relaxed);
+    }
+    if (!last_part) {
+      if (spare.empty()) {
+        Status s = take_spare(&spare);
+        if (!s.ok()) return s;
+      }
+      std::shared_ptr<Segment> next;
+      Status s = rotate(load64(base + pos + 8), spare, &next);
+      spare.clear();
+      if (!s.ok()) {
+        if (s.code == Code::kNoSpace) s.code = Code::kIo;
+        *durable_any = true;  // the directory changed: not a clean rejection
+        return s;
+      }
+      seg = std::move(next);
+    }
+  }
+  if (!spare.empty()) {
+    // Planned for a rotation that the exact layout did not need: keep it for next time.
+    std::lock_guard<std::mutex> lk(prep_mu_);
+    if (!spare_ready_) {
+      spare_ready_ = true;
+      spare_path_ = spare;
+      spare_wanted_ = false;
+    } else {
+      ::unlink(spare.c_str());
+    }
+  }
+  // Durable: publish to readers.
+  {
+    std::lock_guard<std::mutex> lk(index_mu_);
+    for (const Placed& p : placed_) {
+      p.segment->note_record(p.index, p.offset, p.seed);
+      p.segment->last_index = p.index;
+    }
+    last_index_.store(item.last_index, std::memory_order_release);
+  }
+  return Status::Ok();
+}
+
+Status Log::find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uint64_t* offset, uint32_t* seed) {
+  SparseEntry entry{};
+  {
+    std::lock_guard<std::mutex> lk(index_mu_);
+    auto e = std::upper_bound(seg->sparse.begin(), seg->sparse.end(), index,
+                              [](uint64_t i, const SparseEntry& x) { return i < x.index; });
+    if (e == seg->sparse.begin()) return Status::Corruption("record not in the sparse index", seg->path, -1);
+    entry = *(e - 1);
+  }
+  uint64_t off = entry.offset;
+  uint32_t crc = entry.seed;
+  uint64_t expected = entry.index;
+  while (true) {
+    uint8_t header[kFrameHeaderBytes];
+    ssize_t n = ::pread(seg->read_fd, header, sizeof header, static_cast<off_t>(off));
+    if (n != static_cast<ssize_t>(sizeof header)) return Status::Errno("pread", n < 0 ? errno : EIO, seg->path, static_cast<int64_t>(off));
+    uint32_t length = load32(header + 4);
+    if ((length & kPadFlag) != 0) {
+      crc = load32(header);
+      off += length & ~kPadFlag;
+      continue;
+    }
+    if (load64(header + 8) != expected) return Status::Corruption("unexpected record index", seg->path, static_cast<int64_t>(off));
+    if (expected == index) {
+      *offset = off;
+      *seed = crc;
+      return Status::Ok();
+    }
+    crc = load32(header);
+    off += frame_bytes(length);
+    expected++;
+  }
+}
+
+Status Log::do_truncate_after(uint64_t index) {
+  if (index >= last_index_.load()) return Status::Ok();
+  // Intent first (row J of the recovery table): a crash from here on finishes the cut at open.
+  std::string marker = dir_ + "/" + kTruncateMarkerName;
+  {
+    ::unlink(marker.c_str());
+    std::unique_ptr<File> f;
+    Status s = open_file(marker, kOpenWrite | kOpenCreate, &f);
+    if (!s.ok()) return s;
+    uint8_t data[kTruncateMarkerBytes];
+    encode_truncate_marker(data, index);
+    s = f->pwrite(data, sizeof data, 0);
+    if (s.ok()) s = f->datasync();
+    if (!s.ok()) return s;
+    s = sync_dir(dir_);
+    if (!s.ok()) return s;
+  }
+  std::unique_lock<std::shared_mutex> cut_lock(cut_mu_);
+  // Whole segments above the cut go, highest first.
+  while (true) {
+    std::shared_ptr<Segment> victim;
+    {
+      std::lock_guard<std::mutex> lk(index_mu_);
+      if (segments_.size() > 1 && segments_.back()->first_index > index + 1) {
+        victim = segments_.back();
+        segments_.pop_back();
+      }
+    }
+    if (!victim) break;
+    victim->file.reset();
+    if (::unlink(victim->path.c_str()) != 0) return Status::Errno("unlink", errno, victim->path);
+    m_segments_.fetch_sub(1, std::memory_order_relaxed);
+    Status s = sync_dir(dir_);
+    if (!s.ok()) return s;
+  }
+  std::shared_ptr<Segment> seg = segments_.back();
+  uint64_t cut = kSegmentDataOffset;
+  uint32_t seed = 0;
+  if (seg->first_index == index + 1) {
+    uint8_t header[kSegmentHeaderBytes];
+    encode_segment_header(header, seg->first_index, seg->header_nonce);
+    seed = segment_header_crc(header);
+  } else {
+    Status s = find_record(seg, index + 1, &cut, &seed);
+    if (!s.ok()) return s;
+  }
+  {
+    std::unique_ptr<File> f;
+    Status s = open_file(seg->path, kOpenWrite, &f);
+    if (!s.ok()) return s;
+    uint64_t end = 0;
+    uint32_t crc = 0;
+    s = cut_segment_tail(f.get(), cut, seg->write_offset, cut % block_ != 0, index + 1, seed, block_, &end, &crc);
+    if (!s.ok()) return s;
+    if (!seg->file) {
+      s = open_segment_files(seg.get(), true, write_flags_);
+      if (!s.ok()) return s;
+    }
+    seg->write_offset = end;
+    seg->tail_crc = crc;
+  }
+  {
+    std::lock_guard<std::mutex> lk(index_mu_);
+    seg->last_index = index;
+    while (!seg->sparse.empty() && seg->sparse.back().index > index) seg->sparse.pop_back();
+    seg->last_sparse_index = seg->sparse.empty() ? 0 : seg->sparse.back().index;
+    seg->last_sparse_offset = seg->sparse.empty() ? 0 : seg->sparse.back().offset;
+    last_index_.store(index, std::memory_order_release);
+  }
+  if (::unlink(marker.c_str()) != 0) return Status::Errno("unlink", errno, marker);
+  return sync_dir(dir_);
+}
+
+Status Log::do_truncate_before(uint64_t index) {
+  while (true) {
+    std::shared_ptr<Segment> victim;
+    {
+      std::lock_guard<std::mutex> lk(index_mu_);
+      if (segments_.size() > 1 && segments_[1]->first_index <= index) {
+        victim = segments_.front();
+        segments_.erase(segments_.begin());
+        first_index_.store(segments_.front()->first_index, std::memory_order_release);
+      }
+    }
+    if (!victim) break;
+    // Lowest first, each removal durable before the next: any crash leaves a suffix.
+    if (::unlink(victim->path.c_str()) != 0) return Status::Errno("unlink", errno, victim->path);
+    m_segments_.fetch_sub(1, std::memory_order_relaxed);
+    Status s = sync_dir(dir_);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+void Log::writer_main() {
+  std::deque<QueueItem> items;
+  bool closed = false;
+  while (!closed) {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      while (queue_.empty()) {
+        writer_waiting_ = true;
+        cv_.wait(lk);
+      }
+      writer_waiting_ = false;
+      items.swap(queue_);
+      staged_bytes_ = 0;
+    }
+    auto report = std::make_unique<BatchReport>();
+    Status failure;  // once set, everything after it in this iteration fails with it
+    for (size_t i = 0; i < items.size(); i++) {
+      QueueItem& item = items[i];
+      switch (item.kind) {
+        case ItemKind::kAppend: {
+          if (failure.ok()) {
+            bool poisoned;
+            Status pst;
+            {
+              std::lock_guard<std::mutex> lk(mu_);
+              poisoned = poisoned_;
+              pst = poison_status_;
+            }
+            if (poisoned) {
+              failure = pst;
+            } else {
+              bool durable_any = false;
+              Status s = write_batch(item, &durable_any);
+              if (s.ok()) {
+                report->durable_ticket = item.last_ticket;
+                m_appends_.fetch_add(item.count, std::memory_order_relaxed);
+                m_batches_.fetch_add(1, std::memory_order_relaxed);
+                m_batch_hist_[bucket_of(item.count, kHistBatchBuckets)].fetch_add(1, std::memory_order_relaxed);
+              } else if (s.code == Code::kNoSpace && !durable_any) {
+                // Clean rejection: nothing of it is acknowledged; the unacknowledged
+                // bytes it left are overwritten by the next batch at the same offset.
+                failure = s;
+                std::lock_guard<std::mutex> lk(mu_);
+                next_index_ = last_index_.load() + 1;
+                for (auto& q : queue_) {
+                  if (q.kind == ItemKind::kAppend) staged_bytes_ -= std::min(staged_bytes_, q.buf.size());
+                  items.push_back(std::move(q));
+                }
+                queue_.clear();
+              } else {
+                poison(s);
+                std::lock_guard<std::mutex> lk(mu_);
+                failure = poison_status_;
+                for (auto& q : queue_) items.push_back(std::move(q));
+                queue_.clear();
+                staged_bytes_ = 0;
+              }
+            }
+          }
+          if (!failure.ok()) report->failed_ticket = item.last_ticket;
+          break;
+        }
+        case ItemKind::kTruncateAfter:
+        case ItemKind::kTruncateBefore: {
+          Status s = failure;
+          if (s.ok()) {
+            std::lock_guard<std::mutex> lk(mu_);
+            if (poisoned_) s = poison_status_;
+          }
+          if (s.ok()) {
+            s = item.kind == ItemKind::kTruncateAfter ? do_truncate_after(item.arg) : do_truncate_before(item.arg);
+            if (!s.ok()) {
+              poison(s);
+              std::lock_guard<std::mutex> lk(mu_);
+              s.code = s.code == Code::kNoSpace ? Code::kNoSpace : s.code;
+              failure = poison_status_;
+              for (auto& q : queue_) items.push_back(std::move(q));
+              queue_.clear();
+              staged_bytes_ = 0;
+            }
+          }
+          report->commands.emplace_back(item.command_id, s);
+          break;
+        }
+        case ItemKind::kClose:
+          closed = true;
+          break;
+      }
+    }
+    if (report->failed_ticket != 0) report->failure = failure;
+    // Recycle staging buffers.
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      for (auto& item : items) {
+        if (item.kind == ItemKind::kAppend && free_buffers_.size() < 4 && item.buf.capacity() <= 8 * 1024 * 1024) {
+          item.buf.clear();
+          free_buffers_.push_back(std::move(item.buf));
+        }
+      }
+    }
+    items.clear();
+    if (closed) {
+      {
+        std::lock_guard<std::mutex> lk(prep_mu_);
+        prep_stop_ = true;
+      }
+      prep_cv_.notify_all();
+      if (preparer_.joinable()) preparer_.join();
+      {
+        std::lock_guard<std::mutex> lk(index_mu_);
+        for (auto& seg : segments_) seg->file.reset();
+      }
+      release_lock();
+      report->closed = true;
+    }
+    report->first_index = first_index_.load();
+    report->last_index = last_index_.load();
+    report_(std::move(report));
+  }
+}
+
+}  // namespace tidemark

@@ -1,0 +1,15 @@
+// The writer thread of a Log (implemented in writer.cc as Log members):
+//
+//   wait for queued items -> take them all -> for each append item: seal the
+//   chained CRCs, lay the frames out in the active segment (rotating to the
+//   prepared spare when full), pad to the block boundary (promise 2), one
+//   pwrite per segment part, one sync -> one report to JS per iteration.
+//
+// Failure rules (promise 4): ENOSPC before anything of a batch is durable
+// rejects that batch and everything queued behind it with TM_NOSPC and rolls
+// the next index back (the log stays usable); any other write or sync failure
+// poisons the log: everything pending and later rejects TM_POISONED with the
+// original errno, and nothing is retried.
+#pragma once
+
+#include "log.h"
