@@ -370,7 +370,7 @@ export function errorCode(err: unknown): string | undefined {
 }
 
 /** Awaits `p` (or calls it and awaits the result), expecting it to reject; returns the rejection (fails if it resolves or throws synchronously). */
-export async function rejectionOf(p: Promise<unknown> | (() => Promise<unknown>)): Promise<Error & { code?: string; path?: string; offset?: number }> {
+export async function rejectionOf(p: Promise<unknown> | (() => Promise<unknown>)): Promise<Error & { code?: string; path?: string; offset?: number; errno?: string }> {
   let promise: Promise<unknown>;
   try {
     promise = typeof p === 'function' ? p() : p;
