@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { join } from 'node:path';
-import { symlink } from 'node:fs/promises';
+import { readdir, stat, symlink } from 'node:fs/promises';
 import type { Worker } from 'node:worker_threads';
 import { Wal } from '../../lib/index';
 import { errorCode, recordBytes, rejectionOf, runTs, spawnTs, tmpDir, tsWorker } from '../helpers';
@@ -290,5 +290,41 @@ describe('process exit with a log open', () => {
     const r = await runMode('natural', 10_000);
     expect(r.lines).toContain('returning');
     expect(r.exit, `SIGKILL here means the child was still running 10 s after its event loop should have emptied; stderr: ${r.stderr}`).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('files a log leaves behind', () => {
+  const SEGMENT = /^\d{20}\.wal$/;
+
+  async function listing(dir: string): Promise<{ segments: string[]; others: string[]; bytes: number }> {
+    const names = await readdir(dir);
+    let bytes = 0;
+    for (const name of names) bytes += (await stat(join(dir, name))).size;
+    return { segments: names.filter((n) => SEGMENT.test(n)), others: names.filter((n) => !SEGMENT.test(n)).sort(), bytes };
+  }
+
+  // Segments are prepared ahead of need (one spare file at a time, DESIGN.md "Native WAL"). A
+  // spare that is never used, or replaced, must not stay on disk: with the default 64 MiB segments
+  // each leaked file is 64 MiB.
+  it('many rotations keep at most two spare files at any time; close leaves no temporary files', async () => {
+    const dir = await tmpDir('spares');
+    const segmentBytes = 64 * 1024;
+    for (let round = 0; round < 3; round++) {
+      const wal = await Wal.open(dir, { segmentBytes });
+      for (let i = 0; i < 40; i++) {
+        // Mixed: single appends and batches that do and do not cross a segment boundary.
+        if (i % 4 === 3) await wal.appendMany([recordBytes(wal.lastIndex + 1, 9000, SEED), recordBytes(wal.lastIndex + 2, 30_000, SEED)]);
+        else await wal.append(recordBytes(wal.lastIndex + 1, 100 + ((i * 7919) % 12_000), SEED));
+        const now = await listing(dir);
+        const temporary = now.others.filter((n) => n.endsWith('.tmp'));
+        // One spare ready, plus (transiently) one being created after a rotation took the last: never more.
+        expect(temporary.length, `round ${round} append ${i}: temporary files ${JSON.stringify(temporary)}`).toBeLessThanOrEqual(2);
+      }
+      await wal.close();
+      const after = await listing(dir);
+      expect(after.others.filter((n) => n.endsWith('.tmp')), `round ${round}: temporary files left after close`).toEqual([]);
+      expect(after.bytes, `round ${round}: bytes on disk vs ${after.segments.length} segments`).toBeLessThanOrEqual((after.segments.length + 1) * segmentBytes);
+    }
+    await verifyLog(dir, { lastIndexAtLeast: 1 });
   });
 });
