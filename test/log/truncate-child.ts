@@ -8,6 +8,7 @@
  *   R <firstIndex> <lastIndex>             opened
  *   A <index> <key> <length>               acknowledged append
  *   S <firstIndex> <lastIndex>             setup appends done
+ *   P <argument>                           about to call truncateAfter(argument) (after-inflight)
  *   T <argument> <firstIndex> <lastIndex>  truncateAfter(argument) resolved
  *   B <argument> <firstIndex> <lastIndex>  truncateBefore(argument) resolved
  *   E <message>                            failure
@@ -16,7 +17,7 @@
 import { Wal } from '../../lib/index';
 import { Rng, recordBytes, seedOf } from '../helpers';
 
-export type TruncateScenario = 'after' | 'after-append' | 'after-all' | 'before' | 'before-append';
+export type TruncateScenario = 'after' | 'after-append' | 'after-all' | 'after-inflight' | 'before' | 'before-append';
 
 interface Config {
   dir: string;
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
     await wal.truncateBefore(config.at);
     out(`B ${config.at} ${wal.firstIndex} ${wal.lastIndex}\n`);
   } else {
+    if (config.scenario === 'after-inflight') out(`P ${config.at}\n`); // the parent kills while the truncation runs
     await wal.truncateAfter(config.at);
     out(`T ${config.at} ${wal.firstIndex} ${wal.lastIndex}\n`);
   }

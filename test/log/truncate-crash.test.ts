@@ -24,7 +24,7 @@ const seed = runSeed('TIDEMARK_TRUNCATE_SEED');
 // eslint-disable-next-line no-console
 console.log(`truncate-crash.test: seed ${seed} (replay with TIDEMARK_TRUNCATE_SEED=${seed})`);
 
-const SCENARIOS: readonly TruncateScenario[] = ['after', 'before', 'after-append', 'before-append', 'after-all', 'after', 'before-append', 'after-append', 'before'];
+const SCENARIOS: readonly TruncateScenario[] = ['after', 'before', 'after-append', 'after-inflight', 'before-append', 'after-all', 'after', 'after-inflight', 'before-append', 'after-append', 'before'];
 
 interface Rec {
   key: number;
@@ -49,12 +49,16 @@ describe('truncation survives a SIGKILL right after it resolves', () => {
       else if (scenario.startsWith('after')) at = rng.int(Math.max(firstIndex, setupLast - 100), setupLast - 1); // often into an earlier segment
       else at = rng.int(lastIndex + 40, setupLast - 10); // the first segments of this round's records lie wholly below
       const killAfterAcks = rng.int(1, 40);
+      const inflightDelayMs = rng.int(0, 4);
 
       const child = spawnTs(CHILD, [JSON.stringify({ dir, segmentBytes: SEGMENT_BYTES, seed, round, scenario, setupCount: SETUP_COUNT, at })]);
       let truncated = false;
       let acksAfter = 0;
       child.onLine((line) => {
-        if (line.startsWith('T ') || line.startsWith('B ')) {
+        if (line.startsWith('P ')) {
+          if (inflightDelayMs === 0) child.kill();
+          else setTimeout(() => child.kill(), inflightDelayMs);
+        } else if (line.startsWith('T ') || line.startsWith('B ')) {
           truncated = true;
           if (!scenario.endsWith('-append')) child.kill(); // right after the truncation resolved
         } else if (line.startsWith('A ') && truncated) {
@@ -75,11 +79,12 @@ describe('truncation survives a SIGKILL right after it resolves', () => {
       const ready = child.lines.find((l) => l.startsWith('R '));
       expect(ready, `${where} the child opened the log`).toBe(`R ${firstIndex} ${lastIndex}`);
       const cut = child.lines.find((l) => l.startsWith('T ') || l.startsWith('B '));
-      if (cut === undefined) throw new Error(`${where} the child never reported the truncation; last lines ${child.lastLines()}`);
-      const [kind, argText, firstText, lastText] = cut.split(' ');
+      if (cut === undefined && scenario !== 'after-inflight') throw new Error(`${where} the child never reported the truncation; last lines ${child.lastLines()}`);
+      const [kind, argText, firstText, lastText] = (cut ?? `T ${at} ${firstIndex} ${at}`).split(' ');
       const reportedFirst = Number(firstText);
       const reportedLast = Number(lastText);
       expect(Number(argText)).toBe(at);
+      const resolved = cut !== undefined;
       const setupAcks = new Map<number, Rec>();
       const postAcks = new Map<number, Rec>();
       for (const line of child.lines) {
@@ -92,6 +97,29 @@ describe('truncation survives a SIGKILL right after it resolves', () => {
         const rec = setupAcks.get(i);
         if (rec === undefined) throw new Error(`${where} setup record ${i} was not acknowledged (indices ${lastIndex + 1}..${setupLast} expected)`);
         model.set(i, rec);
+      }
+
+      if (scenario === 'after-inflight') {
+        // Killed while truncateAfter(at) ran (or just after it resolved): the log must be a prefix of
+        // what it was, at least up to `at`; exactly `at` if the truncation had resolved.
+        const wal = await Wal.open(dir, { segmentBytes: SEGMENT_BYTES });
+        try {
+          expect(wal.firstIndex, `${where} firstIndex`).toBe(firstIndex);
+          expect(wal.lastIndex, `${where} lastIndex after a kill during truncateAfter(${at})`).toBeGreaterThanOrEqual(at);
+          expect(wal.lastIndex, `${where} lastIndex after a kill during truncateAfter(${at})`).toBeLessThanOrEqual(resolved ? at : setupLast);
+          let expectIndex = firstIndex;
+          for await (const { index, data } of wal.entries()) {
+            expect(index, `${where} contiguous indices`).toBe(expectIndex++);
+            const verdict = checkSelfDescribing(data, seed);
+            if ('problem' in verdict) throw new Error(`${where} record ${index}: ${verdict.problem}`);
+            if (model.get(index)?.key !== verdict.key) throw new Error(`${where} record ${index} holds key ${verdict.key}, expected ${model.get(index)?.key}`);
+          }
+          for (const i of [...model.keys()]) if (i > wal.lastIndex) model.delete(i);
+          lastIndex = wal.lastIndex;
+        } finally {
+          await wal.close();
+        }
+        continue;
       }
 
       // The model after the truncation, checked against what the child saw when it resolved.
