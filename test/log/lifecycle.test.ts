@@ -168,6 +168,52 @@ describe('close()', () => {
     expect(await verifyLog(dir, { lastIndexAtLeast: 500, lastIndexExactly: 500 })).toBe(500);
   });
 
+  // Same contract for truncations queued behind appends: everything issued before close() runs, in
+  // call order, and resolves; the reopened log is exactly the result of that sequence.
+  it('with appends, truncateAfter, truncateBefore and appendMany queued: all resolve in order, and reopen shows their result', async () => {
+    const dir = await tmpDir('close-mixed');
+    const wal = await Wal.open(dir, { segmentBytes: 64 * 1024 });
+    const model = new Map<number, Buffer>();
+    for (let i = 1; i <= 50; i++) {
+      const data = recordBytes(i, 3000, SEED);
+      model.set(i, data);
+      await wal.append(data);
+    }
+    let key = 1000;
+    const first = Array.from({ length: 20 }, () => recordBytes(key++, 100, SEED));
+    const second = Array.from({ length: 20 }, () => recordBytes(key++, 100, SEED));
+    const batch = [recordBytes(key++, 10, SEED), recordBytes(key++, 20, SEED)];
+    const calls: Promise<unknown>[] = [];
+    for (const d of first) calls.push(wal.append(d)); // 51..70
+    calls.push(wal.truncateAfter(60)); // keeps 51..60
+    for (const d of second) calls.push(wal.append(d)); // 61..80
+    calls.push(wal.truncateBefore(40)); // drops the sealed segments wholly below 40
+    calls.push(wal.appendMany(batch)); // 81..82
+    const closing = wal.close();
+    const settled = await Promise.allSettled(calls);
+    await closing;
+    const outcome = settled.map((r) => (r.status === 'fulfilled' ? r.value : `rejected: ${String(r.reason)}`));
+    expect(outcome).toEqual([...Array.from({ length: 20 }, (_, i) => 51 + i), undefined, ...Array.from({ length: 20 }, (_, i) => 61 + i), undefined, 82]);
+    first.slice(0, 10).forEach((d, i) => model.set(51 + i, d));
+    second.forEach((d, i) => model.set(61 + i, d));
+    batch.forEach((d, i) => model.set(81 + i, d));
+
+    const again = await Wal.open(dir, { segmentBytes: 64 * 1024 });
+    try {
+      expect(again.lastIndex).toBe(82);
+      expect(again.firstIndex).toBeGreaterThan(1);
+      expect(again.firstIndex).toBeLessThanOrEqual(40);
+      let next = again.firstIndex;
+      for await (const { index, data } of again.entries()) {
+        expect(index).toBe(next++);
+        expect(data.equals(model.get(index) as Buffer), `record ${index}`).toBe(true);
+      }
+      expect(next).toBe(83);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('is idempotent: concurrent and repeated calls all resolve', async () => {
     const dir = await tmpDir('close-twice');
     const wal = await Wal.open(dir);
