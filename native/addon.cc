@@ -314,11 +314,23 @@ void CallJs(Napi::Env env, Napi::Function callback, LogWrap* context, BatchRepor
     commands = arr;
   }
   if (report->closed) context->OnClosed();
-  callback.Call({Napi::Number::New(env, static_cast<double>(report->durable_ticket)),
-                 Napi::Number::New(env, static_cast<double>(report->failed_ticket)),
-                 Napi::Number::New(env, static_cast<double>(report->first_index)),
-                 Napi::Number::New(env, static_cast<double>(report->last_index)), failure, commands,
-                 Napi::Boolean::New(env, report->closed)});
+  napi_value argv[7] = {Napi::Number::New(env, static_cast<double>(report->durable_ticket)),
+                        Napi::Number::New(env, static_cast<double>(report->failed_ticket)),
+                        Napi::Number::New(env, static_cast<double>(report->first_index)),
+                        Napi::Number::New(env, static_cast<double>(report->last_index)),
+                        failure,
+                        commands,
+                        Napi::Boolean::New(env, report->closed)};
+  // Raw call: while a worker or the process is exiting, JS cannot run and the
+  // call fails; that must not turn into a fatal napi_throw.
+  napi_value result;
+  napi_status status = napi_call_function(env, env.Undefined(), callback, 7, argv, &result);
+  if (status == napi_pending_exception) {
+    // The report callback threw (a bug in wal.ts or a user callback inside a
+    // resolution): surface it as an uncaught exception rather than losing it.
+    napi_value exception;
+    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+  }
 }
 
 class OpenWorker : public Napi::AsyncWorker {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,8 +20,19 @@ namespace tidemark {
 
 namespace {
 
+constexpr long kTmpfsMagic = 0x01021994;
+
 // O_DIRECT probe and the alignment it needs (statx STATX_DIOALIGN where the kernel has it).
-Status probe_direct(const std::string& path, uint32_t* block) {
+// tmpfs is refused even where the kernel accepts O_DIRECT on it (Linux >= 6.6):
+// it has no stable storage, so 'direct' there would be a lie.
+Status probe_direct(const std::string& dir, const std::string& path, uint32_t* block) {
+  struct statfs sf;
+  if (::statfs(dir.c_str(), &sf) == 0 && static_cast<long>(sf.f_type) == kTmpfsMagic) {
+    return Status::Make(Code::kDirectUnsupported,
+                        "the directory is on tmpfs, which has no stable storage for O_DIRECT; use sync: 'dsync' or "
+                        "'fdatasync' there",
+                        dir);
+  }
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
   if (fd < 0) {
     if (errno == EINVAL || errno == EOPNOTSUPP) {
@@ -51,6 +63,29 @@ Status probe_direct(const std::string& path, uint32_t* block) {
   }
 #endif
   ::close(fd);
+  // A write through O_DIRECT: some filesystems accept the open and refuse the I/O.
+  std::string probe = dir + "/direct-probe.tmp";
+  fd = ::open(probe.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_DSYNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    int err = errno;
+    if (err == EINVAL || err == EOPNOTSUPP) {
+      return Status::Make(Code::kDirectUnsupported, "the filesystem refuses O_DIRECT", dir);
+    }
+    return Status::Errno("open", err, probe);
+  }
+  AlignedBuffer buf;
+  buf.resize(*block);
+  memset(buf.data(), 0, *block);
+  ssize_t n = ::pwrite(fd, buf.data(), *block, 0);
+  int err = errno;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  if (n != static_cast<ssize_t>(*block)) {
+    if (n < 0 && (err == EINVAL || err == EOPNOTSUPP)) {
+      return Status::Make(Code::kDirectUnsupported, "the filesystem refuses O_DIRECT writes", dir);
+    }
+    return Status::Errno("pwrite", n < 0 ? err : EIO, probe);
+  }
   return Status::Ok();
 }
 
@@ -93,7 +128,7 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
       break;
     case SyncMode::kDirect: {
       log->write_flags_ = kOpenDsync | kOpenDirect;
-      Status s = probe_direct(lock_path, &log->block_);
+      Status s = probe_direct(dir, lock_path, &log->block_);
       if (!s.ok()) {
         log->release_lock();
         return s;
@@ -112,9 +147,11 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
     return s;
   }
   if (rec.segments.empty()) {
-    // A new log: its first segment, created and named durably before use.
+    // A new log: its first segment, created, headed and named durably before use.
+    auto seg = std::make_shared<Segment>();
     std::string tmp = dir + "/first.wal.tmp";
     s = create_zeroed_file(tmp, options.segment_bytes);
+    if (s.ok()) s = write_segment_header(tmp, 1, &seg->header_nonce, &seg->tail_crc);
     std::string path = dir + "/" + segment_name(1);
     if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Status::Errno("rename", errno, path);
     if (s.ok()) s = sync_dir(dir);
@@ -123,7 +160,6 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
       log->release_lock();
       return s;
     }
-    auto seg = std::make_shared<Segment>();
     seg->path = path;
     seg->first_index = 1;
     seg->last_index = 0;
@@ -138,12 +174,6 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
   if (!s.ok()) {
     log->release_lock();
     return s;
-  }
-  if (!active.header_written) {
-    active.header_nonce = random_u64();
-    uint8_t header[kSegmentHeaderBytes];
-    encode_segment_header(header, active.first_index, active.header_nonce);
-    active.tail_crc = segment_header_crc(header);
   }
   log->segments_ = std::move(rec.segments);
   log->first_index_.store(rec.first_index);

@@ -163,7 +163,6 @@ class Log {
   };
   std::vector<Placed> placed_;
   AlignedBuffer part_buf_;
-  AlignedBuffer header_buf_;
 
   // Spare segment preparation.
   std::mutex prep_mu_;

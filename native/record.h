@@ -11,7 +11,8 @@
 //   crc32c u32 | 0x80000000 | total_bytes u32 | next_index u64 | zeros | crc32c u32 | "TMPD" u32
 // total_bytes >= 24 includes header and trailer; its CRC covers length and
 // next_index, chained like a record. The trailer repeats the CRC so a scan that
-// lands on the following block boundary can learn the chain seed there.
+// lands on the following block boundary can learn the chain seed there (a
+// hint only: a padding frame is valid when its header verifies).
 #pragma once
 
 #include <cstddef>

@@ -11,31 +11,37 @@
 //
 //  row | where                      | what the scan finds                                  | verdict
 //  ----+----------------------------+------------------------------------------------------+--------------------------------
-//  A   | any segment                | header bad (magic, version, CRC, or index != name)   | TM_CORRUPTION (offset 0)
-//  B   | sealed (not last) segment  | header all zero                                      | TM_CORRUPTION (offset 0)
-//  C   | last segment               | header all zero                                      | empty segment; any bytes after
-//      |                            |                                                      | it are an unacknowledged first
-//      |                            |                                                      | batch: zeroed (torn)
-//  D   | sealed segment             | stops (bad/zero/eof) before its committed end, or    | TM_CORRUPTION at the stop offset
-//      |                            | has a bad frame                                      |
-//  E   | any two segments in order  | first index of a segment != last index of the        | TM_CORRUPTION (offset 4096 of the
+//  A   | any segment                | header bad: all zero, magic, version, CRC, or first  | TM_CORRUPTION (offset 0, or 16
+//      |                            | index != the file name's                             | for the index)
+//  B   | sealed (not last) segment  | a bad frame, or the scan stops (zero/eof) anywhere   | TM_CORRUPTION at that offset
+//      |                            | but right after a padding frame (its committed end)  |
+//  C   | any two segments in order  | first index of a segment != last index of the        | TM_CORRUPTION (offset 4096 of the
 //      |                            | previous + 1                                         | later segment)
-//  F   | last segment               | clean: zero frame at the committed end, and only     | nothing to do
-//      |                            | zero bytes after                                     |
-//  G   | last segment               | bad frame or records after the committed end, and    | torn tail: the incomplete batch is
-//      |                            | no valid frame after the stop (rows H, I)            | dropped: bytes from the committed
-//      |                            |                                                      | end are zeroed durably, log opens
-//  H   | last segment               | a bad frame at P whose stored CRC, used as the seed, | TM_CORRUPTION at P (valid data
-//      |                            | verifies the frame right after it                    | after a bad record)
-//  I   | last segment               | a bad or zero frame at P, and at some later 512-byte | TM_CORRUPTION at P (valid data
-//      |                            | boundary B a padding trailer (crc, "TMPD") at B-8    | after a bad record)
-//      |                            | whose CRC verifies a frame at B with index > last    |
-//  J   | TRUNCATE marker present    | (a truncateAfter(i) was interrupted)                 | segments above i+1 removed,
+//  D   | last segment               | clean: zero frame at the committed end, and only     | nothing to do
+//      |                            | zero bytes after it                                  |
+//  E   | last segment               | a bad frame, or records after the committed end, or  | torn tail: the incomplete batch is
+//      |                            | non-zero bytes after it, and no valid frame after    | dropped: bytes from the committed
+//      |                            | the stop (rows F, G)                                 | end are zeroed durably, log opens
+//  F   | last segment               | a damaged padding frame at P, and the frame at its   | TM_CORRUPTION at P (a later batch
+//      |                            | end verifies from its stored CRC or from the CRC     | exists, so P's batch was synced)
+//      |                            | recomputed over its header                           |
+//  G   | last segment               | a bad or zero frame at P, and at some later 512-byte | TM_CORRUPTION at P (a later batch
+//      |                            | boundary B a frame that verifies from a seed found   | exists, so P's batch was synced)
+//      |                            | before B (padding trailer at B-8, or the CRC of a    |
+//      |                            | padding header ending at B), index > last valid      |
+//  H   | TRUNCATE marker present    | (a truncateAfter(i) was interrupted)                 | segments above i+1 removed,
 //      |                            |                                                      | records > i cut as in
 //      |                            |                                                      | truncateAfter, marker removed
 //
-// "Committed end" also drops complete records after the last padding: they
-// belong to a batch whose write did not finish, so it was never acknowledged.
+// "Committed end": the end of the last padding frame. Complete records after it
+// belong to a batch whose write did not finish, so it was never acknowledged:
+// row E drops them too. The writer starts a batch only after the previous one
+// is durable, so damage followed by a later batch is corruption (rows F, G);
+// damage inside the last batch is indistinguishable from a torn write (a disk
+// may persist any subset of a write's sectors) and is dropped with it (row E).
+// With sync 'none' that ordering does not hold: after a power loss such a log
+// may report TM_CORRUPTION. Every segment file gets its header (synced) before it is
+// renamed to its name, so a bad header is never a torn write (row A).
 #include "recovery.h"
 
 #include <dirent.h>
@@ -200,47 +206,88 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
   return Status::Ok();
 }
 
-// Rows H and I: is there a valid frame after the bad/zero frame at `stop`?
+// Bytes a frame claims to occupy, or 0 when its length field is implausible.
+size_t claimed_size(const uint8_t* header) {
+  uint32_t length = load32(header + 4);
+  if ((length & kPadFlag) != 0) {
+    size_t total = length & ~kPadFlag;
+    return total >= kPadFrameMinBytes && total % kFrameAlignBytes == 0 ? total : 0;
+  }
+  return length <= kRecordBytesMax ? frame_bytes(length) : 0;
+}
+
+// Does a frame at `q` verify from `seed` with an index above `last`?
+Status verifies_at(Window* w, const Segment& seg, uint64_t q, uint32_t seed, uint64_t last, bool* ok) {
+  *ok = false;
+  const uint8_t* p = nullptr;
+  if (q + kFrameHeaderBytes > seg.file_bytes) return Status::Ok();
+  Status s = w->get(q, kFrameHeaderBytes, &p);
+  if (!s.ok()) return s;
+  size_t need = claimed_size(p);
+  if (need == 0 || q + need > seg.file_bytes) return Status::Ok();
+  s = w->get(q, need, &p);
+  if (!s.ok()) return s;
+  uint64_t index = load64(p + 8);
+  if (index <= last) return Status::Ok();
+  FrameCheck f = check_frame(p, need, seed, index, kRecordBytesMax);
+  *ok = f.kind == FrameKind::kRecord || f.kind == FrameKind::kPadding;
+  return Status::Ok();
+}
+
+// Rows F and G: was a later batch written after the damaged frame at `stop`?
+// The writer starts a batch only after the previous one is durable, so a later
+// batch that chains proves the damaged one had been synced: corruption, not a
+// torn write. Damage inside the last batch proves nothing (a torn write can
+// persist any subset of its sectors) and is row E.
 Status valid_after(Window* w, Segment* seg, const ScanResult& r, bool* found) {
   *found = false;
-  const FrameCheck& bad = r.stop_frame;
   const uint8_t* p = nullptr;
-  // Row H: the bad frame's own stored CRC seeds the next frame.
-  if (bad.kind == FrameKind::kBad && bad.size > 0 && r.stop + bad.size + kFrameHeaderBytes <= seg->file_bytes) {
-    uint64_t q = r.stop + bad.size;
-    Status s = w->get(q, kFrameHeaderBytes, &p);
-    if (!s.ok()) return s;
-    uint32_t length = load32(p + 4);
-    size_t need = (length & kPadFlag) != 0 ? (length & ~kPadFlag) : (length <= kRecordBytesMax ? frame_bytes(length) : 0);
-    if (need >= kFrameHeaderBytes && q + need <= seg->file_bytes) {
-      s = w->get(q, need, &p);
-      if (!s.ok()) return s;
-      FrameCheck f = check_frame(p, need, bad.crc, load64(p + 8), kRecordBytesMax);
-      if ((f.kind == FrameKind::kRecord || f.kind == FrameKind::kPadding) && f.index > r.stop_last) {
-        *found = true;
-        return Status::Ok();
+  Status s = w->get(r.stop, kFrameHeaderBytes, &p);
+  if (!s.ok()) return s;
+  // Row F: a damaged padding frame; the next batch chains from its stored CRC,
+  // or from the CRC its header should have.
+  if (r.stop_frame.kind == FrameKind::kBad && (load32(p + 4) & kPadFlag) != 0) {
+    size_t size = claimed_size(p);
+    if (size != 0) {
+      uint32_t seeds[2] = {load32(p), crc32c_extend(r.stop_crc, p + 4, 12)};
+      for (uint32_t seed : seeds) {
+        bool ok = false;
+        s = verifies_at(w, *seg, r.stop + size, seed, r.stop_last, &ok);
+        if (!s.ok()) return s;
+        if (ok) {
+          *found = true;
+          return Status::Ok();
+        }
       }
     }
   }
-  // Row I: a padding trailer at a later block boundary seeds the frame after it.
+  // Row G: at a later block boundary B, a frame that chains from a seed found
+  // just before B: the padding trailer at B-8, or the CRC of a padding header
+  // that claims to end at B.
   for (uint64_t b = (r.stop / kBlockBytesMin + 1) * kBlockBytesMin; b + kFrameHeaderBytes <= seg->file_bytes;
        b += kBlockBytesMin) {
-    Status s = w->get(b - 8, 8 + kFrameHeaderBytes, &p);
+    s = w->get(b, kFrameHeaderBytes, &p);
     if (!s.ok()) return s;
-    if (load32(p + 4) != kPadMagic) continue;
-    uint32_t seed = load32(p);
-    const uint8_t* h = p + 8;
-    uint32_t length = load32(h + 4);
-    uint64_t index = load64(h + 8);
-    if (index <= r.stop_last) continue;
-    size_t need = (length & kPadFlag) != 0 ? (length & ~kPadFlag) : (length <= kRecordBytesMax ? frame_bytes(length) : 0);
-    if (need < kFrameHeaderBytes || b + need > seg->file_bytes) continue;
-    s = w->get(b, need, &h);
+    if (std::all_of(p, p + kFrameHeaderBytes, [](uint8_t x) { return x == 0; })) continue;
+    std::vector<uint32_t> seeds;
+    s = w->get(b - 8, 8, &p);
     if (!s.ok()) return s;
-    FrameCheck f = check_frame(h, need, seed, index, kRecordBytesMax);
-    if (f.kind == FrameKind::kRecord || f.kind == FrameKind::kPadding) {
-      *found = true;
-      return Status::Ok();
+    if (load32(p + 4) == kPadMagic) seeds.push_back(load32(p));
+    uint64_t low = std::max<uint64_t>(r.stop, b > kBlockBytesMax + kPadFrameMinBytes ? b - kBlockBytesMax - kPadFrameMinBytes : 0);
+    for (uint64_t q = b - kPadFrameMinBytes; q >= low && q >= kSegmentDataOffset; q -= kFrameAlignBytes) {
+      s = w->get(q, kFrameHeaderBytes, &p);
+      if (!s.ok()) return s;
+      if (load32(p + 4) == (kPadFlag | static_cast<uint32_t>(b - q))) seeds.push_back(load32(p));
+      if (q < kFrameAlignBytes) break;
+    }
+    for (uint32_t seed : seeds) {
+      bool ok = false;
+      s = verifies_at(w, *seg, b, seed, r.stop_last, &ok);
+      if (!s.ok()) return s;
+      if (ok) {
+        *found = true;
+        return Status::Ok();
+      }
     }
   }
   return Status::Ok();
@@ -315,7 +362,7 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
   }
   std::sort(firsts.begin(), firsts.end());
 
-  // Row J: an interrupted truncateAfter.
+  // Row H: an interrupted truncateAfter.
   const std::string marker_path = dir + "/" + kTruncateMarkerName;
   uint64_t stop_after = UINT64_MAX;
   bool marker = false;
@@ -366,34 +413,13 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     if (i > 0) {
       const Segment& prev = *out->segments.back();
       if (seg->first_index != prev.last_index + 1) {
-        // Row E.
+        // Row C.
         return Status::Corruption("index gap: previous segment ends at index " + std::to_string(prev.last_index) +
                                       " but this one starts at " + std::to_string(seg->first_index),
                                   seg->path, static_cast<int64_t>(kSegmentDataOffset));
       }
     }
-    if (zero_header) {
-      if (!last) return Status::Corruption("sealed segment has no header", seg->path, 0);  // row B
-      // Row C: an empty last segment; whatever follows was an unacknowledged first batch.
-      uint64_t dirty = 0;
-      s = dirty_end(&w, *seg, kSegmentHeaderBytes, &dirty);
-      if (!s.ok()) return s;
-      seg->write_offset = kSegmentDataOffset;
-      seg->tail_crc = 0;
-      seg->header_written = false;
-      if (dirty > kSegmentHeaderBytes) {
-        std::unique_ptr<File> f;
-        s = open_file(seg->path, kOpenWrite, &f);
-        if (!s.ok()) return s;
-        uint64_t end = 0;
-        uint32_t crc = 0;
-        s = cut_segment_tail(f.get(), kSegmentDataOffset, dirty, false, seg->first_index, 0, options.block, &end, &crc);
-        if (!s.ok()) return s;
-        out->repaired = true;
-      }
-      out->segments.push_back(std::move(seg));
-      continue;
-    }
+    if (zero_header) return Status::Corruption("segment header is all zero", seg->path, 0);  // row A
     // Row A.
     if (load32(h + 4) != kSegmentMagic) return Status::Corruption("segment header has a bad magic number", seg->path, 0);
     if (load32(h + 8) != kSegmentVersion) {
@@ -405,7 +431,6 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
                                     " but the file name says " + std::to_string(seg->first_index),
                                 seg->path, 16);
     }
-    seg->header_written = true;
     seg->header_nonce = load64(h + 24);
     uint32_t seed = load32(h);
 
@@ -413,7 +438,7 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     s = scan_segment(&w, seg.get(), seed, last ? stop_after : UINT64_MAX, &r);
     if (!s.ok()) return s;
     if (!last) {
-      // Row D.
+      // Row B.
       if (r.stop_frame.kind == FrameKind::kBad && !r.eof) {
         return Status::Corruption("bad record in a sealed segment (checksum, length or index mismatch)", seg->path,
                                   static_cast<int64_t>(r.stop));
@@ -437,7 +462,7 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     uint32_t keep_crc;      // chain seed at keep_end
     bool pad = false;
     if (r.cut_at_stop) {
-      // Row J: finish the interrupted truncation at the first record above it.
+      // Row H: finish the interrupted truncation at the first record above it.
       keep_end = r.stop;
       keep_last = r.stop_last;
       keep_crc = r.stop_crc;
@@ -448,13 +473,13 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
         s = valid_after(&w, seg.get(), r, &found);
         if (!s.ok()) return s;
         if (found) {
-          // Rows H, I.
+          // Rows F, G.
           return Status::Corruption(std::string(r.stop_frame.kind == FrameKind::kZero ? "zeroed" : "bad") +
                                         " record with valid records after it (index " + std::to_string(r.stop_last + 1) + ")",
                                     seg->path, static_cast<int64_t>(r.stop));
         }
       }
-      // Rows F, G.
+      // Rows D, E.
       keep_end = r.committed_end;
       keep_last = r.committed_last;
       keep_crc = r.committed_crc;

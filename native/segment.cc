@@ -98,6 +98,21 @@ Status create_zeroed_file(const std::string& path, uint64_t bytes) {
   return Status::Ok();
 }
 
+Status write_segment_header(const std::string& path, uint64_t first_index, uint64_t* nonce, uint32_t* header_crc) {
+  std::unique_ptr<File> f;
+  Status s = open_file(path, kOpenWrite, &f);
+  if (!s.ok()) return s;
+  AlignedBuffer block;
+  block.resize(kSegmentDataOffset);
+  memset(block.data(), 0, kSegmentDataOffset);
+  *nonce = random_u64();
+  encode_segment_header(block.data(), first_index, *nonce);
+  *header_crc = segment_header_crc(block.data());
+  s = f->pwrite(block.data(), kSegmentDataOffset, 0);
+  if (!s.ok()) return s;
+  return f->datasync();
+}
+
 Status open_segment_files(Segment* seg, bool writable, int extra_flags) {
   int fd;
   do {

@@ -6,9 +6,9 @@
 //   header: crc32c u32 | magic "TMWL" u32 | version u32 | reserved u32 | first_index u64 | nonce u64
 // The header CRC covers bytes 4..32 and seeds the first frame's chained CRC; the
 // random nonce makes the chain of a segment recreated under the same name
-// (after truncateAfter) differ from the old one. A fresh segment's header is
-// written together with its first batch, so the last segment may have an
-// all-zero header: it is empty (its first index comes from its name).
+// (after truncateAfter) differ from the old one. The header is written and
+// synced into the zero-filled file before it is renamed to its segment name,
+// so every segment file has a valid header (an all-zero one is corruption).
 #pragma once
 
 #include <cstdint>
@@ -51,7 +51,6 @@ struct Segment {
   // Writer-owned.
   uint64_t write_offset = 0;          // next batch starts here (block aligned)
   uint32_t tail_crc = 0;              // chain seed for the next frame
-  bool header_written = false;
   uint64_t header_nonce = 0;
   uint64_t last_sparse_index = 0;     // bookkeeping for when to add sparse entries
   uint64_t last_sparse_offset = 0;
@@ -69,6 +68,10 @@ struct Segment {
 // back silently when refused) and zero-written, then fdatasync'd. The caller
 // fsyncs the directory after renaming it into place.
 Status create_zeroed_file(const std::string& path, uint64_t bytes);
+
+// Writes a fresh header (random nonce) into a zero-filled segment file and syncs it.
+// `*nonce` and `*header_crc` describe the new chain start.
+Status write_segment_header(const std::string& path, uint64_t first_index, uint64_t* nonce, uint32_t* header_crc);
 
 // Opens a segment's read fd and, when `writable`, its write File (with `extra_flags`, e.g. kOpenDsync).
 Status open_segment_files(Segment* seg, bool writable, int extra_flags);

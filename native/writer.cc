@@ -101,12 +101,10 @@ Status Log::rotate(uint64_t first_index, const std::string& spare_path, std::sha
   seg->file_bytes = options_.segment_bytes;
   seg->last_index = first_index - 1;
   seg->write_offset = kSegmentDataOffset;
-  seg->header_nonce = random_u64();
-  uint8_t header[kSegmentHeaderBytes];
-  encode_segment_header(header, first_index, seg->header_nonce);
-  seg->tail_crc = segment_header_crc(header);
+  Status s = write_segment_header(spare_path, first_index, &seg->header_nonce, &seg->tail_crc);
+  if (!s.ok()) return s;
   if (::rename(spare_path.c_str(), seg->path.c_str()) != 0) return Status::Errno("rename", errno, seg->path);
-  Status s = sync_dir(dir_);
+  s = sync_dir(dir_);
   if (!s.ok()) return s;
   s = open_segment_files(seg.get(), true, write_flags_);
   if (!s.ok()) return s;
@@ -136,6 +134,19 @@ Status Log::write_batch(QueueItem& item, bool* durable_any) {
     Status s = take_spare(&spare);
     if (!s.ok()) return s;
   }
+  // A spare taken for a rotation that did not happen goes back for next time.
+  auto give_back_spare = [&] {
+    if (spare.empty()) return;
+    std::lock_guard<std::mutex> lk(prep_mu_);
+    if (!spare_ready_) {
+      spare_ready_ = true;
+      spare_path_ = spare;
+      spare_wanted_ = false;
+    } else {
+      ::unlink(spare.c_str());
+    }
+    spare.clear();
+  };
 
   size_t pos = 0;
   while (pos < total) {
@@ -170,16 +181,11 @@ Status Log::write_batch(QueueItem& item, bool* durable_any) {
         wbuf = part_buf_.data();
       }
       auto t0 = std::chrono::steady_clock::now();
-      if (!seg->header_written) {
-        if (header_buf_.size() == 0) header_buf_.resize(kSegmentDataOffset);
-        memset(header_buf_.data(), 0, kSegmentDataOffset);
-        encode_segment_header(header_buf_.data(), seg->first_index, seg->header_nonce);
-        Status s = seg->file->pwrite(header_buf_.data(), kSegmentDataOffset, 0);
-        if (!s.ok()) return s;
-        m_bytes_.fetch_add(kSegmentDataOffset, std::memory_order_relaxed);
-      }
       Status s = seg->file->pwrite(wbuf, wlen, off);
-      if (!s.ok()) return s;
+      if (!s.ok()) {
+        give_back_spare();
+        return s;
+      }
       if (options_.sync == SyncMode::kDsync || options_.sync == SyncMode::kDirect) {
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
         m_syncs_.fetch_add(1, std::memory_order_relaxed);
@@ -191,7 +197,6 @@ Status Log::write_batch(QueueItem& item, bool* durable_any) {
         return s;
       }
       *durable_any = true;
-      seg->header_written = true;
       seg->write_offset = off + wlen;
       seg->tail_crc = crc;
       m_bytes_.fetch_add(wlen, std::memory_order_relaxed);
@@ -213,17 +218,7 @@ Status Log::write_batch(QueueItem& item, bool* durable_any) {
       seg = std::move(next);
     }
   }
-  if (!spare.empty()) {
-    // Planned for a rotation that the exact layout did not need: keep it for next time.
-    std::lock_guard<std::mutex> lk(prep_mu_);
-    if (!spare_ready_) {
-      spare_ready_ = true;
-      spare_path_ = spare;
-      spare_wanted_ = false;
-    } else {
-      ::unlink(spare.c_str());
-    }
-  }
+  give_back_spare();
   // Durable: publish to readers.
   {
     std::lock_guard<std::mutex> lk(index_mu_);

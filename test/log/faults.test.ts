@@ -1,0 +1,218 @@
+// Power loss and disk faults through the test-only fault-injecting file layer
+// (native/file_faulty.cc, loaded as build/Release/tidemark_faults.node).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { constants } from 'node:os';
+import { statSync } from 'node:fs';
+import { Wal } from '../../lib/index';
+import { readFileSync } from 'node:fs';
+import { SMALL, faults, frames, openFaulty, payload, segmentFiles, tempDir, type Frame } from './helpers';
+
+const { EIO, ENOSPC, EOPNOTSUPP } = constants.errno;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeEach(() => faults()('reset'));
+afterEach(() => faults()('reset'));
+
+async function verifyAcked(dir: string, acked: Map<number, Buffer>): Promise<Wal> {
+  const wal = await Wal.open(dir, SMALL);
+  let max = 0;
+  for (const [i, data] of acked) {
+    max = Math.max(max, i);
+    expect((await wal.read(i)).equals(data), `record ${i}`).toBe(true);
+  }
+  expect(wal.lastIndex).toBeGreaterThanOrEqual(max);
+  return wal;
+}
+
+describe('power loss (unsynced writes dropped)', () => {
+  const seed = Number(process.env.TIDEMARK_SEED ?? Date.now() % 1_000_000);
+  it(`every acknowledged record survives (seed=${seed})`, async () => {
+    const rnd = mulberry32(seed);
+    for (let round = 0; round < 6; round++) {
+      faults()('reset');
+      const dir = tempDir();
+      const wal = await openFaulty(dir, SMALL);
+      const acked = new Map<number, Buffer>();
+      let stop = false;
+      let n = 0;
+      const writer = async () => {
+        while (!stop) {
+          const data = payload(n++, round);
+          try {
+            acked.set(await wal.append(data), data);
+          } catch (err) {
+            expect((err as { code: string }).code).toMatch(/TM_POISONED|TM_IO|TM_CLOSED/);
+            return;
+          }
+        }
+      };
+      const writers = Array.from({ length: 32 }, writer);
+      await sleep(5 + Math.floor(rnd() * 60));
+      faults()('powerLoss');
+      stop = true;
+      await Promise.all(writers);
+      await wal.close();
+      faults()('reset');
+      expect(acked.size, `round ${round} (seed=${seed}) acknowledged something`).toBeGreaterThan(0);
+      const again = await verifyAcked(dir, acked);
+      const next = again.lastIndex + 1;
+      expect(await again.append(Buffer.from('after'))).toBe(next);
+      await again.close();
+    }
+  });
+
+  it("the fault layer really drops unsynced writes: with sync 'none', acknowledged records are lost", async () => {
+    const dir = tempDir();
+    const wal = await openFaulty(dir, { ...SMALL, sync: 'none' });
+    for (let i = 1; i <= 10; i++) await wal.append(payload(i));
+    expect(faults()('unsynced')).toBeGreaterThan(0);
+    faults()('powerLoss');
+    await wal.close();
+    faults()('reset');
+    const again = await Wal.open(dir, SMALL);
+    expect(again.lastIndex).toBe(0);
+    await again.close();
+  });
+
+  it.each([1, 3, 8])('a torn last write (%i x 512 bytes kept) is repaired at open', async (sectors) => {
+    const dir = tempDir();
+    const wal = await openFaulty(dir, SMALL);
+    const acked = new Map<number, Buffer>();
+    for (let i = 1; i <= 5; i++) acked.set(await wal.append(payload(i)), payload(i));
+    faults()('crashAtWrite', 1, sectors * 512);
+    const batch = Array.from({ length: 30 }, (_, k) => Buffer.alloc(300, k + 1));
+    await expect(wal.appendMany(batch)).rejects.toMatchObject({ code: 'TM_POISONED', errno: 'EIO' });
+    expect(faults()('crashed')).toBe(true);
+    await wal.close();
+    // The tear left part of the batch on disk after the last complete batch.
+    const file = segmentFiles(dir).at(-1) as string;
+    const tail = frames(file).at(-1) as Frame;
+    const after = readFileSync(file).subarray(tail.offset + tail.size, tail.offset + tail.size + sectors * 512);
+    expect(after.some((b) => b !== 0)).toBe(true);
+    faults()('reset');
+    const again = await verifyAcked(dir, acked);
+    expect(again.lastIndex).toBe(5); // the torn batch never finished: none of it is kept
+    expect(await again.append(Buffer.from('x'))).toBe(6);
+    await again.close();
+    const third = await Wal.open(dir, SMALL);
+    expect(third.lastIndex).toBe(6);
+    await third.close();
+  });
+});
+
+describe('disk faults', () => {
+  it('EIO on fdatasync poisons the log: pending and later appends reject TM_POISONED with EIO, no retry', async () => {
+    const dir = tempDir();
+    const wal = await openFaulty(dir, SMALL);
+    const acked = new Map<number, Buffer>();
+    for (let i = 1; i <= 10; i++) acked.set(await wal.append(payload(i)), payload(i));
+    const syncsBefore = wal.stats().syncs;
+    faults()('failSync', EIO);
+    const pending = Array.from({ length: 20 }, (_, i) => wal.append(payload(100 + i)));
+    const results = await Promise.allSettled(pending);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TM_POISONED', errno: 'EIO', errnoNumber: EIO });
+    }
+    faults()('failSync', 0); // even with the disk "fixed", the instance stays poisoned
+    await expect(wal.append(Buffer.from('later'))).rejects.toMatchObject({ code: 'TM_POISONED', errno: 'EIO' });
+    await expect(wal.appendMany([Buffer.from('later')])).rejects.toMatchObject({ code: 'TM_POISONED' });
+    await expect(wal.truncateAfter(5)).rejects.toMatchObject({ code: 'TM_POISONED' });
+    expect(wal.stats().syncs - syncsBefore).toBe(1); // one failed sync, never retried
+    expect(wal.lastIndex).toBe(10);
+    await wal.close();
+    faults()('powerLoss'); // the failed sync's writes were never durable
+    faults()('reset');
+    const again = await verifyAcked(dir, acked);
+    expect(again.lastIndex).toBe(10);
+    await again.close();
+  });
+
+  it('ENOSPC rejects the batch cleanly (TM_NOSPC) and the log is usable once space is back', async () => {
+    const dir = tempDir();
+    const wal = await openFaulty(dir, SMALL);
+    const acked = new Map<number, Buffer>();
+    for (let i = 1; i <= 10; i++) acked.set(await wal.append(payload(i)), payload(i));
+    faults()('failWrite', ENOSPC, 700); // a partial write, then ENOSPC
+    const rejected = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => wal.append(Buffer.alloc(400, 0xee + i))));
+    for (const r of rejected) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TM_NOSPC', errno: 'ENOSPC' });
+    }
+    expect(wal.lastIndex).toBe(10);
+    faults()('failWrite', 0);
+    for (let i = 11; i <= 20; i++) {
+      expect(await wal.append(payload(i))).toBe(i); // indexes of the rejected batch are reused
+      acked.set(i, payload(i));
+    }
+    await wal.close();
+    const again = await verifyAcked(dir, acked);
+    expect(again.lastIndex).toBe(20);
+    await again.close();
+  });
+
+  it('ENOSPC while preparing the next segment rejects the batch that needs it, then recovers', async () => {
+    const dir = tempDir();
+    faults()('failAllocate', ENOSPC);
+    const wal = await openFaulty(dir, SMALL).catch(() => undefined);
+    // The first segment itself needs space: open fails cleanly.
+    expect(wal).toBeUndefined();
+    faults()('failAllocate', 0);
+    const w = await openFaulty(dir, SMALL);
+    const acked = new Map<number, Buffer>();
+    await new Promise((r) => setTimeout(r, 50)); // let the spare be prepared
+    faults()('failAllocate', ENOSPC);
+    // Fill the first segment; the prepared spare takes the first rotation.
+    let i = 1;
+    while (w.stats().segments < 2) {
+      acked.set(await w.append(Buffer.alloc(3000, i)), Buffer.alloc(3000, i));
+      i++;
+    }
+    // The next rotation has no spare and no space.
+    let failed = false;
+    while (!failed) {
+      try {
+        const data = Buffer.alloc(3000, i);
+        acked.set(await w.append(data), data);
+        i++;
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'TM_NOSPC', errno: 'ENOSPC' });
+        failed = true;
+      }
+    }
+    const last = w.lastIndex;
+    faults()('failAllocate', 0);
+    const data = Buffer.from('space is back');
+    expect(await w.append(data)).toBe(last + 1);
+    acked.set(last + 1, data);
+    await w.close();
+    const again = await verifyAcked(dir, acked);
+    await again.close();
+  });
+
+  it('EOPNOTSUPP from fallocate falls back to writing zeros', async () => {
+    const dir = tempDir();
+    faults()('failAllocate', EOPNOTSUPP);
+    const wal = await openFaulty(dir, SMALL);
+    const acked = new Map<number, Buffer>();
+    for (let i = 1; i <= 80; i++) acked.set(await wal.append(payload(i)), payload(i));
+    expect(wal.stats().segments).toBeGreaterThan(2);
+    await wal.close();
+    for (const f of segmentFiles(dir)) expect(statSync(f).size).toBe(64 * 1024);
+    faults()('reset');
+    const again = await verifyAcked(dir, acked);
+    await again.close();
+  });
+});

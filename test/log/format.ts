@@ -1,0 +1,60 @@
+// Byte-level reader of the segment format (native/record.h, native/segment.h)
+// for tests, and deterministic payloads. No vitest imports: usable from scripts.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32c } from '../../lib/index';
+
+export function segmentFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((n) => /^\d{20}\.wal$/.test(n))
+    .sort()
+    .map((n) => join(dir, n));
+}
+
+export interface Frame {
+  offset: number;
+  kind: 'record' | 'padding';
+  index: number;
+  length: number; // payload bytes (record) or total bytes (padding)
+  size: number; // bytes the frame occupies
+  crc: number;
+}
+
+const PAD_FLAG = 0x80000000;
+
+/** Walks the valid chain of frames of a segment file (stops at the first frame that does not verify). */
+export function frames(file: string): Frame[] {
+  const b = readFileSync(file);
+  const out: Frame[] = [];
+  let seed = crc32c(b.subarray(4, 32));
+  if (seed !== b.readUInt32LE(0)) return out;
+  let off = 4096;
+  while (off + 16 <= b.length) {
+    const crc = b.readUInt32LE(off);
+    const len = b.readUInt32LE(off + 4);
+    const index = Number(b.readBigUInt64LE(off + 8));
+    if ((len & PAD_FLAG) !== 0 && len !== 0) {
+      const total = len & ~PAD_FLAG;
+      if (total < 24 || off + total > b.length || crc32c(b.subarray(off + 4, off + 16), seed) !== crc) break;
+      out.push({ offset: off, kind: 'padding', index, length: total, size: total, crc });
+      seed = crc;
+      off += total;
+      continue;
+    }
+    const size = 16 + Math.ceil(len / 8) * 8;
+    if (off + size > b.length || crc32c(b.subarray(off + 4, off + 16 + len), seed) !== crc || (crc === 0 && len === 0)) break;
+    out.push({ offset: off, kind: 'record', index, length: len, size, crc });
+    seed = crc;
+    off += size;
+  }
+  return out;
+}
+
+/** Deterministic payload for index i (varied sizes, including 0). */
+export function payload(i: number, salt = 0): Buffer {
+  const sizes = [0, 1, 7, 8, 9, 100, 511, 513, 4095, 4096, 5000];
+  const n = sizes[(i + salt) % sizes.length] ?? 1;
+  const b = Buffer.alloc(n);
+  for (let k = 0; k < n; k++) b[k] = (i * 31 + k * 7 + salt) & 0xff;
+  return b;
+}

@@ -1,0 +1,219 @@
+// One test per row of the torn-versus-corrupt decision table in native/recovery.cc.
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Wal, crc32c } from '../../lib/index';
+import { SMALL, frames, payload, segmentFiles, tempDir, type Frame } from './helpers';
+
+/** A closed log with `n` records, appended one batch per `batch` records. */
+async function makeLog(n: number, batch = 1, options = SMALL): Promise<string> {
+  const dir = tempDir();
+  const wal = await Wal.open(dir, options);
+  for (let i = 1; i <= n; i += batch) {
+    const datas = [];
+    for (let k = i; k < Math.min(n + 1, i + batch); k++) datas.push(payload(k));
+    await wal.appendMany(datas);
+  }
+  await wal.close();
+  return dir;
+}
+
+function patch(file: string, offset: number, bytes: Buffer | number[]): void {
+  const b = readFileSync(file);
+  Buffer.from(bytes as number[]).copy(b, offset);
+  writeFileSync(file, b);
+}
+
+async function expectCorruption(dir: string, file: string, offset: number): Promise<void> {
+  const err = (await Wal.open(dir, SMALL).then(
+    async (w) => {
+      await w.close();
+      return undefined;
+    },
+    (e: unknown) => e,
+  )) as { code?: string; path?: string; offset?: number; message?: string } | undefined;
+  expect(err?.code).toBe('TM_CORRUPTION');
+  expect(err?.path).toBe(file);
+  expect(err?.offset).toBe(offset);
+  expect(err?.message).toContain(file);
+}
+
+async function expectIntact(dir: string, n: number): Promise<Wal> {
+  const wal = await Wal.open(dir, SMALL);
+  expect(wal.lastIndex).toBe(n);
+  for await (const e of wal.entries()) expect(Buffer.from(e.data).equals(payload(e.index))).toBe(true);
+  return wal;
+}
+
+const records = (f: Frame[]) => f.filter((x) => x.kind === 'record');
+
+describe('recovery decision table', () => {
+  it('row A: a bad segment header (zero, magic, CRC, index) is TM_CORRUPTION at its offset', async () => {
+    for (const [at, bytes, offset] of [
+      [0, Buffer.alloc(32), 0],
+      [4, [0x58], 0],
+      [24, [0x01], 0],
+    ] as const) {
+      const dir = await makeLog(20);
+      const [file] = segmentFiles(dir) as [string];
+      patch(file, at, Buffer.from(bytes));
+      await expectCorruption(dir, file, offset);
+    }
+    // A header that verifies but names another first index.
+    const dir = await makeLog(20);
+    const [file] = segmentFiles(dir) as [string];
+    const h = readFileSync(file).subarray(0, 32);
+    h.writeBigUInt64LE(7n, 16);
+    h.writeUInt32LE(crc32c(h.subarray(4, 32)), 0);
+    patch(file, 0, h);
+    await expectCorruption(dir, file, 16);
+  });
+
+  it('row B: a bad record in a sealed segment is TM_CORRUPTION, even at its end', async () => {
+    const dir = await makeLog(300);
+    const files = segmentFiles(dir);
+    expect(files.length).toBeGreaterThan(2);
+    const sealed = files[0] as string;
+    const recs = records(frames(sealed));
+    const victim = recs[Math.floor(recs.length / 2)] as Frame;
+    patch(sealed, victim.offset + 4, [0xff]); // length field
+    await expectCorruption(dir, sealed, victim.offset);
+
+    // The last batch of a sealed segment: no valid data after it in the file.
+    const dir2 = await makeLog(300);
+    const sealed2 = segmentFiles(dir2)[0] as string;
+    const last = records(frames(sealed2)).at(-1) as Frame;
+    patch(sealed2, last.offset, [(readFileSync(sealed2)[last.offset] ?? 0) ^ 0x01]); // its CRC field
+    await expectCorruption(dir2, sealed2, last.offset);
+  });
+
+  it('row C: an index gap between segments is TM_CORRUPTION naming the later segment', async () => {
+    const dir = await makeLog(300);
+    const files = segmentFiles(dir);
+    expect(files.length).toBeGreaterThan(2);
+    unlinkSync(files[1] as string);
+    await expectCorruption(dir, files[2] as string, 4096);
+  });
+
+  it('row D: a clean log reopens unchanged', async () => {
+    const dir = await makeLog(120, 7);
+    const before = segmentFiles(dir).map((f) => readFileSync(f));
+    const wal = await expectIntact(dir, 120);
+    await wal.close();
+    const after = segmentFiles(dir).map((f) => readFileSync(f));
+    expect(after.length).toBe(before.length);
+    after.forEach((b, i) => expect(b.equals(before[i] as Buffer)).toBe(true));
+  });
+
+  it('row E: a torn tail (garbage, an unfinished batch, a half record) is dropped and zeroed; appends go on', async () => {
+    // (1) garbage after the committed end
+    const dir = await makeLog(30);
+    const file = segmentFiles(dir).at(-1) as string;
+    const end = (frames(file).at(-1) as Frame).offset + (frames(file).at(-1) as Frame).size;
+    patch(file, end, Buffer.alloc(3000, 0xa5));
+    let wal = await expectIntact(dir, 30);
+    expect(readFileSync(file).subarray(end, end + 8192).every((x) => x === 0)).toBe(true);
+    expect(await wal.append(payload(31))).toBe(31);
+    await wal.close();
+    wal = await expectIntact(dir, 31);
+    await wal.close();
+
+    // (2) a complete, valid record after the last padding, but no padding: its batch never finished
+    const dir2 = await makeLog(30);
+    const file2 = segmentFiles(dir2).at(-1) as string;
+    const pad = frames(file2).at(-1) as Frame;
+    const rec = Buffer.alloc(24);
+    rec.writeUInt32LE(5, 4);
+    rec.writeBigUInt64LE(31n, 8);
+    rec.write('hello', 16);
+    rec.writeUInt32LE(crc32c(rec.subarray(4, 21), pad.crc), 0);
+    patch(file2, pad.offset + pad.size, rec);
+    expect(records(frames(file2)).at(-1)?.index).toBe(31); // it does verify
+    wal = await expectIntact(dir2, 30);
+    await wal.close();
+    expect(records(frames(file2)).at(-1)?.index).toBe(30);
+
+    // (3) a record cut short by a torn write
+    const dir3 = await makeLog(30);
+    const file3 = segmentFiles(dir3).at(-1) as string;
+    const pad3 = frames(file3).at(-1) as Frame;
+    const half = Buffer.alloc(16 + 100, 0x11);
+    half.writeUInt32LE(0x12345678, 0);
+    half.writeUInt32LE(4000, 4);
+    half.writeBigUInt64LE(31n, 8);
+    patch(file3, pad3.offset + pad3.size, half);
+    wal = await expectIntact(dir3, 30);
+    expect(await wal.append(Buffer.from('after'))).toBe(31);
+    await wal.close();
+
+    // (4) damage inside the last batch: indistinguishable from a torn write, the batch goes
+    const dir4 = await makeLog(45, 15);
+    const file4 = segmentFiles(dir4).at(-1) as string;
+    const inLast = records(frames(file4)).find((x) => x.index === 40 && x.length > 0) as Frame;
+    patch(file4, inLast.offset + 16, [(readFileSync(file4)[inLast.offset + 16] ?? 0) ^ 1]);
+    wal = await expectIntact(dir4, 30);
+    await wal.close();
+  });
+
+  it('row F: a damaged padding frame followed by a later batch is TM_CORRUPTION', async () => {
+    for (const field of [0, 8]) {
+      // field 0: its CRC (the next batch chains from the CRC its header should have);
+      // field 8: its next-index (the next batch chains from its stored CRC).
+      const dir = await makeLog(30);
+      const file = segmentFiles(dir).at(-1) as string;
+      const pads = frames(file).filter((x) => x.kind === 'padding');
+      expect(pads.length).toBeGreaterThan(2);
+      const victim = pads[pads.length - 2] as Frame;
+      patch(file, victim.offset + field, [(readFileSync(file)[victim.offset + field] ?? 0) ^ 0x10]);
+      await expectCorruption(dir, file, victim.offset);
+    }
+  });
+
+  it('row G: a bad or zeroed record with valid batches after it (found by their padding trailers) is TM_CORRUPTION', async () => {
+    // Length field smashed: the next frame cannot be found from it.
+    const dir = await makeLog(30);
+    const file = segmentFiles(dir).at(-1) as string;
+    const recs = records(frames(file));
+    expect(recs.length).toBeGreaterThan(2);
+    const victim = recs[Math.floor(recs.length / 2)] as Frame;
+    patch(file, victim.offset + 4, [0xff, 0xff, 0xff, 0x7f]);
+    await expectCorruption(dir, file, victim.offset);
+
+    // A whole block zeroed in the middle of the log.
+    const dir2 = await makeLog(30);
+    const file2 = segmentFiles(dir2).at(-1) as string;
+    const recs2 = records(frames(file2));
+    const victim2 = recs2[Math.floor(recs2.length / 2)] as Frame;
+    patch(file2, victim2.offset, Buffer.alloc(victim2.size));
+    await expectCorruption(dir2, file2, victim2.offset);
+  });
+
+  it('row H: an interrupted truncateAfter (TRUNCATE marker) is finished at open', async () => {
+    const dir = await makeLog(300);
+    const n = segmentFiles(dir).length;
+    expect(n).toBeGreaterThan(3);
+    const marker = Buffer.alloc(24);
+    marker.writeBigUInt64LE(0x3143555254544d54n, 0);
+    marker.writeBigUInt64LE(100n, 8);
+    marker.writeUInt32LE(crc32c(marker.subarray(0, 16)), 16);
+    writeFileSync(join(dir, 'TRUNCATE'), marker);
+    const wal = await Wal.open(dir, SMALL);
+    expect(wal.lastIndex).toBe(100);
+    expect(existsSync(join(dir, 'TRUNCATE'))).toBe(false);
+    expect(segmentFiles(dir).length).toBeLessThan(n);
+    for await (const e of wal.entries()) expect(Buffer.from(e.data).equals(payload(e.index))).toBe(true);
+    expect(await wal.append(Buffer.from('next'))).toBe(101);
+    await wal.close();
+    const again = await Wal.open(dir, SMALL);
+    expect(again.lastIndex).toBe(101);
+    expect((await again.read(101)).toString()).toBe('next');
+    await again.close();
+
+    // A marker that does not verify was never durable: nothing is cut.
+    const dir2 = await makeLog(50);
+    writeFileSync(join(dir2, 'TRUNCATE'), Buffer.alloc(24, 1));
+    const w2 = await expectIntact(dir2, 50);
+    expect(existsSync(join(dir2, 'TRUNCATE'))).toBe(false);
+    await w2.close();
+  });
+});
