@@ -373,4 +373,27 @@ describe('files a log leaves behind', () => {
     }
     await verifyLog(dir, { lastIndexAtLeast: 1 });
   });
+
+  it('temporary files of a SIGKILLed writer are cleaned up by the next open and close', async () => {
+    const dir = await tmpDir('spares-killed');
+    const child = spawnTs(CHILD, [JSON.stringify({ dir, mode: 'hold', seed: SEED })]);
+    try {
+      await child.waitFor((l) => l === 'held');
+      // Give the writer a moment to prepare its next segment, as a long-running writer would have.
+      for (let i = 0; i < 50; i++) {
+        if ((await listing(dir)).others.some((n) => n.endsWith('.tmp'))) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      child.kill();
+    }
+    await child.exited;
+    const left = (await listing(dir)).others.filter((n) => n.endsWith('.tmp'));
+    // Precondition, so the test checks something: the writer prepares its next segment ahead of need.
+    expect(left.length, 'the killed writer left a prepared spare file behind').toBeGreaterThan(0);
+    const wal = await Wal.open(dir);
+    await wal.close();
+    const after = (await listing(dir)).others.filter((n) => n.endsWith('.tmp'));
+    expect(after, `left by the killed writer: ${JSON.stringify(left)}`).toEqual([]);
+  });
 });
