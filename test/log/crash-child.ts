@@ -2,6 +2,7 @@
  * Child process for crash.test.ts. Opens the log in `dir` and appends at a fixed
  * concurrency (single appends of mixed sizes and some appendMany batches) until it is
  * SIGKILLed, or, in `finish` mode, until `finishCount` records are in, then closes.
+ * Two readers check random durable records meanwhile.
  *
  * Protocol (stdout, one line each; written only AFTER the promise it reports resolved):
  *   L                                loaded, waiting for `go` on stdin (when waitForGo)
@@ -12,7 +13,7 @@
  * Record bytes are recordBytes(key, length, seed), keys unique per (round, sequence).
  */
 import { Wal } from '../../lib/index';
-import { Rng, recordBytes, seedOf } from '../helpers';
+import { Rng, checkSelfDescribing, recordBytes, seedOf } from '../helpers';
 
 interface Config {
   dir: string;
@@ -37,12 +38,16 @@ function fail(message: string): void {
   out(`E ${message.replace(/\n/g, ' | ')}\n`);
 }
 
-/** Sizes: mostly small, a fair share of 1-4 KiB, a few up to 40 KiB (several per 256 KiB segment). */
+/**
+ * Sizes: mostly small, a fair share of 1-4 KiB, some up to 40 KiB (several per 256 KiB segment),
+ * and rarely one of 100-200 KiB (most of a segment: rotations around a single huge record).
+ */
 function pickLength(rng: Rng): number {
   const r = rng.float();
   if (r < 0.6) return rng.int(16, 256);
   if (r < 0.92) return rng.int(257, 4096);
-  return rng.int(4097, 40 * 1024);
+  if (r < 0.995) return rng.int(4097, 40 * 1024);
+  return rng.int(100 * 1024, 200 * 1024);
 }
 
 async function waitForGo(): Promise<void> {
@@ -93,7 +98,10 @@ async function main(): Promise<void> {
         const last = await wal.appendMany(datas);
         if (last !== expectedLast) fail(`appendMany of ${count} resolved with last index ${last}, expected ${expectedLast} (call order)`);
         let lines = '';
-        for (let i = 0; i < count; i++) lines += `A ${last - count + 1 + i} ${keys[i]} ${lengths[i]}\n`;
+        for (let i = 0; i < count; i++) {
+          lines += `A ${last - count + 1 + i} ${keys[i]} ${lengths[i]}\n`;
+          ackedKeys.set(last - count + 1 + i, keys[i] as number);
+        }
         out(lines);
       } else {
         const key = nextKey();
@@ -104,13 +112,38 @@ async function main(): Promise<void> {
         const index = await wal.append(data);
         if (index !== expected) fail(`append resolved with index ${index}, expected ${expected} (call order)`);
         out(`A ${index} ${key} ${length}\n`);
+        ackedKeys.set(index, key);
       }
+    }
+  }
+
+  // Readers run alongside: any durable index must read back as a record some writer wrote, and an
+  // acknowledged one as exactly its bytes, while segments rotate under them.
+  const ackedKeys = new Map<number, number>();
+  const readRng = new Rng(seedOf(config.seed, config.round + 0x5eed));
+  const firstReadable = wal.firstIndex;
+  let writing = true;
+  async function reader(): Promise<void> {
+    while (writing) {
+      const last = wal.lastIndex;
+      if (last < firstReadable) {
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
+      const index = readRng.int(firstReadable, last);
+      const data = await wal.read(index);
+      const verdict = checkSelfDescribing(data, config.seed);
+      if ('problem' in verdict) fail(`read(${index}) while appending: ${verdict.problem}`);
+      else if (ackedKeys.has(index) && ackedKeys.get(index) !== verdict.key) fail(`read(${index}) returned key ${verdict.key}, acknowledged as key ${ackedKeys.get(index)}`);
     }
   }
 
   const writers: Promise<void>[] = [];
   for (let i = 0; i < config.concurrency; i++) writers.push(writer());
+  const readers = [reader(), reader()];
   await Promise.all(writers);
+  writing = false;
+  await Promise.all(readers);
   const firstIndex = wal.firstIndex;
   const lastIndex = wal.lastIndex;
   await wal.close();

@@ -283,8 +283,8 @@ describe('crash: SIGKILL during concurrent appends loses no acknowledged record'
   }, 90_000);
 
   // 'none' resolves once the bytes are in the page cache: a process kill (not a power loss) must still lose nothing.
-  it(`sync none, 12 kills (seed ${seed})`, async () => {
-    await crashTest('none', 12, await tmpDir('crash-none'));
+  it(`sync none, 8 kills (seed ${seed})`, async () => {
+    await crashTest('none', 8, await tmpDir('crash-none'));
   }, 90_000);
 
   it(`sync direct, 12 kills, if the filesystem allows O_DIRECT (seed ${seed})`, async (ctx) => {

@@ -8,7 +8,7 @@
  *   R <firstIndex> <lastIndex>             opened
  *   A <index> <key> <length>               acknowledged append
  *   S <firstIndex> <lastIndex>             setup appends done
- *   P <argument>                           about to call truncateAfter(argument) (after-inflight)
+ *   P <argument>                           about to truncate (the -inflight scenarios)
  *   T <argument> <firstIndex> <lastIndex>  truncateAfter(argument) resolved
  *   B <argument> <firstIndex> <lastIndex>  truncateBefore(argument) resolved
  *   E <message>                            failure
@@ -17,7 +17,7 @@
 import { Wal } from '../../lib/index';
 import { Rng, recordBytes, seedOf } from '../helpers';
 
-export type TruncateScenario = 'after' | 'after-append' | 'after-all' | 'after-inflight' | 'before' | 'before-append';
+export type TruncateScenario = 'after' | 'after-append' | 'after-all' | 'after-inflight' | 'before' | 'before-append' | 'before-inflight';
 
 interface Config {
   dir: string;
@@ -58,7 +58,8 @@ async function main(): Promise<void> {
   const base = config.round * 1_000_000;
   await appendKeys(wal, rng, base, config.setupCount, 8);
   out(`S ${wal.firstIndex} ${wal.lastIndex}\n`);
-  if (config.scenario === 'before' || config.scenario === 'before-append') {
+  if (config.scenario.startsWith('before')) {
+    if (config.scenario === 'before-inflight') out(`P ${config.at}\n`); // the parent kills while the truncation runs
     await wal.truncateBefore(config.at);
     out(`B ${config.at} ${wal.firstIndex} ${wal.lastIndex}\n`);
   } else {

@@ -24,7 +24,10 @@ const seed = runSeed('TIDEMARK_TRUNCATE_SEED');
 // eslint-disable-next-line no-console
 console.log(`truncate-crash.test: seed ${seed} (replay with TIDEMARK_TRUNCATE_SEED=${seed})`);
 
-const SCENARIOS: readonly TruncateScenario[] = ['after', 'before', 'after-append', 'after-inflight', 'before-append', 'after-all', 'after', 'after-inflight', 'before-append', 'after-append', 'before'];
+const SCENARIOS: readonly TruncateScenario[] = [
+  'after', 'before', 'after-append', 'after-inflight', 'before-append', 'after-all',
+  'after', 'before-inflight', 'after-inflight', 'before-append', 'after-append', 'before', 'before-inflight',
+];
 
 interface Rec {
   key: number;
@@ -79,8 +82,9 @@ describe('truncation survives a SIGKILL right after it resolves', () => {
       const ready = child.lines.find((l) => l.startsWith('R '));
       expect(ready, `${where} the child opened the log`).toBe(`R ${firstIndex} ${lastIndex}`);
       const cut = child.lines.find((l) => l.startsWith('T ') || l.startsWith('B '));
-      if (cut === undefined && scenario !== 'after-inflight') throw new Error(`${where} the child never reported the truncation; last lines ${child.lastLines()}`);
-      const [kind, argText, firstText, lastText] = (cut ?? `T ${at} ${firstIndex} ${at}`).split(' ');
+      const inflight = scenario.endsWith('-inflight');
+      if (cut === undefined && !inflight) throw new Error(`${where} the child never reported the truncation; last lines ${child.lastLines()}`);
+      const [kind, argText, firstText, lastText] = (cut ?? `${scenario.startsWith('after') ? 'T' : 'B'} ${at} ${firstIndex} ${at}`).split(' ');
       const reportedFirst = Number(firstText);
       const reportedLast = Number(lastText);
       expect(Number(argText)).toBe(at);
@@ -99,23 +103,34 @@ describe('truncation survives a SIGKILL right after it resolves', () => {
         model.set(i, rec);
       }
 
-      if (scenario === 'after-inflight') {
-        // Killed while truncateAfter(at) ran (or just after it resolved): the log must be a prefix of
-        // what it was, at least up to `at`; exactly `at` if the truncation had resolved.
+      if (inflight) {
+        // Killed while the truncation ran (or just after it resolved). truncateAfter: the log is a
+        // prefix of what it was, at least up to `at`; exactly `at` if it had resolved. truncateBefore:
+        // the same records minus some whole leading segments below `at`.
         const wal = await Wal.open(dir, { segmentBytes: SEGMENT_BYTES });
         try {
-          expect(wal.firstIndex, `${where} firstIndex`).toBe(firstIndex);
-          expect(wal.lastIndex, `${where} lastIndex after a kill during truncateAfter(${at})`).toBeGreaterThanOrEqual(at);
-          expect(wal.lastIndex, `${where} lastIndex after a kill during truncateAfter(${at})`).toBeLessThanOrEqual(resolved ? at : setupLast);
-          let expectIndex = firstIndex;
+          if (kind === 'T') {
+            expect(wal.firstIndex, `${where} firstIndex`).toBe(firstIndex);
+            expect(wal.lastIndex, `${where} lastIndex after a kill during truncateAfter(${at})`).toBeGreaterThanOrEqual(at);
+            expect(wal.lastIndex, `${where} lastIndex after a kill during truncateAfter(${at})`).toBeLessThanOrEqual(resolved ? at : setupLast);
+          } else {
+            // Killed while truncateBefore(at) ran: some prefix of whole segments may be gone, never more.
+            expect(wal.lastIndex, `${where} lastIndex after a kill during truncateBefore(${at})`).toBe(setupLast);
+            expect(wal.firstIndex, `${where} firstIndex after a kill during truncateBefore(${at})`).toBeGreaterThanOrEqual(firstIndex);
+            expect(wal.firstIndex, `${where} firstIndex after a kill during truncateBefore(${at})`).toBeLessThanOrEqual(at);
+            if (resolved) expect(wal.firstIndex, `${where} firstIndex after truncateBefore(${at}) resolved`).toBe(reportedFirst);
+          }
+          let expectIndex = wal.firstIndex;
           for await (const { index, data } of wal.entries()) {
             expect(index, `${where} contiguous indices`).toBe(expectIndex++);
             const verdict = checkSelfDescribing(data, seed);
             if ('problem' in verdict) throw new Error(`${where} record ${index}: ${verdict.problem}`);
             if (model.get(index)?.key !== verdict.key) throw new Error(`${where} record ${index} holds key ${verdict.key}, expected ${model.get(index)?.key}`);
           }
-          for (const i of [...model.keys()]) if (i > wal.lastIndex) model.delete(i);
+          expect(expectIndex, `${where} entries() covered the log`).toBe(wal.lastIndex + 1);
+          for (const i of [...model.keys()]) if (i > wal.lastIndex || i < wal.firstIndex) model.delete(i);
           lastIndex = wal.lastIndex;
+          firstIndex = wal.firstIndex;
         } finally {
           await wal.close();
         }
