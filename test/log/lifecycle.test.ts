@@ -98,6 +98,21 @@ describe('lock: one writer per directory', () => {
     }
   });
 
+  it('concurrent opens of one directory in this process: exactly one wins, the others reject TM_LOCKED', async () => {
+    const dir = await tmpDir('lock-race');
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => Wal.open(dir)));
+    const winners = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const losers = results.flatMap((r) => (r.status === 'rejected' ? [errorCode(r.reason)] : []));
+    try {
+      expect(winners.length).toBe(1);
+      expect(losers).toEqual(Array.from({ length: 5 }, () => 'TM_LOCKED'));
+      expect(await winners[0]?.append(recordBytes(1, 10, SEED))).toBe(1);
+    } finally {
+      await Promise.all(winners.map((w) => w.close()));
+    }
+    await verifyLog(dir, { lastIndexAtLeast: 1, lastIndexExactly: 1 });
+  });
+
   it('another process gets TM_LOCKED while this one holds the log, and opens it after close', async () => {
     const dir = await tmpDir('lock-proc');
     const wal = await Wal.open(dir);
