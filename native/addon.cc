@@ -142,20 +142,26 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
     return Napi::Number::New(env, static_cast<double>(index));
   }
 
+  // appendMany(datas: Uint8Array[]) -> last index, or -code. Raw N-API in the
+  // loop: two calls per element, no wrapper objects.
   Napi::Value AppendMany(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto arr = info[0].As<Napi::Array>();
-    uint32_t n = arr.Length();
-    records_.clear();
-    records_.reserve(n);
+    napi_env env = info.Env();
+    napi_value arr = info[0];
+    uint32_t n = 0;
+    napi_get_array_length(env, arr, &n);
+    records_.resize(n);
     for (uint32_t i = 0; i < n; i++) {
-      auto view = arr.Get(i).As<Napi::Uint8Array>();
-      records_.emplace_back(view.Data(), static_cast<uint32_t>(view.ByteLength()));
+      napi_value v;
+      napi_typedarray_type type;
+      size_t length = 0;
+      void* data = nullptr;
+      napi_get_element(env, arr, i, &v);
+      napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr);
+      records_[i] = {static_cast<const uint8_t*>(data), static_cast<uint32_t>(length)};
     }
     Status st;
     uint64_t index = log_->append_many(records_, &st);
-    records_.clear();
-    if (index == 0) return Fail(env, st);
+    if (index == 0) return Fail(info.Env(), st);
     return Napi::Number::New(env, static_cast<double>(index));
   }
 
@@ -434,7 +440,8 @@ Napi::Value Crc32cForceTable(const Napi::CallbackInfo& info) {
 
 #ifdef TIDEMARK_FAULTS
 // Fault controls (test build only). faults(op, a?, b?) where op is one of:
-// 'reset', 'failSync', 'failWrite', 'failAllocate', 'powerLoss', 'crashAtWrite', 'crashed', 'unsynced'.
+// 'reset', 'failSync', 'failWrite', 'failAllocate', 'powerLoss', 'crashAtWrite', 'crashAtWriteSectors',
+// 'crashed', 'unsynced'.
 Napi::Value Faults(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string op = info[0].As<Napi::String>().Utf8Value();
@@ -454,6 +461,8 @@ Napi::Value Faults(const Napi::CallbackInfo& info) {
     f::power_loss(info.Length() > 1 && info[1].IsNumber() ? num(1) : -1);
   } else if (op == "crashAtWrite") {
     f::crash_at_write(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
+  } else if (op == "crashAtWriteSectors") {
+    f::crash_at_write_sectors(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
   } else if (op == "crashed") {
     return Napi::Boolean::New(env, f::crashed());
   } else if (op == "unsynced") {

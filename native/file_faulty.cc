@@ -41,6 +41,7 @@ struct State {
   bool crashed = false;
   uint64_t crash_countdown = 0;     // 0: off; n: the nth next .wal write is torn
   uint64_t crash_keep = 0;
+  uint64_t crash_sector_seed = 0;   // nonzero: keep a random subset of the torn write's sectors instead of a prefix
 };
 
 State& state() {
@@ -49,6 +50,28 @@ State& state() {
 }
 
 bool is_wal(const std::string& path) { return path.size() > 4 && path.compare(path.size() - 4, 4, ".wal") == 0; }
+
+// Restores the 512-byte sectors of one journal entry whose bit in a seeded
+// random sequence is clear: a torn write that persisted sectors out of order.
+void undo_sectors(const Undo& u, uint64_t seed) {
+  int fd = ::open(u.path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  uint64_t x = seed;
+  for (uint64_t at = 0; at < u.length; at += 512) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    if ((x & 1) != 0) continue;  // this sector reached the disk
+    uint64_t end = std::min<uint64_t>(at + 512, u.length);
+    if (at < u.old_bytes.size()) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(end, u.old_bytes.size()) - at);
+      ssize_t rc = ::pwrite(fd, u.old_bytes.data() + at, n, static_cast<off_t>(u.offset + at));
+      (void)rc;
+    }
+  }
+  ::fsync(fd);
+  ::close(fd);
+}
 
 // Restores one journal entry, keeping the first `keep` bytes of the write.
 void undo_entry(const Undo& u, uint64_t keep) {
@@ -74,6 +97,10 @@ void undo_entry(const Undo& u, uint64_t keep) {
 void power_loss_locked(State& s, int64_t keep_last_bytes) {
   for (size_t i = s.journal.size(); i > 0; i--) {
     const Undo& u = s.journal[i - 1];
+    if (i == s.journal.size() && s.crash_sector_seed != 0) {
+      undo_sectors(u, s.crash_sector_seed);
+      continue;
+    }
     uint64_t keep = 0;
     if (i == s.journal.size() && keep_last_bytes > 0) keep = static_cast<uint64_t>(keep_last_bytes) / 512 * 512;
     undo_entry(u, keep);
@@ -192,6 +219,7 @@ void reset() {
   s.crashed = false;
   s.crash_countdown = 0;
   s.crash_keep = 0;
+  s.crash_sector_seed = 0;
 }
 
 void fail_sync(int err) {
@@ -219,6 +247,14 @@ void crash_at_write(uint64_t nth, uint64_t keep_bytes) {
   std::lock_guard<std::mutex> lk(state().mu);
   state().crash_countdown = nth;
   state().crash_keep = keep_bytes;
+  state().crash_sector_seed = 0;
+}
+
+void crash_at_write_sectors(uint64_t nth, uint64_t seed) {
+  std::lock_guard<std::mutex> lk(state().mu);
+  state().crash_countdown = nth;
+  state().crash_keep = 0;
+  state().crash_sector_seed = seed == 0 ? 1 : seed;
 }
 
 bool crashed() {

@@ -28,6 +28,8 @@ constexpr uint32_t kBlockBytesMax = 4096;                     // larger DIO alig
 
 // Queues.
 constexpr size_t kStagingBytesMax = size_t{1} << 30;         // queued, unwritten bytes before TM_BUSY
+constexpr size_t kStagingBuffersKept = 4;                     // staging buffers recycled between batches
+constexpr size_t kStagingBufferKeptBytesMax = 64 * 1024 * 1024;  // larger ones are freed
 
 // Sparse read index: one entry at least every this many records or bytes of a segment.
 constexpr uint64_t kSparseEveryRecords = 64;

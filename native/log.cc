@@ -204,6 +204,18 @@ void Log::release_lock() {
   }
 }
 
+void Log::take_free_buffer(AlignedBuffer* out) {
+  if (free_buffers_.empty()) return;
+  // The largest one: growing a staging buffer means copying it and faulting in
+  // fresh pages, on the JS thread.
+  size_t best = 0;
+  for (size_t i = 1; i < free_buffers_.size(); i++) {
+    if (free_buffers_[i].capacity() > free_buffers_[best].capacity()) best = i;
+  }
+  *out = std::move(free_buffers_[best]);
+  free_buffers_.erase(free_buffers_.begin() + static_cast<std::ptrdiff_t>(best));
+}
+
 uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
   size_t bytes = frame_bytes(size);
   std::lock_guard<std::mutex> lk(mu_);
@@ -223,10 +235,7 @@ uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
     queue_.emplace_back();
     QueueItem& item = queue_.back();
     item.first_index = next_index_;
-    if (!free_buffers_.empty()) {
-      item.buf = std::move(free_buffers_.back());
-      free_buffers_.pop_back();
-    }
+    take_free_buffer(&item.buf);
   }
   QueueItem& item = queue_.back();
   uint64_t index = next_index_++;
@@ -259,10 +268,7 @@ uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>
     queue_.emplace_back();
     QueueItem& item = queue_.back();
     item.first_index = next_index_;
-    if (!free_buffers_.empty()) {
-      item.buf = std::move(free_buffers_.back());
-      free_buffers_.pop_back();
-    }
+    take_free_buffer(&item.buf);
   }
   QueueItem& item = queue_.back();
   uint8_t* p = item.buf.append(bytes);

@@ -112,7 +112,7 @@ class Log {
   // writer.cc
   void writer_main();
   void preparer_main();
-  Status write_batch(QueueItem& item, bool* durable_any);
+  Status write_batch(QueueItem& item, bool* durable_any, bool* clean);
   Status find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uint64_t* offset, uint32_t* seed);
   Status take_spare(std::string* path);
   Status rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out);
@@ -121,6 +121,8 @@ class Log {
   void poison(const Status& st);
   Status sync_file(File* file);
   void release_lock();
+
+  void take_free_buffer(AlignedBuffer* out);  // under mu_
 
   // Locate record `index`: its segment and the sparse entry at or below it.
   bool locate(uint64_t index, std::shared_ptr<Segment>* seg, SparseEntry* entry) const;

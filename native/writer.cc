@@ -118,8 +118,9 @@ Status Log::rotate(uint64_t first_index, const std::string& spare_path, std::sha
   return Status::Ok();
 }
 
-Status Log::write_batch(QueueItem& item, bool* durable_any) {
+Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
   *durable_any = false;
+  *clean = false;
   std::shared_ptr<Segment> seg = segments_.back();
   size_t total = item.buf.size();
   // Room for the trailing padding without reallocating under our pointers.
@@ -132,7 +133,11 @@ Status Log::write_batch(QueueItem& item, bool* durable_any) {
   std::string spare;
   if (seg->write_offset + total + kPadFrameMinBytes + block_ > seg->file_bytes) {
     Status s = take_spare(&spare);
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      // Nothing of the log was touched: a clean rejection, whatever the errno.
+      *clean = true;
+      return s;
+    }
   }
   // A spare taken for a rotation that did not happen goes back for next time.
   auto give_back_spare = [&] {
@@ -391,15 +396,17 @@ void Log::writer_main() {
               failure = pst;
             } else {
               bool durable_any = false;
-              Status s = write_batch(item, &durable_any);
+              bool clean = false;
+              Status s = write_batch(item, &durable_any, &clean);
               if (s.ok()) {
                 report->durable_ticket = item.last_ticket;
                 m_appends_.fetch_add(item.count, std::memory_order_relaxed);
                 m_batches_.fetch_add(1, std::memory_order_relaxed);
                 m_batch_hist_[bucket_of(item.count, kHistBatchBuckets)].fetch_add(1, std::memory_order_relaxed);
-              } else if (s.code == Code::kNoSpace && !durable_any) {
-                // Clean rejection: nothing of it is acknowledged; the unacknowledged
-                // bytes it left are overwritten by the next batch at the same offset.
+              } else if (!durable_any && (clean || s.code == Code::kNoSpace)) {
+                // Clean rejection (ENOSPC, or no next segment could be prepared):
+                // nothing of it is acknowledged; unacknowledged bytes it left are
+                // overwritten by the next batch at the same offset.
                 failure = s;
                 std::lock_guard<std::mutex> lk(mu_);
                 next_index_ = last_index_.load() + 1;
@@ -453,7 +460,8 @@ void Log::writer_main() {
     {
       std::lock_guard<std::mutex> lk(mu_);
       for (auto& item : items) {
-        if (item.kind == ItemKind::kAppend && free_buffers_.size() < 4 && item.buf.capacity() <= 8 * 1024 * 1024) {
+        if (item.kind == ItemKind::kAppend && free_buffers_.size() < kStagingBuffersKept &&
+            item.buf.capacity() <= kStagingBufferKeptBytesMax) {
           item.buf.clear();
           free_buffers_.push_back(std::move(item.buf));
         }

@@ -5,9 +5,10 @@
 //   prepared spare when full), pad to the block boundary (promise 2), one
 //   pwrite per segment part, one sync -> one report to JS per iteration.
 //
-// Failure rules (promise 4): ENOSPC before anything of a batch is durable
-// rejects that batch and everything queued behind it with TM_NOSPC and rolls
-// the next index back (the log stays usable); any other write or sync failure
+// Failure rules (promise 4): ENOSPC before anything of a batch is durable, or a
+// failure to prepare the next segment file (before anything is written),
+// rejects that batch and everything queued behind it (TM_NOSPC / TM_IO) and
+// rolls the next index back (the log stays usable); any other write or sync failure
 // poisons the log: everything pending and later rejects TM_POISONED with the
 // original errno, and nothing is retried.
 #pragma once

@@ -80,6 +80,7 @@ export interface FaultControls {
   (op: 'failAllocate', errno: number): void;
   (op: 'powerLoss', keepLastBytes?: number): void;
   (op: 'crashAtWrite', nth: number, keepBytes: number): void;
+  (op: 'crashAtWriteSectors', nth: number, seed: number): void;
   (op: 'crashed'): boolean;
   (op: 'unsynced'): number;
 }
