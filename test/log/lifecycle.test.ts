@@ -287,6 +287,23 @@ describe('worker_threads', () => {
     expect(last).toBeGreaterThanOrEqual(300);
   });
 
+  it('four workers, each with its own log, terminated at once mid-append: every log reopens with its acknowledged records', async () => {
+    const dirs = await Promise.all([0, 1, 2, 3].map((i) => tmpDir(`worker-many-${i}`)));
+    const workers = dirs.map((dir) => tsWorker(WORKER, { dir, mode: 'hold', seed: SEED, count: 0 }));
+    onTestFinished(() => Promise.all(workers.map((w) => w.terminate())).then(() => undefined));
+    const maxAck = [0, 0, 0, 0];
+    workers.forEach((w, i) =>
+      w.on('message', (m: unknown) => {
+        if (typeof m === 'object' && m !== null && 'ack' in m) maxAck[i] = Math.max(maxAck[i] ?? 0, (m as { ack: [number] }).ack[0]);
+      }),
+    );
+    await Promise.all(workers.map((w) => message(w, (m) => typeof m === 'object' && m !== null && 'ack' in m && (m as { ack: number[] }).ack[0] === 100)));
+    await Promise.all(workers.map((w) => w.terminate()));
+    for (const [i, dir] of dirs.entries()) {
+      expect(await verifyLog(dir, { lastIndexAtLeast: maxAck[i] ?? 0 })).toBeGreaterThanOrEqual(100);
+    }
+  });
+
   it('a worker that calls process.exit with the log open releases the lock', async () => {
     const dir = await tmpDir('worker-exit');
     const worker = tsWorker(WORKER, { dir, mode: 'exit', seed: SEED, count: 50 });
