@@ -390,8 +390,3 @@ export async function rejectionOf(p: Promise<unknown> | (() => Promise<unknown>)
 class ExpectedRejection {
   constructor(readonly value: unknown) {}
 }
-
-/** A sleep for pacing in tests (never for correctness). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -12,12 +12,12 @@
  *   E <message>                      something went wrong (the parent fails the test)
  * Record bytes are recordBytes(key, length, seed), keys unique per (round, sequence).
  */
-import { Wal } from '../../lib/index';
+import { Wal, type SyncMode } from '../../lib/index';
 import { Rng, checkSelfDescribing, recordBytes, seedOf } from '../helpers';
 
 interface Config {
   dir: string;
-  sync: 'fdatasync' | 'dsync' | 'direct' | 'none';
+  sync: SyncMode;
   segmentBytes: number;
   seed: number;
   round: number;
@@ -25,10 +25,11 @@ interface Config {
   mode: 'crash' | 'finish';
   finishCount: number;
   waitForGo: boolean;
+  /** Keys of round r are r * keysPerRound + sequence. */
+  keysPerRound: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
-const KEYS_PER_ROUND = 0x1000000;
 
 function out(text: string): void {
   process.stdout.write(text);
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
   let appended = 0;
   const target = config.mode === 'finish' ? config.finishCount : Number.POSITIVE_INFINITY;
 
-  const nextKey = (): number => config.round * KEYS_PER_ROUND + sequence++;
+  const nextKey = (): number => config.round * config.keysPerRound + sequence++;
 
   async function writer(): Promise<void> {
     while (appended < target) {

@@ -13,15 +13,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { Wal } from '../../lib/index';
+import { Wal, type SyncMode } from '../../lib/index';
 import { Rng, checkSelfDescribing, errorCode, recordBytes, runSeed, seedOf, spawnTs, tmpDir, firstDiff, type TsChild } from '../helpers';
-
-type SyncMode = 'fdatasync' | 'dsync' | 'direct' | 'none';
 
 const CHILD = join(__dirname, 'crash-child.ts');
 const SEGMENT_BYTES = 256 * 1024;
 const CONCURRENCY = 32;
-const KEYS_PER_ROUND = 0x1000000; // must match crash-child.ts
+const KEYS_PER_ROUND = 0x1000000; // keys of round r: r * KEYS_PER_ROUND + sequence (passed to the child)
 const FINISH_COUNT = 300;
 const SAMPLE_OLD_READS = 100;
 
@@ -69,6 +67,7 @@ class CrashRun {
       mode,
       finishCount: FINISH_COUNT,
       waitForGo: true,
+      keysPerRound: KEYS_PER_ROUND,
     };
     return spawnTs(CHILD, [JSON.stringify(config)]);
   }
