@@ -178,6 +178,31 @@ describe('Wal basics', () => {
     await again.close();
   });
 
+  it('a log written with direct (small blocks) continues on a block boundary when reopened with fdatasync', async () => {
+    const dir = tempDir();
+    let wal = await Wal.open(dir, { ...SMALL, sync: 'direct' });
+    for (let i = 1; i <= 5; i++) await wal.append(payload(i, 5));
+    await wal.close();
+    wal = await Wal.open(dir, SMALL);
+    expect(wal.lastIndex).toBe(5);
+    for (let i = 6; i <= 10; i++) await wal.append(payload(i, 5));
+    await wal.close();
+    wal = await Wal.open(dir, { ...SMALL, sync: 'direct' });
+    for (let i = 11; i <= 15; i++) await wal.append(payload(i, 5));
+    await wal.close();
+    wal = await Wal.open(dir, SMALL);
+    expect(wal.lastIndex).toBe(15);
+    for await (const e of wal.entries()) expect(Buffer.from(e.data).equals(payload(e.index, 5))).toBe(true);
+    await wal.close();
+    // Batches written in fdatasync mode start on 4096-byte boundaries.
+    for (const f of segmentFiles(dir)) {
+      const fr = frames(f);
+      fr.forEach((x, k) => {
+        if (x.kind === 'record' && x.index >= 6 && x.index <= 10 && fr[k - 1]?.kind === 'padding') expect(x.offset % 4096).toBe(0);
+      });
+    }
+  });
+
   it('direct on tmpfs fails at open with TM_DIRECT_UNSUPPORTED', async () => {
     let shm: string;
     try {
