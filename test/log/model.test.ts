@@ -188,3 +188,36 @@ describe('model: the log behaves like an array under random operations', () => {
     await runSequence(ops, { ops: 0, maxSegments: 0, segmentDrops: 0 });
   });
 });
+
+describe('truncateAfter at every index of a batch whose records end on block boundaries, then reopen', () => {
+  // Frames are 16 + length rounded up to 8 bytes: 2032-byte records make 2 KiB frames, so every
+  // second one ends on a 4 KiB boundary; 496-byte records make 512-byte frames (O_DIRECT sectors).
+  const layouts: [string, number[]][] = [
+    ['2 KiB frames', [2032, 2032, 2032, 2032, 2032, 100]],
+    ['512-byte frames', [496, 496, 496, 496, 496, 496, 496, 496, 496, 100]],
+    ['a 4 KiB frame, then 1 KiB frames', [4080, 1008, 1008, 1008, 1008, 1008, 100]],
+  ];
+  it.each(layouts)('%s', async (_label, lengths) => {
+    const failures: string[] = [];
+    for (let at = 0; at <= lengths.length; at++) {
+      const dir = await tmpDir('boundary');
+      const datas = lengths.map((l, i) => recordBytes(i + 1, l, SEED));
+      const wal = await Wal.open(dir, { segmentBytes: SEGMENT_BYTES });
+      await wal.appendMany(datas);
+      await wal.truncateAfter(at);
+      await wal.close();
+      const again = await Wal.open(dir, { segmentBytes: SEGMENT_BYTES });
+      try {
+        if (again.lastIndex !== at) failures.push(`truncateAfter(${at}) of ${lengths.length}: lastIndex ${again.lastIndex} after reopen`);
+        for (let i = 1; i <= Math.min(at, again.lastIndex); i++) {
+          if (!(await again.read(i)).equals(datas[i - 1] as Buffer)) failures.push(`truncateAfter(${at}): record ${i} differs after reopen`);
+        }
+        // The log goes on from there.
+        expect(await again.append(recordBytes(99, 10, SEED))).toBe(again.lastIndex);
+      } finally {
+        await again.close();
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+});
