@@ -184,8 +184,18 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
   log->preparer_ = std::thread([raw = log.get()] { raw->preparer_main(); });
   log->writer_ = std::thread([raw = log.get()] { raw->writer_main(); });
   {
+    // A spare prepared by an earlier open is reused when it has the right size.
+    std::string ready = dir + "/" + kSpareReadyName;
+    struct stat st;
+    bool have = ::stat(ready.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == options.segment_bytes;
+    if (!have) ::unlink(ready.c_str());
     std::lock_guard<std::mutex> lk(log->prep_mu_);
-    log->spare_wanted_ = true;
+    if (have) {
+      log->spare_ready_ = true;
+      log->spare_path_ = ready;
+    } else {
+      log->spare_wanted_ = true;
+    }
   }
   log->prep_cv_.notify_one();
   *out = std::move(log);

@@ -24,6 +24,11 @@ namespace tidemark {
 constexpr uint32_t kSegmentMagic = 0x4c574d54u;  // "TMWL"
 constexpr uint32_t kSegmentVersion = 1;
 
+// The next segment, zero-filled ahead of need: created as kSpareTmpName,
+// synced, then renamed to kSpareReadyName, which survives close and reopen.
+constexpr const char* kSpareTmpName = "spare.wal.tmp";
+constexpr const char* kSpareReadyName = "spare.wal.ready";
+
 std::string segment_name(uint64_t first_index);
 bool parse_segment_name(const std::string& name, uint64_t* first_index);
 

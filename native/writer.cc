@@ -54,24 +54,26 @@ void Log::preparer_main() {
     if (prep_stop_) break;
     spare_wanted_ = false;
     spare_busy_ = true;
-    std::string path = dir_ + "/spare-" + std::to_string(++spare_seq_) + ".wal.tmp";
+    std::string tmp = dir_ + "/" + kSpareTmpName;
+    std::string ready = dir_ + "/" + kSpareReadyName;
     lk.unlock();
-    Status s = create_zeroed_file(path, options_.segment_bytes);
+    ::unlink(tmp.c_str());
+    Status s = create_zeroed_file(tmp, options_.segment_bytes);
+    if (s.ok() && ::rename(tmp.c_str(), ready.c_str()) != 0) {
+      s = Status::Errno("rename", errno, ready);
+      ::unlink(tmp.c_str());
+    }
     lk.lock();
     spare_busy_ = false;
     if (s.ok()) {
       spare_ready_ = true;
-      spare_path_ = path;
+      spare_path_ = ready;
     } else {
       spare_status_ = s;
     }
     prep_cv_.notify_all();
   }
-  // Closing: the prepared spare is not part of the log.
-  if (spare_ready_) {
-    ::unlink(spare_path_.c_str());
-    spare_ready_ = false;
-  }
+  // A prepared spare stays for the next open.
 }
 
 Status Log::take_spare(std::string* path) {
@@ -83,9 +85,7 @@ Status Log::take_spare(std::string* path) {
   prep_cv_.wait(lk, [&] { return spare_ready_ || (!spare_busy_ && !spare_status_.ok()) || prep_stop_; });
   if (spare_ready_) {
     *path = spare_path_;
-    spare_ready_ = false;
-    spare_wanted_ = true;  // prepare the next one ahead of need
-    prep_cv_.notify_all();
+    spare_ready_ = false;  // the next one is wanted once this one is renamed (rotate)
     return Status::Ok();
   }
   if (prep_stop_) return Status::Make(Code::kClosed, "the log is closing");
@@ -104,6 +104,12 @@ Status Log::rotate(uint64_t first_index, const std::string& spare_path, std::sha
   Status s = write_segment_header(spare_path, first_index, &seg->header_nonce, &seg->tail_crc);
   if (!s.ok()) return s;
   if (::rename(spare_path.c_str(), seg->path.c_str()) != 0) return Status::Errno("rename", errno, seg->path);
+  {
+    // The spare's name is free again: prepare the next one ahead of need.
+    std::lock_guard<std::mutex> lk(prep_mu_);
+    spare_wanted_ = true;
+  }
+  prep_cv_.notify_all();
   s = sync_dir(dir_);
   if (!s.ok()) return s;
   s = open_segment_files(seg.get(), true, write_flags_);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Wal, isTidemarkError } from '../../lib/index';
 import { SMALL, frames, payload, segmentFiles, tempDir } from './helpers';
 
@@ -214,6 +215,24 @@ describe('Wal basics', () => {
     const wal = await Wal.open(shm, { ...SMALL, sync: 'dsync' });
     await wal.append(Buffer.from('ok'));
     await wal.close();
+  });
+
+  it('the next segment is prepared ahead of need and kept across close and reopen', async () => {
+    const dir = tempDir();
+    let wal = await Wal.open(dir, SMALL);
+    await wal.append(Buffer.from('a'));
+    await wal.close();
+    const spare = join(dir, 'spare.wal.ready');
+    expect(statSync(spare).size).toBe(64 * 1024);
+    const ino = statSync(spare).ino;
+    wal = await Wal.open(dir, SMALL);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(statSync(spare).ino).toBe(ino); // reused, not re-created
+    // The rotation consumes it (renamed into place) and a new one is prepared.
+    while (wal.stats().segments < 2) await wal.append(Buffer.alloc(4000));
+    await wal.close();
+    expect(statSync(spare).ino).not.toBe(ino);
+    expect(segmentFiles(dir).map((f) => statSync(f).ino)).toContain(ino);
   });
 
   it('segment files are zero-filled to segmentBytes at creation', async () => {
