@@ -1,5 +1,5 @@
 /**
- * Child process for lifecycle.test.ts. argv[2] is a JSON config: { dir, mode, seed }.
+ * Child process for lifecycle.test.ts. argv[2] is a JSON config: { dir, mode, seed, segmentBytes? }.
  *
  * Modes:
  *   hold          open, print `held`, wait for `close` on stdin, close, print `closed`, exit
@@ -17,6 +17,8 @@ interface Config {
   dir: string;
   mode: 'hold' | 'try' | 'exit' | 'exit-pending' | 'natural' | 'throw';
   seed: number;
+  /** Optional segment size (default: the library's). */
+  segmentBytes?: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
     }
     return;
   }
-  const wal = await Wal.open(config.dir);
+  const wal = await Wal.open(config.dir, config.segmentBytes === undefined ? {} : { segmentBytes: config.segmentBytes });
   switch (config.mode) {
     case 'hold':
       out('held\n');
