@@ -148,7 +148,7 @@ describe('power loss during truncateAfter', () => {
   const batches = [[4080, 100], [100], [2032, 2032, 2032, 100], [100]];
   const data = batches.flat().map((len, i) => Buffer.alloc(len, i + 1));
   const seed0 = Number(process.env.TIDEMARK_SEED ?? Date.now() % 1_000_000);
-  const crashes: [string, number, number][] = [
+  const crashes: ['crashAtWrite' | 'crashAtWriteSectors', number, number][] = [
     ['crashAtWrite', 1, 0],
     ['crashAtWrite', 1, 512],
     ['crashAtWrite', 1, 8192],
@@ -170,7 +170,8 @@ describe('power loss during truncateAfter', () => {
           await wal.appendMany(data.slice(next, next + b.length));
           next += b.length;
         }
-        faults()(op, n, arg);
+        if (op === 'crashAtWrite') faults()(op, n, arg);
+        else faults()(op, n, arg);
         await wal.truncateAfter(k).catch(() => undefined); // rejects when the crash hit it
         if (faults()('crashed') === true) crashed++;
         await wal.close();
