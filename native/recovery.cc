@@ -205,9 +205,10 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
   if (r->eof) r->stop = off;
   if (r->stop_last == 0) r->stop_last = seg->first_index - 1;
   if (r->stop == kSegmentDataOffset) r->stop_crc = r->committed_crc;
-  if (r->cut_at_stop) {
+  if (r->cut_at_stop || stop_after != UINT64_MAX) {
     // Records up to the cut are complete batches (they were durable when the
-    // truncation began): keep them all.
+    // truncation began): keep them all. Under a TRUNCATE marker the scan may also
+    // stop at a torn cut (row H'); recover() pops entries above what it keeps.
     seg->sparse.insert(seg->sparse.end(), pending.begin(), pending.end());
   }
   return Status::Ok();

@@ -271,6 +271,25 @@ describe('recovery decision table', () => {
       if (open === 0) expect(existsSync(join(dir, 'TRUNCATE'))).toBe(false);
       await w.close();
     }
+    // The cut's padding header did not reach the disk but its later sectors did: record 3
+    // (at the cut, 8192) is damaged and the kept records 1, 2 follow no padding frame (they
+    // are the segment's only batch). They are kept, padded, and readable.
+    const dir3 = tempDir();
+    const w3 = await Wal.open(dir3, SMALL);
+    await w3.appendMany([Buffer.alloc(2032, 1), Buffer.alloc(2032, 2), Buffer.alloc(2032, 3), Buffer.alloc(100, 4)]);
+    await w3.close();
+    const file3 = segmentFiles(dir3)[0] as string;
+    expect(records(frames(file3)).map((f) => f.offset)).toEqual([4096, 6144, 8192, 10240]);
+    patch(file3, 8192 + 512, Buffer.alloc(4096 - 512));
+    writeFileSync(join(dir3, 'TRUNCATE'), truncateMarker(2));
+    for (let open = 0; open < 2; open++) {
+      const w = await Wal.open(dir3, SMALL);
+      expect(w.lastIndex, `open ${open}`).toBe(2);
+      expect((await w.read(1)).equals(Buffer.alloc(2032, 1))).toBe(true);
+      expect((await w.read(2)).equals(Buffer.alloc(2032, 2))).toBe(true);
+      await w.close();
+    }
+
     // Without the marker the same bytes are corruption (row G): the marker is what says
     // that the records above 1 were being dropped.
     const dir2 = tempDir();
