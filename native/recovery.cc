@@ -40,6 +40,7 @@
 // of a segment the cut empties): also when the cut lies on a block boundary
 // inside a batch, else the next open would take the kept records for an
 // unfinished batch (row E) and drop them.
+//
 // "Committed end": the end of the last padding frame. Complete records after it
 // belong to a batch whose write did not finish, so it was never acknowledged:
 // row E drops them too. The writer starts a batch only after the previous one
