@@ -32,6 +32,14 @@
 //  H   | TRUNCATE marker present    | (a truncateAfter(i) was interrupted)                 | segments above i+1 removed,
 //      |                            |                                                      | records > i cut as in
 //      |                            |                                                      | truncateAfter, marker removed
+//  H'  | TRUNCATE marker, last      | records up to i all verify, none above, then a bad,  | a torn cut, not rows F, G: keep
+//      | segment                    | zero or stale frame (the cut's own writes, torn)     | records <= i, finish the cut
+//
+// Row H and truncateAfter leave the kept records followed by a padding frame,
+// unless the cut is already a committed end (a batch start, or the data offset
+// of a segment the cut empties): also when the cut lies on a block boundary
+// inside a batch, else the next open would take the kept records for an
+// unfinished batch (row E) and drop them.
 //
 // "Committed end": the end of the last padding frame. Complete records after it
 // belong to a batch whose write did not finish, so it was never acknowledged:
@@ -198,9 +206,10 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
   if (r->eof) r->stop = off;
   if (r->stop_last == 0) r->stop_last = seg->first_index - 1;
   if (r->stop == kSegmentDataOffset) r->stop_crc = r->committed_crc;
-  if (r->cut_at_stop) {
+  if (r->cut_at_stop || stop_after != UINT64_MAX) {
     // Records up to the cut are complete batches (they were durable when the
-    // truncation began): keep them all.
+    // truncation began): keep them all. Under a TRUNCATE marker the scan may also
+    // stop at a torn cut (row H'); recover() pops entries above what it keeps.
     seg->sparse.insert(seg->sparse.end(), pending.begin(), pending.end());
   }
   return Status::Ok();
@@ -462,11 +471,30 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     uint32_t keep_crc;      // chain seed at keep_end
     bool pad = false;
     if (r.cut_at_stop) {
-      // Row H: finish the interrupted truncation at the first record above it.
+      // Row H: finish the interrupted truncation at the first record above it. The
+      // kept records need a padding frame after them unless the cut is already a
+      // committed end (a batch start), even on a block boundary: else the next open
+      // would drop them as an unfinished batch.
       keep_end = r.stop;
       keep_last = r.stop_last;
       keep_crc = r.stop_crc;
-      pad = keep_end % options.block != 0;
+      pad = keep_end != r.committed_end || keep_end % options.block != 0;
+    } else if (stop_after != UINT64_MAX && r.stop_last == stop_after) {
+      // Row H, the cut was under way: every record up to the cut verified and none
+      // above it, and what follows is a partly written padding frame, partly zeroed
+      // bytes or stale frames of the dropped records (a torn cut). Not rows F, G:
+      // records above the cut are meant to go. Keep up to the cut.
+      if (r.committed_last == stop_after) {
+        keep_end = r.committed_end;  // the cut's padding frame made it to disk
+        keep_last = r.committed_last;
+        keep_crc = r.committed_crc;
+        pad = keep_end % options.block != 0;
+      } else {
+        keep_end = r.stop;
+        keep_last = r.stop_last;
+        keep_crc = r.stop_crc;
+        pad = true;
+      }
     } else {
       if (!r.eof) {
         bool found = false;

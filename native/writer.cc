@@ -278,7 +278,7 @@ Status Log::find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uin
 
 Status Log::do_truncate_after(uint64_t index) {
   if (index >= last_index_.load()) return Status::Ok();
-  // Intent first (row J of the recovery table): a crash from here on finishes the cut at open.
+  // Intent first (row H of the recovery table): a crash from here on finishes the cut at open.
   std::string marker = dir_ + "/" + kTruncateMarkerName;
   {
     ::unlink(marker.c_str());
@@ -328,7 +328,14 @@ Status Log::do_truncate_after(uint64_t index) {
     if (!s.ok()) return s;
     uint64_t end = 0;
     uint32_t crc = 0;
-    s = cut_segment_tail(f.get(), cut, seg->write_offset, cut % block_ != 0, index + 1, seed, block_, &end, &crc);
+    // The kept records must end with a padding frame, or recovery takes them for an
+    // unfinished batch (its "committed end" is the end of the last padding frame) and
+    // drops them: pad at the cut even when it lies on a block boundary inside a batch.
+    // The padding overwrites only bytes of dropped records (promise 2). A cut at a batch
+    // start gets a spare padding frame, which is harmless; only a segment emptied by the
+    // cut needs none (its committed end is the data offset).
+    bool pad = cut != kSegmentDataOffset;
+    s = cut_segment_tail(f.get(), cut, seg->write_offset, pad, index + 1, seed, block_, &end, &crc);
     if (!s.ok()) return s;
     if (!seg->file) {
       s = open_segment_files(seg.get(), true, write_flags_);

@@ -47,6 +47,15 @@ async function expectIntact(dir: string, n: number): Promise<Wal> {
 
 const records = (f: Frame[]) => f.filter((x) => x.kind === 'record');
 
+/** The TRUNCATE intent file of truncateAfter(last) (native/recovery.h). */
+function truncateMarker(last: number): Buffer {
+  const marker = Buffer.alloc(24);
+  marker.writeBigUInt64LE(0x3143555254544d54n, 0);
+  marker.writeBigUInt64LE(BigInt(last), 8);
+  marker.writeUInt32LE(crc32c(marker.subarray(0, 16)), 16);
+  return marker;
+}
+
 describe('recovery decision table', () => {
   it('row A: a bad segment header (zero, magic, CRC, index) is TM_CORRUPTION at its offset', async () => {
     for (const [at, bytes, offset] of [
@@ -196,6 +205,7 @@ describe('recovery decision table', () => {
     marker.writeBigUInt64LE(0x3143555254544d54n, 0);
     marker.writeBigUInt64LE(100n, 8);
     marker.writeUInt32LE(crc32c(marker.subarray(0, 16)), 16);
+    expect(marker.equals(truncateMarker(100))).toBe(true);
     writeFileSync(join(dir, 'TRUNCATE'), marker);
     const wal = await Wal.open(dir, SMALL);
     expect(wal.lastIndex).toBe(100);
@@ -209,11 +219,92 @@ describe('recovery decision table', () => {
     expect((await again.read(101)).toString()).toBe('next');
     await again.close();
 
+    // The cut on a block boundary inside a batch: record 1's frame (16 + 4080 bytes) ends at
+    // 8192 and record 2 follows in the same batch. The kept record needs a padding frame
+    // after it, or the next open drops it as an unfinished batch.
+    const dir3 = tempDir();
+    const w3 = await Wal.open(dir3, SMALL);
+    await w3.appendMany([Buffer.alloc(4080, 1), Buffer.alloc(100, 2)]);
+    await w3.close();
+    writeFileSync(join(dir3, 'TRUNCATE'), truncateMarker(1));
+    for (let open = 0; open < 2; open++) {
+      const w = await Wal.open(dir3, SMALL);
+      expect(w.lastIndex, `open ${open}`).toBe(1);
+      expect((await w.read(1)).equals(Buffer.alloc(4080, 1))).toBe(true);
+      await w.close();
+    }
+
     // A marker that does not verify was never durable: nothing is cut.
     const dir2 = await makeLog(50);
     writeFileSync(join(dir2, 'TRUNCATE'), Buffer.alloc(24, 1));
     const w2 = await expectIntact(dir2, 50);
     expect(existsSync(join(dir2, 'TRUNCATE'))).toBe(false);
     await w2.close();
+  });
+  it("row H': a torn cut under a TRUNCATE marker (new padding on disk, stale batches after it) keeps records <= i", async () => {
+    // Batches [4080, 100], [100], [100]: record 1 ends on the block boundary 8192 inside the first.
+    const dir = tempDir();
+    const wal = await Wal.open(dir, SMALL);
+    await wal.appendMany([Buffer.alloc(4080, 1), Buffer.alloc(100, 2)]);
+    await wal.append(Buffer.alloc(100, 3));
+    await wal.append(Buffer.alloc(100, 4));
+    await wal.close();
+    const file = segmentFiles(dir)[0] as string;
+    const before = frames(file);
+    const rec1 = before[0] as Frame;
+    expect(rec1.offset + rec1.size).toBe(8192);
+    // truncateAfter(1) got as far as writing its padding frame at 8192 (one block), but
+    // not the zeros over the later batches: those still verify from their own chain.
+    const pad = Buffer.alloc(4096);
+    pad.writeUInt32LE((0x80000000 | 4096) >>> 0, 4);
+    pad.writeBigUInt64LE(2n, 8);
+    const crc = crc32c(pad.subarray(4, 16), rec1.crc);
+    pad.writeUInt32LE(crc, 0);
+    pad.writeUInt32LE(crc, 4096 - 8);
+    pad.writeUInt32LE(0x44504d54, 4096 - 4);
+    patch(file, 8192, pad);
+    writeFileSync(join(dir, 'TRUNCATE'), truncateMarker(1));
+    for (let open = 0; open < 2; open++) {
+      const w = await Wal.open(dir, SMALL);
+      expect(w.lastIndex, `open ${open}`).toBe(1);
+      expect((await w.read(1)).equals(Buffer.alloc(4080, 1))).toBe(true);
+      if (open === 0) expect(existsSync(join(dir, 'TRUNCATE'))).toBe(false);
+      await w.close();
+    }
+    // The cut's padding header did not reach the disk but its later sectors did: record 3
+    // (at the cut, 8192) is damaged and the kept records 1, 2 follow no padding frame (they
+    // are the segment's only batch). They are kept, padded, and readable.
+    const dir3 = tempDir();
+    const w3 = await Wal.open(dir3, SMALL);
+    await w3.appendMany([Buffer.alloc(2032, 1), Buffer.alloc(2032, 2), Buffer.alloc(2032, 3), Buffer.alloc(100, 4)]);
+    await w3.close();
+    const file3 = segmentFiles(dir3)[0] as string;
+    expect(records(frames(file3)).map((f) => f.offset)).toEqual([4096, 6144, 8192, 10240]);
+    patch(file3, 8192 + 512, Buffer.alloc(4096 - 512));
+    writeFileSync(join(dir3, 'TRUNCATE'), truncateMarker(2));
+    for (let open = 0; open < 2; open++) {
+      const w = await Wal.open(dir3, SMALL);
+      expect(w.lastIndex, `open ${open}`).toBe(2);
+      expect((await w.read(1)).equals(Buffer.alloc(2032, 1))).toBe(true);
+      expect((await w.read(2)).equals(Buffer.alloc(2032, 2))).toBe(true);
+      await w.close();
+    }
+
+    // Without the marker the same bytes are corruption (row G): the marker is what says
+    // that the records above 1 were being dropped.
+    const dir2 = tempDir();
+    const w2 = await Wal.open(dir2, SMALL);
+    await w2.appendMany([Buffer.alloc(4080, 1), Buffer.alloc(100, 2)]);
+    await w2.append(Buffer.alloc(100, 3));
+    await w2.append(Buffer.alloc(100, 4));
+    await w2.close();
+    const file2 = segmentFiles(dir2)[0] as string;
+    const rec1b = frames(file2)[0] as Frame;
+    const pad2 = Buffer.from(pad);
+    const crc2 = crc32c(pad2.subarray(4, 16), rec1b.crc);
+    pad2.writeUInt32LE(crc2, 0);
+    pad2.writeUInt32LE(crc2, 4096 - 8);
+    patch(file2, 8192, pad2);
+    await expectCorruption(dir2, file2, 12288);
   });
 });
