@@ -1,0 +1,175 @@
+// Adversarial review of promise 3 (torn vs corrupt): cases the decision table in
+// native/recovery.cc must get right. Failing tests here are confirmed bugs.
+import { describe, expect, it } from 'vitest';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { Wal } from '../../lib/index';
+import { SMALL, frames, payload, segmentFiles, tempDir, type Frame } from './helpers';
+
+/** A closed log with `n` records, one batch (one await) per record. */
+async function makeLog(n: number, size: (i: number) => number = () => 100): Promise<string> {
+  const dir = tempDir();
+  const wal = await Wal.open(dir, SMALL);
+  for (let i = 1; i <= n; i++) await wal.append(Buffer.alloc(size(i), i & 0xff));
+  await wal.close();
+  return dir;
+}
+
+function patch(file: string, offset: number, bytes: Buffer): void {
+  const b = readFileSync(file);
+  bytes.copy(b, offset);
+  writeFileSync(file, b);
+}
+
+async function openError(dir: string): Promise<{ code?: string; path?: string; offset?: number; lastIndex?: number }> {
+  try {
+    const w = await Wal.open(dir, SMALL);
+    const lastIndex = w.lastIndex;
+    await w.close();
+    return { lastIndex };
+  } catch (e) {
+    return e as { code?: string; path?: string; offset?: number };
+  }
+}
+
+const byIndex = (f: Frame[], i: number) => f.find((x) => x.kind === 'record' && x.index === i) as Frame;
+
+describe('review: zeroed whole batches are not torn writes', () => {
+  it('a middle batch of the last segment zeroed whole (record and its padding) is TM_CORRUPTION, not a silent truncation', async () => {
+    // Five one-record batches of 100 bytes: each is exactly one 4 KiB block
+    // (record + padding frame). Zero the block of batch 4: batch 5 was
+    // acknowledged after it, so this is corruption (rows F/G), never a torn tail.
+    // (With two or more batches after the hole, row G finds the second one by
+    // the first one's padding trailer; with exactly one it has no seed.)
+    const dir = await makeLog(5);
+    const file = segmentFiles(dir).at(-1) as string;
+    const f = frames(file);
+    const victim = byIndex(f, 4);
+    expect(victim.offset % 4096).toBe(0);
+    patch(file, victim.offset, Buffer.alloc(4096));
+    const r = await openError(dir);
+    // Actual: the log opens with lastIndex 3; record 5 (intact, acknowledged) is
+    // zeroed away by row E.
+    expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: file, offset: victim.offset });
+  });
+
+  it('only the padding frame of a middle batch zeroed (record intact) is TM_CORRUPTION', async () => {
+    const dir = await makeLog(5);
+    const file = segmentFiles(dir).at(-1) as string;
+    const f = frames(file);
+    const rec = byIndex(f, 4);
+    const pad = f.find((x) => x.kind === 'padding' && x.offset > rec.offset) as Frame;
+    patch(file, pad.offset, Buffer.alloc(pad.size));
+    const r = await openError(dir);
+    expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: file });
+  });
+
+  it('the data area of the last segment zeroed whole (earlier segments sealed) is TM_CORRUPTION, not an empty tail', async () => {
+    // 3000-byte records: 1 per block, ~15 per 64 KiB segment.
+    const dir = await makeLog(40, () => 3000);
+    const files = segmentFiles(dir);
+    expect(files.length).toBeGreaterThan(2);
+    const file = files.at(-1) as string;
+    const recs = frames(file).filter((x) => x.kind === 'record');
+    expect(recs.length).toBeGreaterThan(1); // the last segment held acknowledged records
+    const b = readFileSync(file);
+    b.fill(0, 4096);
+    writeFileSync(file, b);
+    const r = await openError(dir);
+    // Actual: opens, lastIndex drops to the end of the previous segment.
+    expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: file });
+  });
+});
+
+describe('review: pinned recovery behaviour', () => {
+  it('a flipped payload byte in a middle batch of the last segment is TM_CORRUPTION with path and offset', async () => {
+    const dir = await makeLog(9);
+    const file = segmentFiles(dir).at(-1) as string;
+    const victim = byIndex(frames(file), 5);
+    const b = readFileSync(file);
+    b[victim.offset + 16 + 50] = (b[victim.offset + 16 + 50] as number) ^ 0x01;
+    writeFileSync(file, b);
+    const r = await openError(dir);
+    expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: file, offset: victim.offset });
+  });
+
+  it('a flipped byte in the very last record (nothing after it) is a torn tail: dropped, log usable', async () => {
+    const dir = await makeLog(9);
+    const file = segmentFiles(dir).at(-1) as string;
+    const victim = byIndex(frames(file), 9);
+    const b = readFileSync(file);
+    b[victim.offset + 16] = (b[victim.offset + 16] as number) ^ 0x01;
+    writeFileSync(file, b);
+    const w = await Wal.open(dir, SMALL);
+    expect(w.lastIndex).toBe(8);
+    expect(await w.append(Buffer.from('x'))).toBe(9);
+    await w.close();
+    const again = await Wal.open(dir, SMALL);
+    expect((await again.read(9)).toString()).toBe('x');
+    await again.close();
+  });
+
+  it('a flipped byte in a sealed segment is TM_CORRUPTION', async () => {
+    const dir = await makeLog(40, () => 3000);
+    const file = segmentFiles(dir)[0] as string;
+    const victim = byIndex(frames(file), 3);
+    const b = readFileSync(file);
+    b[victim.offset + 100] = (b[victim.offset + 100] as number) ^ 0x80;
+    writeFileSync(file, b);
+    expect(await openError(dir)).toMatchObject({ code: 'TM_CORRUPTION', path: file, offset: victim.offset });
+  });
+
+  it('a missing middle segment is TM_CORRUPTION (gap), never a silent drop', async () => {
+    const dir = await makeLog(40, () => 3000);
+    const files = segmentFiles(dir);
+    expect(files.length).toBeGreaterThan(2);
+    unlinkSync(files[1] as string);
+    expect(await openError(dir)).toMatchObject({ code: 'TM_CORRUPTION', path: files[2] });
+  });
+
+  it('a segment renamed so its name disagrees with its header is TM_CORRUPTION', async () => {
+    const dir = await makeLog(40, () => 3000);
+    const files = segmentFiles(dir);
+    const last = files.at(-1) as string;
+    const first = Number(/(\d{20})\.wal$/.exec(last)?.[1]);
+    const moved = last.replace(/\d{20}\.wal$/, `${String(first + 1).padStart(20, '0')}.wal`);
+    renameSync(last, moved);
+    expect(await openError(dir)).toMatchObject({ code: 'TM_CORRUPTION' });
+  });
+
+  it('truncateAfter, then fewer appends, then reopen: dropped records never come back', async () => {
+    const dir = tempDir();
+    const wal = await Wal.open(dir, SMALL);
+    for (let i = 1; i <= 60; i++) await wal.append(payload(i));
+    const segsBefore = segmentFiles(dir).length;
+    expect(segsBefore).toBeGreaterThan(2);
+    await wal.truncateAfter(10);
+    await wal.appendMany([Buffer.from('a'), Buffer.from('b')]);
+    await wal.close();
+    const again = await Wal.open(dir, SMALL);
+    expect(again.lastIndex).toBe(12);
+    expect((await again.read(11)).toString()).toBe('a');
+    expect((await again.read(12)).toString()).toBe('b');
+    for (let i = 1; i <= 10; i++) expect((await again.read(i)).equals(payload(i))).toBe(true);
+    await again.close();
+    // And once more after appending past the old segment boundary again.
+    const w3 = await Wal.open(dir, SMALL);
+    for (let i = 13; i <= 70; i++) await w3.append(payload(i, 7));
+    await w3.truncateAfter(20);
+    await w3.close();
+    const w4 = await Wal.open(dir, SMALL);
+    expect(w4.lastIndex).toBe(20);
+    await w4.close();
+  });
+
+  it('read of a record damaged after open rejects TM_CORRUPTION with path and offset', async () => {
+    const dir = await makeLog(5);
+    const wal = await Wal.open(dir, SMALL);
+    const file = segmentFiles(dir).at(-1) as string;
+    const victim = byIndex(frames(file), 2);
+    const b = readFileSync(file);
+    b[victim.offset + 20] = (b[victim.offset + 20] as number) ^ 0xff;
+    writeFileSync(file, b);
+    await expect(wal.read(2)).rejects.toMatchObject({ code: 'TM_CORRUPTION', path: file, offset: victim.offset });
+    await wal.close();
+  });
+});
