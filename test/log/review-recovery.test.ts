@@ -173,3 +173,42 @@ describe('review: pinned recovery behaviour', () => {
     await wal.close();
   });
 });
+
+describe('review: damage inside the last (acknowledged) batch', () => {
+  it('a flipped bit in the middle record of a last appendMany batch, with the rest of the batch verifying, is TM_CORRUPTION', async () => {
+    // Row E calls any damage inside the last batch a torn write. But every byte
+    // a torn write can leave behind is either new or the old content of a
+    // pre-zeroed segment (whole 512-byte sectors of zeros). A record whose
+    // sectors hold no all-zero sector, followed by records and a padding frame
+    // that verify from its stored CRC, was written whole and then damaged.
+    const dir = tempDir();
+    const wal = await Wal.open(dir, SMALL);
+    await wal.append(Buffer.alloc(100, 1));
+    await wal.appendMany(Array.from({ length: 5 }, (_, k) => Buffer.alloc(600, 0x20 + k)));
+    await wal.close();
+    const file = segmentFiles(dir).at(-1) as string;
+    const victim = byIndex(frames(file), 4);
+    const b = readFileSync(file);
+    b[victim.offset + 16 + 300] = (b[victim.offset + 16 + 300] as number) ^ 0x04;
+    writeFileSync(file, b);
+    const r = await openError(dir);
+    // Actual: opens with lastIndex 1; acknowledged records 2..6 (the whole batch) are zeroed.
+    expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: file, offset: victim.offset });
+  });
+});
+
+describe('review: a missing last segment', () => {
+  it('deleting the last segment file (earlier ones sealed) is noticed, not a silently shorter log', async () => {
+    // Row C only checks adjacent pairs: nothing records that a sealed segment
+    // had a successor. (Power loss cannot cause this: the rename is fsynced
+    // before anything is written into the new segment. A lost directory entry
+    // or an operator can.)
+    const dir = await makeLog(40, () => 3000);
+    const files = segmentFiles(dir);
+    expect(files.length).toBeGreaterThan(2);
+    unlinkSync(files.at(-1) as string);
+    const r = await openError(dir);
+    // Actual: opens, lastIndex is the end of the previous segment.
+    expect(r).toMatchObject({ code: 'TM_CORRUPTION' });
+  });
+});
