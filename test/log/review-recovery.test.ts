@@ -2,7 +2,8 @@
 // native/recovery.cc must get right. Failing tests here are confirmed bugs.
 import { describe, expect, it } from 'vitest';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { Wal } from '../../lib/index';
+import { join } from 'node:path';
+import { Wal, crc32c } from '../../lib/index';
 import { SMALL, frames, payload, segmentFiles, tempDir, type Frame } from './helpers';
 
 /** A closed log with `n` records, one batch (one await) per record. */
@@ -210,5 +211,58 @@ describe('review: a missing last segment', () => {
     const r = await openError(dir);
     // Actual: opens, lastIndex is the end of the previous segment.
     expect(r).toMatchObject({ code: 'TM_CORRUPTION' });
+  });
+});
+
+describe('review: a truncateAfter interrupted between its writes (row H)', () => {
+  function marker(last: number): Buffer {
+    const m = Buffer.alloc(24);
+    m.writeBigUInt64LE(0x3143555254544d54n, 0); // "TMTRUNC1"
+    m.writeBigUInt64LE(BigInt(last), 8);
+    m.writeUInt32LE(crc32c(m.subarray(0, 16)), 16);
+    return m;
+  }
+
+  it('killed after the first block at the cut was rewritten but before the rest was zeroed: open finishes the cut', async () => {
+    // truncateAfter(10) on one-record batches: the TRUNCATE marker is durable,
+    // then cut_segment_tail writes the block at the cut (zeros, since the cut
+    // is block-aligned here), then zero chunks over the old tail, then syncs.
+    // A SIGKILL between those pwrites (the page cache keeps the first) leaves:
+    // marker + records 1..10 + one zero block + old records 12..14.
+    const dir = await makeLog(14); // one segment
+    const file = segmentFiles(dir).at(-1) as string;
+    const cut = byIndex(frames(file), 11).offset;
+    expect(cut % 4096).toBe(0);
+    patch(file, cut, Buffer.alloc(4096));
+    writeFileSync(join(dir, 'TRUNCATE'), marker(10));
+    const r = await openError(dir);
+    // Actual: TM_CORRUPTION ("zeroed record with valid records after it"):
+    // rows F/G take the old records 13..14, which the interrupted cut was
+    // removing, as proof of a later batch.
+    expect(r).toEqual({ lastIndex: 10 });
+  });
+
+  it('same, with the cut inside a batch (a padding frame written at the cut)', async () => {
+    // Batches of 4 records of 200 bytes (one 4 KiB block each). truncateAfter(10)
+    // cuts inside the third batch: its head write is [records 9, 10 | padding].
+    const dir = tempDir();
+    const wal = await Wal.open(dir, SMALL);
+    for (let i = 0; i < 6; i++) await wal.appendMany(Array.from({ length: 4 }, (_, k) => Buffer.alloc(200, i * 4 + k + 1)));
+    await wal.close();
+    const file = segmentFiles(dir)[0] as string;
+    // Let the real code cut a copy (same header nonce, so the same chain) ...
+    const copy = tempDir();
+    const copied = join(copy, file.slice(-24));
+    writeFileSync(copied, readFileSync(file));
+    const w = await Wal.open(copy, SMALL);
+    await w.truncateAfter(10);
+    await w.close();
+    const head = Math.floor(byIndex(frames(copied), 10).offset / 4096) * 4096;
+    // ... and put only its first write (the block at the cut) over the original.
+    patch(file, head, readFileSync(copied).subarray(head, head + 4096));
+    writeFileSync(join(dir, 'TRUNCATE'), marker(10));
+    const r = await openError(dir);
+    // Actual: TM_CORRUPTION ("bad record with valid records after it").
+    expect(r).toEqual({ lastIndex: 10 });
   });
 });
