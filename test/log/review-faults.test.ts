@@ -61,6 +61,37 @@ describe('review: ENOSPC', () => {
     expect(again.lastIndex).toBe(10);
     await again.close();
   });
+  it('a batch rejected with ENOSPC after a partial write, followed by a rotation, does not make the log unopenable', async () => {
+    // The rejected bytes stay in the active segment after its committed end.
+    // The next batch does not fit there, so nothing overwrites them: the
+    // segment is sealed with them, and recovery's row B sees a sealed segment
+    // that "ends inside a batch" (or, had the padding got out too, records
+    // that overlap the next segment's first index).
+    const dir = tempDir();
+    const wal = await openFaulty(dir, SMALL);
+    for (let i = 1; i <= 13; i++) await wal.append(Buffer.alloc(4000, i)); // 13 one-block batches: data up to 57344 of 65536
+    faults()('failWrite', ENOSPC, 2 * (16 + 1000)); // two whole frames get out
+    await expect(wal.appendMany([Buffer.alloc(1000, 1), Buffer.alloc(1000, 2), Buffer.alloc(1000, 3)])).rejects.toMatchObject({
+      code: 'TM_NOSPC',
+    });
+    faults()('failWrite', 0);
+    const segs = wal.stats().segments;
+    const big = Buffer.alloc(40000, 0x77); // does not fit in what is left: rotation, nothing written at the old tail
+    const idx = await wal.append(big);
+    expect(wal.stats().segments).toBeGreaterThan(segs);
+    await wal.close();
+    faults()('reset');
+    const r = await Wal.open(dir, SMALL).then(
+      async (w) => {
+        const out = { lastIndex: w.lastIndex, big: (await w.read(idx)).equals(big) };
+        await w.close();
+        return out;
+      },
+      (e: unknown) => ({ code: (e as { code: string }).code, message: (e as Error).message }),
+    );
+    // Actual: { code: 'TM_CORRUPTION', message: '... sealed segment ends inside a batch (00..01.wal at offset 59376)' }
+    expect(r).toEqual({ lastIndex: idx, big: true });
+  });
 });
 
 describe('review: pinned fault behaviour', () => {
