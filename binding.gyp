@@ -2,7 +2,10 @@
   "variables": {
     # CRC-32C: run-time dispatch plus one file per instruction set (per-function target attributes, never -march=native).
     "crc_sources": [
-      "native/crc32c.cc"
+      "native/crc32c.cc",
+      "native/crc32c_table.cc",
+      "native/crc32c_sse42.cc",
+      "native/crc32c_arm64.cc"
     ],
     # The WAL library below addon.cc (no N-API in these).
     "wal_sources": [

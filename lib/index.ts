@@ -10,3 +10,5 @@ export { Wal } from './log/wal';
 export type { WalEntry, WalHistogram, WalRange, WalStats } from './log/wal';
 export type { SyncMode, WalOptions } from './log/options';
 export { SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX, SEGMENT_BYTES_DEFAULT, RECORD_BYTES_DEFAULT } from './log/options';
+export * from './core/index';
+export { MemoryLog } from './log/memory';

@@ -1,30 +1,39 @@
-// Portable table-driven CRC-32C. Hardware paths are dispatched from here at run time.
+// CRC-32C run-time dispatch: the implementation is picked once, on first use, from what
+// the CPU reports (cpuid on x86-64, getauxval(AT_HWCAP) on arm64). The pick is a
+// function-local static, so concurrent first calls from several threads are safe.
 #include "crc32c.h"
 
-#include <array>
 #include <atomic>
+
+#include "crc32c_internal.h"
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 namespace tidemark {
 namespace {
 
-constexpr uint32_t kPolyReflected = 0x82F63B78u;
+using ExtendFn = uint32_t (*)(uint32_t, const uint8_t*, size_t);
 
-constexpr std::array<uint32_t, 256> MakeTable() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; i++) {
-    uint32_t crc = i;
-    for (int bit = 0; bit < 8; bit++) crc = (crc >> 1) ^ ((crc & 1u) ? kPolyReflected : 0u);
-    table[i] = crc;
-  }
-  return table;
+struct Implementation {
+  ExtendFn extend;
+  const char* name;
+};
+
+Implementation Detect() {
+#if defined(__x86_64__)
+  if (crc32c_internal::Sse42Supported()) return {crc32c_internal::ExtendSse42, "sse42"};
+#endif
+#if defined(__aarch64__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (crc32c_internal::Arm64Supported()) return {crc32c_internal::ExtendArm64, "arm64"};
+#endif
+  return {crc32c_internal::ExtendTable, "table"};
 }
 
-constexpr std::array<uint32_t, 256> kTable = MakeTable();
-
-uint32_t ExtendTable(uint32_t crc, const uint8_t* data, size_t size) {
-  uint32_t state = ~crc;
-  for (size_t i = 0; i < size; i++) state = kTable[(state ^ data[i]) & 0xFFu] ^ (state >> 8);
-  return ~state;
+const Implementation& Detected() {
+  static const Implementation detected = Detect();
+  return detected;
 }
 
 std::atomic<bool> g_force_table{false};
@@ -32,10 +41,13 @@ std::atomic<bool> g_force_table{false};
 }  // namespace
 
 uint32_t crc32c_extend(uint32_t crc, const uint8_t* data, size_t size) {
-  return ExtendTable(crc, data, size);
+  if (g_force_table.load(std::memory_order_relaxed)) return crc32c_internal::ExtendTable(crc, data, size);
+  return Detected().extend(crc, data, size);
 }
 
-const char* crc32c_implementation() { return "table"; }
+const char* crc32c_implementation() {
+  return g_force_table.load(std::memory_order_relaxed) ? "table" : Detected().name;
+}
 
 void crc32c_force_table(bool force) { g_force_table.store(force, std::memory_order_relaxed); }
 

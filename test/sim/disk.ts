@@ -1,0 +1,68 @@
+/**
+ * Simulated disk of one node: a durable MemoryLog plus at most one write in
+ * flight (the outstanding Ready). A sync may take several steps. A crash loses
+ * the write in flight, except possibly a prefix of it in write order
+ * (snapshot, entries one by one, hard state): a torn batch that was never
+ * acknowledged.
+ */
+import type { Ready } from '../../lib/core';
+import type { SeededRandom } from '../../lib/core/random';
+import { MemoryLog } from '../../lib/log/memory';
+
+export interface PendingWrite {
+  readonly ready: Ready;
+  readonly completeAt: number;
+}
+
+export class Disk {
+  readonly log = new MemoryLog();
+  pending: PendingWrite | null = null;
+  syncs = 0;
+  tornOnCrash = 0;
+
+  constructor(private readonly rng: SeededRandom) {}
+
+  submit(ready: Ready, completeAt: number): void {
+    if (this.pending !== null) throw new Error('disk: second write while one is in flight');
+    this.pending = { ready, completeAt };
+  }
+
+  /** Makes the write durable, in order. */
+  static persist(log: MemoryLog, ready: Ready): void {
+    const p = ready.persist;
+    if (p.snapshot !== null) log.installSnapshot(p.snapshot);
+    if (p.entries.length > 0) log.append(p.entries);
+    if (p.hardState !== null) log.setHardState(p.hardState);
+  }
+
+  /** Completes the write in flight if due; returns its Ready. */
+  completeIfDue(now: number): Ready | null {
+    const w = this.pending;
+    if (w === null || w.completeAt > now) return null;
+    this.pending = null;
+    Disk.persist(this.log, w.ready);
+    this.syncs++;
+    return w.ready;
+  }
+
+  /** Power loss: the write in flight is lost, or a prefix of it landed. */
+  crash(): void {
+    const w = this.pending;
+    this.pending = null;
+    if (w === null || !this.rng.chance(0.5)) return;
+    const p = w.ready.persist;
+    const ops = (p.snapshot !== null ? 1 : 0) + p.entries.length + (p.hardState !== null ? 1 : 0);
+    if (ops === 0) return;
+    let keep = this.rng.int(ops + 1);
+    if (keep === 0) return;
+    this.tornOnCrash++;
+    if (p.snapshot !== null) {
+      this.log.installSnapshot(p.snapshot);
+      keep--;
+    }
+    const n = Math.min(keep, p.entries.length);
+    if (n > 0) this.log.append(p.entries.slice(0, n));
+    keep -= n;
+    if (keep > 0 && p.hardState !== null) this.log.setHardState(p.hardState);
+  }
+}
