@@ -89,6 +89,16 @@ Status probe_direct(const std::string& dir, const std::string& path, uint32_t* b
   return Status::Ok();
 }
 
+// The directory holding `dir` ("/" for "/", "." for a bare name).
+std::string parent_dir(const std::string& dir) {
+  size_t end = dir.find_last_not_of('/');
+  if (end == std::string::npos) return "/";
+  size_t slash = dir.rfind('/', end);
+  if (slash == std::string::npos) return ".";
+  size_t keep = dir.find_last_not_of('/', slash);
+  return keep == std::string::npos ? "/" : dir.substr(0, keep + 1);
+}
+
 }  // namespace
 
 Status Log::open(const std::string& dir, const LogOptions& options, ReportFn report, std::shared_ptr<Log>* out) {
@@ -155,6 +165,9 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
     std::string path = dir + "/" + segment_name(1);
     if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Status::Errno("rename", errno, path);
     if (s.ok()) s = sync_dir(dir);
+    // Promise 1: the log directory's own entry in its parent too (the caller
+    // may have created it, or an earlier open may have stopped before this).
+    if (s.ok()) s = sync_dir(parent_dir(dir));
     if (!s.ok()) {
       ::unlink(tmp.c_str());
       log->release_lock();

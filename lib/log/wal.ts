@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open as openFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCodes, TidemarkError, type TidemarkErrorCode } from '../errors';
 import { binding, type NativeBinding, type NativeError, type NativeLog } from './binding';
@@ -157,8 +157,9 @@ export class Wal {
     }
     const resolved = resolveWalOptions(options);
     const abs = path.resolve(dir);
+    let created: string | undefined;
     try {
-      await mkdir(abs, { recursive: true });
+      created = await mkdir(abs, { recursive: true });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new TidemarkError(ErrorCodes.IO, `Wal.open: cannot create directory ${abs}: ${e.message}`, {
@@ -168,6 +169,7 @@ export class Wal {
         cause: err,
       });
     }
+    if (created !== undefined) await syncCreatedDirs(created, abs);
     let wal: Wal | undefined;
     let handle: NativeLog;
     try {
@@ -517,4 +519,37 @@ export class Wal {
 /** @internal */
 export function openWal(native: NativeBinding, dir: string, options?: WalOptions): Promise<Wal> {
   return Wal._openWith(native, dir, options);
+}
+
+/**
+ * Promise 1 for a directory `mkdir -p` created: makes the entry of every
+ * created component (`first` down to `leaf`) durable in its parent by fsyncing
+ * each parent, deepest first. The log directory's own entries (its segments)
+ * are synced by the native open.
+ */
+async function syncCreatedDirs(first: string, leaf: string): Promise<void> {
+  const parents: string[] = [];
+  for (let d = leaf; ; d = path.dirname(d)) {
+    const parent = path.dirname(d);
+    parents.push(parent);
+    if (d === first || parent === d) break;
+  }
+  for (const p of parents) {
+    try {
+      const fh = await openFile(p, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new TidemarkError(ErrorCodes.IO, `Wal.open: cannot make the new directory ${first} durable (fsync of ${p}): ${e.message}`, {
+        ...(e.code !== undefined ? { errno: e.code } : {}),
+        syscall: 'fsync',
+        path: p,
+        cause: err,
+      });
+    }
+  }
 }
