@@ -274,6 +274,13 @@ uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
 uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>& records, Status* st) {
   size_t bytes = 0;
   for (const auto& r : records) bytes += frame_bytes(r.second);
+  if (bytes > kStagingBytesMax) {
+    // Could never be queued, however long the caller waits.
+    *st = Status::Make(Code::kInvalidArgument, "appendMany: the batch is " + std::to_string(bytes) +
+                                                   " bytes framed, above the staging limit of " +
+                                                   std::to_string(kStagingBytesMax) + " bytes (1 GiB); split it");
+    return 0;
+  }
   std::lock_guard<std::mutex> lk(mu_);
   if (closing_) {
     *st = Status::Make(Code::kClosed, "the log is closed");

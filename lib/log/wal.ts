@@ -16,6 +16,14 @@ import { resolveWalOptions, SYNC_MODE_CODES, type SyncMode, type WalOptions } fr
 
 export type { SyncMode, WalOptions } from './options';
 
+/** Bytes the native staging queue holds (native/limits.h kStagingBytesMax): one appendMany must fit. */
+const STAGING_BYTES_MAX = 2 ** 30;
+
+/** Bytes one record takes in a segment: 16-byte header, payload padded to 8 (native/record.h). */
+function frameBytes(length: number): number {
+  return 16 + Math.ceil(length / 8) * 8;
+}
+
 /** One record, as {@link Wal.entries} yields it. */
 export interface WalEntry {
   /** The record's index (1-based, consecutive). */
@@ -247,8 +255,10 @@ export class Wal {
    * Appends several records as one batch, with one promise. Resolves with the
    * last record's index when all are durable; the first is `last - datas.length + 1`.
    *
-   * @param datas - a non-empty array of Uint8Array records
-   * @throws (rejects) as {@link append}; `TM_INVALID_ARGUMENT` names the bad element
+   * @param datas - a non-empty array of Uint8Array records, at most 1 GiB in all
+   *   (each record framed: 16-byte header, payload padded to 8 bytes)
+   * @throws (rejects) as {@link append}; `TM_INVALID_ARGUMENT` names the bad element,
+   *   or the staging limit when the whole batch is above it (it could never be queued)
    */
   appendMany(datas: Uint8Array[]): Promise<number> {
     if (!Array.isArray(datas)) {
@@ -268,6 +278,15 @@ export class Wal {
           TidemarkError.invalidArgument(`appendMany: datas[${i}] is ${d.byteLength} bytes, above maxRecordBytes (${max}); nothing was written`),
         );
       }
+    }
+    let framed = 0;
+    for (const d of datas) framed += frameBytes(d.byteLength);
+    if (framed > STAGING_BYTES_MAX) {
+      return Promise.reject(
+        TidemarkError.invalidArgument(
+          `appendMany: the batch is ${framed} bytes framed (${datas.length} records), above the staging limit of ${STAGING_BYTES_MAX} bytes (1 GiB); split it into smaller appendMany calls; nothing was written`,
+        ),
+      );
     }
     if (this.#closing) return Promise.reject(TidemarkError.closed('log'));
     const last = this.#native.appendMany(datas);
