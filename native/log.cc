@@ -89,6 +89,16 @@ Status probe_direct(const std::string& dir, const std::string& path, uint32_t* b
   return Status::Ok();
 }
 
+// The directory holding `dir` ("/" for "/", "." for a bare name).
+std::string parent_dir(const std::string& dir) {
+  size_t end = dir.find_last_not_of('/');
+  if (end == std::string::npos) return "/";
+  size_t slash = dir.rfind('/', end);
+  if (slash == std::string::npos) return ".";
+  size_t keep = dir.find_last_not_of('/', slash);
+  return keep == std::string::npos ? "/" : dir.substr(0, keep + 1);
+}
+
 }  // namespace
 
 Status Log::open(const std::string& dir, const LogOptions& options, ReportFn report, std::shared_ptr<Log>* out) {
@@ -155,6 +165,9 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
     std::string path = dir + "/" + segment_name(1);
     if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Status::Errno("rename", errno, path);
     if (s.ok()) s = sync_dir(dir);
+    // Promise 1: the log directory's own entry in its parent too (the caller
+    // may have created it, or an earlier open may have stopped before this).
+    if (s.ok()) s = sync_dir(parent_dir(dir));
     if (!s.ok()) {
       ::unlink(tmp.c_str());
       log->release_lock();
@@ -261,6 +274,13 @@ uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
 uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>& records, Status* st) {
   size_t bytes = 0;
   for (const auto& r : records) bytes += frame_bytes(r.second);
+  if (bytes > kStagingBytesMax) {
+    // Could never be queued, however long the caller waits.
+    *st = Status::Make(Code::kInvalidArgument, "appendMany: the batch is " + std::to_string(bytes) +
+                                                   " bytes framed, above the staging limit of " +
+                                                   std::to_string(kStagingBytesMax) + " bytes (1 GiB); split it");
+    return 0;
+  }
   std::lock_guard<std::mutex> lk(mu_);
   if (closing_) {
     *st = Status::Make(Code::kClosed, "the log is closed");

@@ -115,6 +115,9 @@ class Log {
   Status write_batch(QueueItem& item, bool* durable_any, bool* clean);
   Status find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uint64_t* offset, uint32_t* seed);
   Status take_spare(std::string* path);
+  Status take_spares(size_t count, std::vector<std::string>* paths);
+  void release_spares(std::vector<std::string>* paths);
+  Status zero_dirty_tail(Segment* seg);
   Status rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out);
   Status do_truncate_after(uint64_t index);
   Status do_truncate_before(uint64_t index);

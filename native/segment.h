@@ -55,6 +55,8 @@ struct Segment {
 
   // Writer-owned.
   uint64_t write_offset = 0;          // next batch starts here (block aligned)
+  uint64_t dirty_end = 0;             // > write_offset: [write_offset, dirty_end) may hold frames of a
+                                      // rejected batch, to be zeroed before the segment is used further
   uint32_t tail_crc = 0;              // chain seed for the next frame
   uint64_t header_nonce = 0;
   uint64_t last_sparse_index = 0;     // bookkeeping for when to add sparse entries

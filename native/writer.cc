@@ -94,6 +94,82 @@ Status Log::take_spare(std::string* path) {
   return spare_status_;
 }
 
+Status Log::take_spares(size_t count, std::vector<std::string>* paths) {
+  paths->clear();
+  if (count == 1) {
+    std::string path;
+    Status s = take_spare(&path);
+    if (s.ok()) paths->push_back(path);
+    return s;
+  }
+  // Several rotations in one batch: each taken spare moves aside (a *.tmp
+  // name, which recovery removes) so the preparer can make the next one under
+  // the ready name while we hold it.
+  for (size_t i = 0; i < count; i++) {
+    std::string path;
+    Status s = take_spare(&path);
+    if (!s.ok()) {
+      release_spares(paths);
+      return s;
+    }
+    std::string held = dir_ + "/spare.held." + std::to_string(i) + ".tmp";
+    if (::rename(path.c_str(), held.c_str()) != 0) {
+      s = Status::Errno("rename", errno, held);
+      std::vector<std::string> back{path};
+      release_spares(&back);
+      release_spares(paths);
+      return s;
+    }
+    paths->push_back(held);
+    {
+      std::lock_guard<std::mutex> lk(prep_mu_);
+      spare_wanted_ = true;
+    }
+    prep_cv_.notify_all();
+  }
+  return Status::Ok();
+}
+
+void Log::release_spares(std::vector<std::string>* paths) {
+  const std::string ready = dir_ + "/" + kSpareReadyName;
+  for (const std::string& path : *paths) {
+    std::lock_guard<std::mutex> lk(prep_mu_);
+    bool is_ready = path == ready;
+    if (!spare_ready_ && !spare_busy_ && (is_ready || ::rename(path.c_str(), ready.c_str()) == 0)) {
+      // Back as the prepared spare for next time.
+      spare_ready_ = true;
+      spare_path_ = ready;
+      spare_wanted_ = false;
+    } else if (!is_ready) {
+      ::unlink(path.c_str());
+    }
+    // (A ready-named one while the preparer is busy: its rename replaces it.)
+  }
+  paths->clear();
+}
+
+Status Log::zero_dirty_tail(Segment* seg) {
+  if (seg->dirty_end > seg->write_offset) {
+    uint64_t end = std::min(seg->dirty_end, seg->file_bytes);
+    AlignedBuffer zeros;
+    zeros.resize(static_cast<size_t>(std::min<uint64_t>(end - seg->write_offset, kZeroChunkBytes)));
+    memset(zeros.data(), 0, zeros.size());
+    for (uint64_t off = seg->write_offset; off < end;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(end - off, zeros.size()));
+      Status s = seg->file->pwrite(zeros.data(), n, off);
+      if (!s.ok()) return s;
+      off += n;
+    }
+    Status s = sync_file(seg->file.get());
+    if (!s.ok()) {
+      s.code = Code::kIo;  // a failed sync is never ENOSPC-clean
+      return s;
+    }
+  }
+  seg->dirty_end = 0;
+  return Status::Ok();
+}
+
 Status Log::rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out) {
   auto seg = std::make_shared<Segment>();
   seg->first_index = first_index;
@@ -128,36 +204,68 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
   *durable_any = false;
   *clean = false;
   std::shared_ptr<Segment> seg = segments_.back();
+  // Frames an earlier rejected batch left after the committed end are zeroed
+  // before anything else is written (or the segment is sealed by a rotation).
+  if (seg->dirty_end > seg->write_offset) {
+    Status s = zero_dirty_tail(seg.get());
+    if (!s.ok()) {
+      // ENOSPC again: nothing of the log changed, the range stays marked.
+      if (s.code == Code::kNoSpace) *clean = true;
+      return s;
+    }
+  }
   size_t total = item.buf.size();
   // Room for the trailing padding without reallocating under our pointers.
   item.buf.reserve(total + 2 * kBlockBytesMax);
   uint8_t* base = item.buf.data();
   placed_.clear();
 
-  // ENOSPC must reject a batch before any of it is durable: get the spare now
-  // if the batch will not fit in the active segment.
-  std::string spare;
-  if (seg->write_offset + total + kPadFrameMinBytes + block_ > seg->file_bytes) {
-    Status s = take_spare(&spare);
+  // ENOSPC must reject a batch before any of it is durable: count the
+  // rotations the batch needs (the same layout as the loop below) and take
+  // that many spares now.
+  size_t rotations = 0;
+  {
+    uint64_t off = seg->write_offset;
+    uint64_t cap = seg->file_bytes;
+    size_t p = 0;
+    while (true) {
+      size_t start = p;
+      while (p < total) {
+        size_t fb = frame_bytes(load32(base + p + 4));
+        uint64_t end = off + (p - start) + fb;
+        if (end + padding_bytes(end, block_) > cap) break;
+        p += fb;
+      }
+      if (p == total) break;
+      if (p == start && off == kSegmentDataOffset && cap == options_.segment_bytes) {
+        *clean = true;
+        return Status::Make(Code::kInvalidArgument, "a record does not fit in an empty segment");
+      }
+      rotations++;
+      off = kSegmentDataOffset;
+      cap = options_.segment_bytes;
+    }
+  }
+  // Spares taken for rotations that did not happen (a failure) go back.
+  struct Spares {
+    Log* log;
+    std::vector<std::string> paths;
+    size_t used = 0;
+    ~Spares() {
+      if (used < paths.size()) {
+        std::vector<std::string> rest(paths.begin() + static_cast<std::ptrdiff_t>(used), paths.end());
+        log->release_spares(&rest);
+      }
+    }
+  } spares{this, {}, 0};
+  if (rotations > 0) {
+    Status s = take_spares(rotations, &spares.paths);
     if (!s.ok()) {
       // Nothing of the log was touched: a clean rejection, whatever the errno.
       *clean = true;
       return s;
     }
   }
-  // A spare taken for a rotation that did not happen goes back for next time.
-  auto give_back_spare = [&] {
-    if (spare.empty()) return;
-    std::lock_guard<std::mutex> lk(prep_mu_);
-    if (!spare_ready_) {
-      spare_ready_ = true;
-      spare_path_ = spare;
-      spare_wanted_ = false;
-    } else {
-      ::unlink(spare.c_str());
-    }
-    spare.clear();
-  };
 
   size_t pos = 0;
   while (pos < total) {
@@ -194,7 +302,13 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
       auto t0 = std::chrono::steady_clock::now();
       Status s = seg->file->pwrite(wbuf, wlen, off);
       if (!s.ok()) {
-        give_back_spare();
+        if (!*durable_any && s.code == Code::kNoSpace) {
+          // A clean rejection, but some of [off, off + wlen) may have been
+          // written: zero it now (space permitting), or before the next write.
+          seg->dirty_end = std::max(seg->dirty_end, off + wlen);
+          Status z = zero_dirty_tail(seg.get());
+          if (!z.ok() && z.code != Code::kNoSpace) return z;  // not clean: poisons
+        }
         return s;
       }
       if (options_.sync == SyncMode::kDsync || options_.sync == SyncMode::kDirect) {
@@ -214,13 +328,15 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
       m_padding_.fetch_add(pad, std::memory_order_relaxed);
     }
     if (!last_part) {
-      if (spare.empty()) {
-        Status s = take_spare(&spare);
+      std::string spare;
+      if (spares.used < spares.paths.size()) {
+        spare = spares.paths[spares.used++];
+      } else {
+        Status s = take_spare(&spare);  // not reached: the count above is exact
         if (!s.ok()) return s;
       }
       std::shared_ptr<Segment> next;
       Status s = rotate(load64(base + pos + 8), spare, &next);
-      spare.clear();
       if (!s.ok()) {
         if (s.code == Code::kNoSpace) s.code = Code::kIo;
         *durable_any = true;  // the directory changed: not a clean rejection
@@ -229,7 +345,6 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
       seg = std::move(next);
     }
   }
-  give_back_spare();
   // Durable: publish to readers.
   {
     std::lock_guard<std::mutex> lk(index_mu_);
@@ -419,7 +534,7 @@ void Log::writer_main() {
               } else if (!durable_any && (clean || s.code == Code::kNoSpace)) {
                 // Clean rejection (ENOSPC, or no next segment could be prepared):
                 // nothing of it is acknowledged; unacknowledged bytes it left are
-                // overwritten by the next batch at the same offset.
+                // zeroed (write_batch: now, or before the segment is used again).
                 failure = s;
                 std::lock_guard<std::mutex> lk(mu_);
                 next_index_ = last_index_.load() + 1;
@@ -481,6 +596,19 @@ void Log::writer_main() {
     }
     items.clear();
     if (closed) {
+      {
+        // Bytes of a rejected batch still after the committed end must not
+        // come back as records at the next open.
+        bool poisoned;
+        {
+          std::lock_guard<std::mutex> lk(mu_);
+          poisoned = poisoned_;
+        }
+        Segment* active = segments_.empty() ? nullptr : segments_.back().get();
+        if (!poisoned && active != nullptr && active->file && active->dirty_end > active->write_offset) {
+          (void)zero_dirty_tail(active);  // best effort: on failure they can reappear at the next open
+        }
+      }
       {
         std::lock_guard<std::mutex> lk(prep_mu_);
         prep_stop_ = true;

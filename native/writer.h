@@ -8,7 +8,9 @@
 // Failure rules (promise 4): ENOSPC before anything of a batch is durable, or a
 // failure to prepare the next segment file (before anything is written),
 // rejects that batch and everything queued behind it (TM_NOSPC / TM_IO) and
-// rolls the next index back (the log stays usable); any other write or sync failure
+// rolls the next index back (the log stays usable; frames of it that reached the
+// segment are zeroed before the segment is used further, and every spare a batch
+// needs is taken before it writes); any other write or sync failure
 // poisons the log: everything pending and later rejects TM_POISONED with the
 // original errno, and nothing is retried.
 #pragma once

@@ -8,13 +8,21 @@
  *
  * @packageDocumentation
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open as openFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCodes, TidemarkError, type TidemarkErrorCode } from '../errors';
 import { binding, type NativeBinding, type NativeError, type NativeLog } from './binding';
 import { resolveWalOptions, SYNC_MODE_CODES, type SyncMode, type WalOptions } from './options';
 
 export type { SyncMode, WalOptions } from './options';
+
+/** Bytes the native staging queue holds (native/limits.h kStagingBytesMax): one appendMany must fit. */
+const STAGING_BYTES_MAX = 2 ** 30;
+
+/** Bytes one record takes in a segment: 16-byte header, payload padded to 8 (native/record.h). */
+function frameBytes(length: number): number {
+  return 16 + Math.ceil(length / 8) * 8;
+}
 
 /** One record, as {@link Wal.entries} yields it. */
 export interface WalEntry {
@@ -157,8 +165,9 @@ export class Wal {
     }
     const resolved = resolveWalOptions(options);
     const abs = path.resolve(dir);
+    let created: string | undefined;
     try {
-      await mkdir(abs, { recursive: true });
+      created = await mkdir(abs, { recursive: true });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new TidemarkError(ErrorCodes.IO, `Wal.open: cannot create directory ${abs}: ${e.message}`, {
@@ -168,6 +177,7 @@ export class Wal {
         cause: err,
       });
     }
+    if (created !== undefined) await syncCreatedDirs(created, abs);
     let wal: Wal | undefined;
     let handle: NativeLog;
     try {
@@ -245,8 +255,10 @@ export class Wal {
    * Appends several records as one batch, with one promise. Resolves with the
    * last record's index when all are durable; the first is `last - datas.length + 1`.
    *
-   * @param datas - a non-empty array of Uint8Array records
-   * @throws (rejects) as {@link append}; `TM_INVALID_ARGUMENT` names the bad element
+   * @param datas - a non-empty array of Uint8Array records, at most 1 GiB in all
+   *   (each record framed: 16-byte header, payload padded to 8 bytes)
+   * @throws (rejects) as {@link append}; `TM_INVALID_ARGUMENT` names the bad element,
+   *   or the staging limit when the whole batch is above it (it could never be queued)
    */
   appendMany(datas: Uint8Array[]): Promise<number> {
     if (!Array.isArray(datas)) {
@@ -266,6 +278,15 @@ export class Wal {
           TidemarkError.invalidArgument(`appendMany: datas[${i}] is ${d.byteLength} bytes, above maxRecordBytes (${max}); nothing was written`),
         );
       }
+    }
+    let framed = 0;
+    for (const d of datas) framed += frameBytes(d.byteLength);
+    if (framed > STAGING_BYTES_MAX) {
+      return Promise.reject(
+        TidemarkError.invalidArgument(
+          `appendMany: the batch is ${framed} bytes framed (${datas.length} records), above the staging limit of ${STAGING_BYTES_MAX} bytes (1 GiB); split it into smaller appendMany calls; nothing was written`,
+        ),
+      );
     }
     if (this.#closing) return Promise.reject(TidemarkError.closed('log'));
     const last = this.#native.appendMany(datas);
@@ -525,4 +546,37 @@ export class Wal {
 /** @internal */
 export function openWal(native: NativeBinding, dir: string, options?: WalOptions): Promise<Wal> {
   return Wal._openWith(native, dir, options);
+}
+
+/**
+ * Promise 1 for a directory `mkdir -p` created: makes the entry of every
+ * created component (`first` down to `leaf`) durable in its parent by fsyncing
+ * each parent, deepest first. The log directory's own entries (its segments)
+ * are synced by the native open.
+ */
+async function syncCreatedDirs(first: string, leaf: string): Promise<void> {
+  const parents: string[] = [];
+  for (let d = leaf; ; d = path.dirname(d)) {
+    const parent = path.dirname(d);
+    parents.push(parent);
+    if (d === first || parent === d) break;
+  }
+  for (const p of parents) {
+    try {
+      const fh = await openFile(p, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new TidemarkError(ErrorCodes.IO, `Wal.open: cannot make the new directory ${first} durable (fsync of ${p}): ${e.message}`, {
+        ...(e.code !== undefined ? { errno: e.code } : {}),
+        syscall: 'fsync',
+        path: p,
+        cause: err,
+      });
+    }
+  }
 }
