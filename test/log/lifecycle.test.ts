@@ -71,8 +71,29 @@ function message(worker: Worker, match: (m: unknown) => boolean, timeoutMs = 30_
   });
 }
 
-function exitOf(worker: Worker): Promise<number> {
-  return new Promise((resolve) => worker.once('exit', resolve));
+// A worker's 'exit' event is emitted once, and not always after the parent has seen its
+// last message: when the parent's event loop is busy (a loaded machine, a flood of
+// messages) until after the worker has ended, Node delivers the remaining messages and
+// then 'exit' in one callback, before any `await` continuation runs. A listener attached
+// after awaiting a message then never fires. So the exit is watched from the start.
+const exits = new WeakMap<Worker, Promise<number>>();
+
+/** Starts lifecycle-worker.ts with `data`, watching for its exit from the start (see exitOf). */
+function startWorker(data: { dir: string; mode: 'full' | 'hold' | 'exit' | 'try'; seed: number; count: number }): Worker {
+  const worker = tsWorker(WORKER, data);
+  exits.set(worker, new Promise((resolve) => worker.once('exit', resolve)));
+  return worker;
+}
+
+/** The exit code of a worker started by startWorker; rejects with a clear message if it has not exited in `timeoutMs`. */
+function exitOf(worker: Worker, timeoutMs = 30_000): Promise<number> {
+  const exited = exits.get(worker);
+  if (exited === undefined) throw new Error('exitOf: start the worker with startWorker');
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`worker thread ${worker.threadId} did not exit within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
 }
 
 describe('lock: one writer per directory', () => {
@@ -144,7 +165,7 @@ describe('lock: one writer per directory', () => {
     const dir = await tmpDir('lock-worker');
     const wal = await Wal.open(dir);
     try {
-      const worker = tsWorker(WORKER, { dir, mode: 'try', seed: SEED, count: 0 });
+      const worker = startWorker({ dir, mode: 'try', seed: SEED, count: 0 });
       const reply = await new Promise<unknown>((resolve, reject) => {
         worker.once('message', resolve);
         worker.once('error', reject);
@@ -265,7 +286,7 @@ describe('close()', () => {
 describe('worker_threads', () => {
   it('open, append and close inside a worker; the main thread then reads it all', async () => {
     const dir = await tmpDir('worker');
-    const worker = tsWorker(WORKER, { dir, mode: 'full', seed: SEED, count: 200 });
+    const worker = startWorker({ dir, mode: 'full', seed: SEED, count: 200 });
     const done = await message(worker, (m) => typeof m === 'object' && m !== null && 'done' in m);
     expect(await exitOf(worker)).toBe(0);
     expect(done).toEqual({ done: true, firstIndex: 1, lastIndex: 200 });
@@ -274,7 +295,7 @@ describe('worker_threads', () => {
 
   it('a worker terminated with the log open and appends in flight releases the lock; the log reopens with every acknowledged record', async () => {
     const dir = await tmpDir('worker-terminate');
-    const worker = tsWorker(WORKER, { dir, mode: 'hold', seed: SEED, count: 0 });
+    const worker = startWorker({ dir, mode: 'hold', seed: SEED, count: 0 });
     onTestFinished(() => worker.terminate().then(() => undefined));
     let maxAck = 0;
     worker.on('message', (m: unknown) => {
@@ -289,7 +310,7 @@ describe('worker_threads', () => {
 
   it('four workers, each with its own log, terminated at once mid-append: every log reopens with its acknowledged records', async () => {
     const dirs = await Promise.all([0, 1, 2, 3].map((i) => tmpDir(`worker-many-${i}`)));
-    const workers = dirs.map((dir) => tsWorker(WORKER, { dir, mode: 'hold', seed: SEED, count: 0 }));
+    const workers = dirs.map((dir) => startWorker({ dir, mode: 'hold', seed: SEED, count: 0 }));
     onTestFinished(() => Promise.all(workers.map((w) => w.terminate())).then(() => undefined));
     const maxAck = [0, 0, 0, 0];
     workers.forEach((w, i) =>
@@ -306,7 +327,7 @@ describe('worker_threads', () => {
 
   it('a worker that calls process.exit with the log open releases the lock', async () => {
     const dir = await tmpDir('worker-exit');
-    const worker = tsWorker(WORKER, { dir, mode: 'exit', seed: SEED, count: 50 });
+    const worker = startWorker({ dir, mode: 'exit', seed: SEED, count: 50 });
     const acked = await message(worker, (m) => typeof m === 'object' && m !== null && 'acked' in m);
     expect(acked).toEqual({ acked: 50 });
     expect(await exitOf(worker)).toBe(0);
@@ -315,10 +336,10 @@ describe('worker_threads', () => {
 
   it('two workers: the second gets TM_LOCKED while the first holds the log, and opens it once the first is terminated', async () => {
     const dir = await tmpDir('worker-two');
-    const holder = tsWorker(WORKER, { dir, mode: 'hold', seed: SEED, count: 0 });
+    const holder = startWorker({ dir, mode: 'hold', seed: SEED, count: 0 });
     onTestFinished(() => holder.terminate().then(() => undefined));
     await message(holder, (m) => m === 'opened');
-    const refused = tsWorker(WORKER, { dir, mode: 'try', seed: SEED, count: 0 });
+    const refused = startWorker({ dir, mode: 'try', seed: SEED, count: 0 });
     const reply = await new Promise<unknown>((resolve, reject) => {
       refused.once('message', resolve);
       refused.once('error', reject);
@@ -326,7 +347,7 @@ describe('worker_threads', () => {
     await exitOf(refused);
     expect(reply).toMatchObject({ error: 'TM_LOCKED' });
     await holder.terminate();
-    const again = tsWorker(WORKER, { dir, mode: 'try', seed: SEED, count: 0 });
+    const again = startWorker({ dir, mode: 'try', seed: SEED, count: 0 });
     const ok = await new Promise<unknown>((resolve, reject) => {
       again.once('message', resolve);
       again.once('error', reject);
