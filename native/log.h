@@ -116,7 +116,8 @@ class Log {
   Status find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uint64_t* offset, uint32_t* seed);
   Status take_spare(std::string* path);
   Status rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out);
-  Status do_truncate_after(uint64_t index);
+  // *clean: it failed before touching any segment and left no marker (not poisoning).
+  Status do_truncate_after(uint64_t index, bool* clean);
   Status do_truncate_before(uint64_t index);
   void poison(const Status& st);
   Status sync_file(File* file);
