@@ -577,9 +577,24 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
       std::unique_ptr<File> f;
       s = open_file(seg->path, kOpenWrite, &f);
       if (!s.ok()) return s;
+      uint64_t cut = keep_end;
+      uint32_t cut_crc = keep_crc;
+      if (pad && keep_end % kBlockBytesMin == 0 && keep_end % options.block != 0) {
+        // Written with 512-byte blocks (direct mode before every mode padded to
+        // 4 KiB): pad to the block boundary with a padding frame on sectors of its
+        // own, not by rewriting the block that holds kept records (promise 2).
+        size_t gap = padding_bytes(keep_end, options.block);
+        AlignedBuffer buf;
+        buf.resize(gap);
+        cut_crc = encode_padding(buf.data(), gap, keep_last + 1, keep_crc);
+        s = f->pwrite(buf.data(), gap, keep_end);
+        if (!s.ok()) return s;
+        cut = keep_end + gap;
+        pad = false;
+      }
       uint64_t end = 0;
       uint32_t crc = 0;
-      s = cut_segment_tail(f.get(), keep_end, dirty, pad, keep_last + 1, keep_crc, options.block, &end, &crc);
+      s = cut_segment_tail(f.get(), cut, dirty, pad, keep_last + 1, cut_crc, options.block, &end, &crc);
       if (!s.ok()) return s;
       seg->write_offset = end;
       seg->tail_crc = crc;
