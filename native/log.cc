@@ -59,7 +59,11 @@ Status probe_direct(const std::string& dir, const std::string& path, uint32_t* b
                               std::to_string(kBlockBytesMax) + " supported)",
                           path);
     }
-    *block = align;
+    // Batches stay padded to 4 KiB (a multiple of `align`) even where direct I/O
+    // accepts 512: a log's block size then never changes with the sync mode, so a
+    // reopen in another mode never pads a committed end by rewriting a block that
+    // holds acknowledged bytes (promise 2), and 512e disks (4 KiB physical sectors)
+    // never see a batch share a physical sector with an earlier one.
   }
 #endif
   ::close(fd);

@@ -119,7 +119,8 @@ class Log {
   void release_spares(std::vector<std::string>* paths);
   Status zero_dirty_tail(Segment* seg);
   Status rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out);
-  Status do_truncate_after(uint64_t index);
+  // *clean: it failed before touching any segment and left no marker (not poisoning).
+  Status do_truncate_after(uint64_t index, bool* clean);
   Status do_truncate_before(uint64_t index);
   void poison(const Status& st);
   Status sync_file(File* file);

@@ -29,6 +29,11 @@
 //      |                            | boundary B a frame that verifies from a seed found   | exists, so P's batch was synced)
 //      |                            | before B (padding trailer at B-8, or the CRC of a    |
 //      |                            | padding header ending at B), index > last valid      |
+//  G'  | last segment               | a bad or zero frame at P, no seed for row G (the     | TM_CORRUPTION at P (same reason)
+//      |                            | batch before B, or its padding, zeroed), and at some |
+//      |                            | later 4 KiB boundary B a record with index > last    |
+//      |                            | valid whose next frame verifies chained from the     |
+//      |                            | record's stored CRC and carries the next index       |
 //  H   | TRUNCATE marker present    | (a truncateAfter(i) was interrupted)                 | segments above i+1 removed,
 //      |                            |                                                      | records > i cut as in
 //      |                            |                                                      | truncateAfter, marker removed
@@ -48,7 +53,11 @@
 // damage inside the last batch is indistinguishable from a torn write (a disk
 // may persist any subset of a write's sectors) and is dropped with it (row E).
 // With sync 'none' that ordering does not hold: after a power loss such a log
-// may report TM_CORRUPTION. Every segment file gets its header (synced) before it is
+// may report TM_CORRUPTION. Row G' looks only at 4 KiB boundaries (where batches
+// start) and needs two chained frames; still, a torn last batch that lost a
+// sector but kept a record starting on a 4 KiB boundary and the frame after it
+// is reported as corruption (a false alarm, never a silent loss). Under a
+// TRUNCATE marker at i, frames above i are evidence for none of rows F, G, G'. Every segment file gets its header (synced) before it is
 // renamed to its name, so a bad header is never a torn write (row A).
 #include "recovery.h"
 
@@ -226,7 +235,7 @@ size_t claimed_size(const uint8_t* header) {
 }
 
 // Does a frame at `q` verify from `seed` with an index above `last`?
-Status verifies_at(Window* w, const Segment& seg, uint64_t q, uint32_t seed, uint64_t last, bool* ok) {
+Status verifies_at(Window* w, const Segment& seg, uint64_t q, uint32_t seed, uint64_t last, uint64_t cap, bool* ok) {
   *ok = false;
   const uint8_t* p = nullptr;
   if (q + kFrameHeaderBytes > seg.file_bytes) return Status::Ok();
@@ -239,6 +248,37 @@ Status verifies_at(Window* w, const Segment& seg, uint64_t q, uint32_t seed, uin
   uint64_t index = load64(p + 8);
   if (index <= last) return Status::Ok();
   FrameCheck f = check_frame(p, need, seed, index, kRecordBytesMax);
+  // A padding frame carries the next index: the records it closes end at index - 1.
+  uint64_t top = f.kind == FrameKind::kPadding ? index - 1 : index;
+  *ok = (f.kind == FrameKind::kRecord || f.kind == FrameKind::kPadding) && top <= cap;
+  return Status::Ok();
+}
+
+// Row G': does the frame at block boundary `b` prove itself, that is, is it a
+// record with an index in (last, cap] whose successor frame (the next record, or
+// the batch's padding frame: every batch has at least two frames) verifies when
+// chained from the record's stored CRC and carries the next index?
+Status proves_itself(Window* w, const Segment& seg, uint64_t b, uint64_t last, uint64_t cap, bool* ok) {
+  *ok = false;
+  const uint8_t* p = nullptr;
+  if (b + kFrameHeaderBytes > seg.file_bytes) return Status::Ok();
+  Status s = w->get(b, kFrameHeaderBytes, &p);
+  if (!s.ok()) return s;
+  uint32_t length = load32(p + 4);
+  uint64_t index = load64(p + 8);
+  if ((length & kPadFlag) != 0 || index <= last || index > cap || index == UINT64_MAX) return Status::Ok();
+  size_t size = claimed_size(p);
+  if (size == 0) return Status::Ok();
+  uint32_t seed = load32(p);
+  uint64_t q = b + size;
+  if (q + kFrameHeaderBytes > seg.file_bytes) return Status::Ok();
+  s = w->get(q, kFrameHeaderBytes, &p);
+  if (!s.ok()) return s;
+  size_t need = claimed_size(p);
+  if (need == 0 || q + need > seg.file_bytes) return Status::Ok();
+  s = w->get(q, need, &p);
+  if (!s.ok()) return s;
+  FrameCheck f = check_frame(p, need, seed, index + 1, kRecordBytesMax);
   *ok = f.kind == FrameKind::kRecord || f.kind == FrameKind::kPadding;
   return Status::Ok();
 }
@@ -247,8 +287,9 @@ Status verifies_at(Window* w, const Segment& seg, uint64_t q, uint32_t seed, uin
 // The writer starts a batch only after the previous one is durable, so a later
 // batch that chains proves the damaged one had been synced: corruption, not a
 // torn write. Damage inside the last batch proves nothing (a torn write can
-// persist any subset of its sectors) and is row E.
-Status valid_after(Window* w, Segment* seg, const ScanResult& r, bool* found) {
+// persist any subset of its sectors) and is row E. `cap`: under a TRUNCATE
+// marker, records above its index are being dropped and prove nothing.
+Status valid_after(Window* w, Segment* seg, const ScanResult& r, uint64_t cap, bool* found) {
   *found = false;
   const uint8_t* p = nullptr;
   Status s = w->get(r.stop, kFrameHeaderBytes, &p);
@@ -261,7 +302,7 @@ Status valid_after(Window* w, Segment* seg, const ScanResult& r, bool* found) {
       uint32_t seeds[2] = {load32(p), crc32c_extend(r.stop_crc, p + 4, 12)};
       for (uint32_t seed : seeds) {
         bool ok = false;
-        s = verifies_at(w, *seg, r.stop + size, seed, r.stop_last, &ok);
+        s = verifies_at(w, *seg, r.stop + size, seed, r.stop_last, cap, &ok);
         if (!s.ok()) return s;
         if (ok) {
           *found = true;
@@ -291,7 +332,18 @@ Status valid_after(Window* w, Segment* seg, const ScanResult& r, bool* found) {
     }
     for (uint32_t seed : seeds) {
       bool ok = false;
-      s = verifies_at(w, *seg, b, seed, r.stop_last, &ok);
+      s = verifies_at(w, *seg, b, seed, r.stop_last, cap, &ok);
+      if (!s.ok()) return s;
+      if (ok) {
+        *found = true;
+        return Status::Ok();
+      }
+    }
+    // Row G': no seed survived before B (the whole batch before it, or its
+    // padding frame, was zeroed): a record at a 4 KiB boundary that proves itself.
+    if (b % kBlockBytesMax == 0) {
+      bool ok = false;
+      s = proves_itself(w, *seg, b, r.stop_last, cap, &ok);
       if (!s.ok()) return s;
       if (ok) {
         *found = true;
@@ -498,7 +550,7 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     } else {
       if (!r.eof) {
         bool found = false;
-        s = valid_after(&w, seg.get(), r, &found);
+        s = valid_after(&w, seg.get(), r, stop_after, &found);
         if (!s.ok()) return s;
         if (found) {
           // Rows F, G.
@@ -525,9 +577,24 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
       std::unique_ptr<File> f;
       s = open_file(seg->path, kOpenWrite, &f);
       if (!s.ok()) return s;
+      uint64_t cut = keep_end;
+      uint32_t cut_crc = keep_crc;
+      if (pad && keep_end % kBlockBytesMin == 0 && keep_end % options.block != 0) {
+        // Written with 512-byte blocks (direct mode before every mode padded to
+        // 4 KiB): pad to the block boundary with a padding frame on sectors of its
+        // own, not by rewriting the block that holds kept records (promise 2).
+        size_t gap = padding_bytes(keep_end, options.block);
+        AlignedBuffer buf;
+        buf.resize(gap);
+        cut_crc = encode_padding(buf.data(), gap, keep_last + 1, keep_crc);
+        s = f->pwrite(buf.data(), gap, keep_end);
+        if (!s.ok()) return s;
+        cut = keep_end + gap;
+        pad = false;
+      }
       uint64_t end = 0;
       uint32_t crc = 0;
-      s = cut_segment_tail(f.get(), keep_end, dirty, pad, keep_last + 1, keep_crc, options.block, &end, &crc);
+      s = cut_segment_tail(f.get(), cut, dirty, pad, keep_last + 1, cut_crc, options.block, &end, &crc);
       if (!s.ok()) return s;
       seg->write_offset = end;
       seg->tail_crc = crc;

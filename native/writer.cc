@@ -391,7 +391,8 @@ Status Log::find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uin
   }
 }
 
-Status Log::do_truncate_after(uint64_t index) {
+Status Log::do_truncate_after(uint64_t index, bool* clean) {
+  *clean = false;
   if (index >= last_index_.load()) return Status::Ok();
   // Intent first (row H of the recovery table): a crash from here on finishes the cut at open.
   std::string marker = dir_ + "/" + kTruncateMarkerName;
@@ -399,12 +400,23 @@ Status Log::do_truncate_after(uint64_t index) {
     ::unlink(marker.c_str());
     std::unique_ptr<File> f;
     Status s = open_file(marker, kOpenWrite | kOpenCreate, &f);
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      *clean = true;  // no marker, no segment touched
+      return s;
+    }
     uint8_t data[kTruncateMarkerBytes];
     encode_truncate_marker(data, index);
     s = f->pwrite(data, sizeof data, 0);
     if (s.ok()) s = f->datasync();
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      // No segment was touched yet. A full disk (ENOSPC/EDQUOT) is a clean
+      // rejection once the partial marker is durably gone (else a marker written
+      // back later could cut acknowledged records at the next open). Any other
+      // write or sync error is final (promise 4): the caller poisons.
+      f.reset();
+      if (s.code == Code::kNoSpace && ::unlink(marker.c_str()) == 0 && sync_dir(dir_).ok()) *clean = true;
+      return s;
+    }
     s = sync_dir(dir_);
     if (!s.ok()) return s;
   }
@@ -564,8 +576,21 @@ void Log::writer_main() {
             if (poisoned_) s = poison_status_;
           }
           if (s.ok()) {
-            s = item.kind == ItemKind::kTruncateAfter ? do_truncate_after(item.arg) : do_truncate_before(item.arg);
-            if (!s.ok()) {
+            bool clean = false;
+            s = item.kind == ItemKind::kTruncateAfter ? do_truncate_after(item.arg, &clean) : do_truncate_before(item.arg);
+            if (!s.ok() && clean) {
+              // Clean rejection (truncateAfter on a full disk): nothing changed. Appends
+              // queued after it were numbered from the cut: they fail with it, as after
+              // a clean append rejection, and numbering resumes after the kept log.
+              failure = s;
+              std::lock_guard<std::mutex> lk(mu_);
+              next_index_ = last_index_.load() + 1;
+              for (auto& q : queue_) {
+                if (q.kind == ItemKind::kAppend) staged_bytes_ -= std::min(staged_bytes_, q.buf.size());
+                items.push_back(std::move(q));
+              }
+              queue_.clear();
+            } else if (!s.ok()) {
               poison(s);
               std::lock_guard<std::mutex> lk(mu_);
               failure = poison_status_;
