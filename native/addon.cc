@@ -87,6 +87,7 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
                            InstanceMethod<&LogWrap::Close>("close"),
                            InstanceMethod<&LogWrap::Ref>("ref"),
                            InstanceMethod<&LogWrap::Unref>("unref"),
+                           InstanceMethod<&LogWrap::Settled>("settled"),
                        });
   }
 
@@ -294,6 +295,14 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
     if (!tsfn_released_) tsfn_.Unref(info.Env());
     return info.Env().Undefined();
   }
+  // settled(count): JS handled `count` append-settling reports (wal.ts).
+  Napi::Value Settled(const Napi::CallbackInfo& info) {
+    if (log_ && info.Length() > 0 && info[0].IsNumber()) {
+      double n = info[0].As<Napi::Number>().DoubleValue();
+      if (n > 0) log_->reports_settled(static_cast<uint64_t>(n));
+    }
+    return info.Env().Undefined();
+  }
 
   std::shared_ptr<Log> log_;
   Tsfn tsfn_;
@@ -303,7 +312,7 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
   std::vector<std::pair<const uint8_t*, uint32_t>> records_;
 };
 
-// One call per writer iteration: onReport(durableTicket, failedTicket, firstIndex, lastIndex, failure?, commands?, closed)
+// One call per writer iteration: onReport(durableTicket, failedTicket, firstIndex, lastIndex, failure?, commands?, closed, ack)
 void CallJs(Napi::Env env, Napi::Function callback, LogWrap* context, BatchReport* data) {
   std::unique_ptr<BatchReport> report(data);
   if (env == nullptr || report == nullptr) return;
@@ -320,18 +329,19 @@ void CallJs(Napi::Env env, Napi::Function callback, LogWrap* context, BatchRepor
     commands = arr;
   }
   if (report->closed) context->OnClosed();
-  napi_value argv[7] = {Napi::Number::New(env, static_cast<double>(report->durable_ticket)),
+  napi_value argv[8] = {Napi::Number::New(env, static_cast<double>(report->durable_ticket)),
                         Napi::Number::New(env, static_cast<double>(report->failed_ticket)),
                         Napi::Number::New(env, static_cast<double>(report->first_index)),
                         Napi::Number::New(env, static_cast<double>(report->last_index)),
                         failure,
                         commands,
-                        Napi::Boolean::New(env, report->closed)};
+                        Napi::Boolean::New(env, report->closed),
+                        Napi::Boolean::New(env, report->ack)};
   // Raw call: while a worker or the process is exiting, JS cannot run and the
   // call fails; that must not turn into a fatal napi_throw. (wal.ts catches its
   // own errors and rethrows them asynchronously, so nothing is lost here.)
   napi_value result;
-  if (napi_call_function(env, env.Undefined(), callback, 7, argv, &result) != napi_ok) {
+  if (napi_call_function(env, env.Undefined(), callback, 8, argv, &result) != napi_ok) {
     napi_value ignored;
     napi_get_and_clear_last_exception(env, &ignored);
   }

@@ -271,7 +271,7 @@ uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
   item.count++;
   item.last_ticket = ++ticket_;
   staged_bytes_ += bytes;
-  if (writer_waiting_) cv_.notify_one();
+  if (writer_waiting_ && batch_may_start()) cv_.notify_one();
   return index;
 }
 
@@ -314,7 +314,7 @@ uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>
   item.count += records.size();
   item.last_ticket = ++ticket_;
   staged_bytes_ += bytes;
-  if (writer_waiting_) cv_.notify_one();
+  if (writer_waiting_ && batch_may_start()) cv_.notify_one();
   return next_index_ - 1;
 }
 
@@ -366,6 +366,12 @@ uint64_t Log::truncate_before(uint64_t index, Status* st) {
   item.command_id = ++command_ids_;
   if (writer_waiting_) cv_.notify_one();
   return item.command_id;
+}
+
+void Log::reports_settled(uint64_t count) {
+  std::lock_guard<std::mutex> lk(mu_);
+  reports_unsettled_ -= std::min(reports_unsettled_, count);
+  if (writer_waiting_ && !queue_.empty() && batch_may_start()) cv_.notify_one();
 }
 
 bool Log::close() {

@@ -43,9 +43,21 @@ struct BatchReport {
   uint64_t last_index = 0;
   std::vector<std::pair<uint64_t, Status>> commands;  // finished commands (id, result)
   bool closed = false;           // the writer has stopped; join it
+  bool ack = false;              // JS must call Log::reports_settled for it (writer_main's gate)
 };
 
 using ReportFn = std::function<void(std::unique_ptr<BatchReport>)>;
+
+// Group-commit gate (writer_main). A report that settles two or more appends
+// asks JS for an acknowledgement (`ack`), which JS sends from setImmediate, i.e.
+// once the resolutions' microtasks, and the appends they issue, have run. Until
+// then the writer does not start the next batch, so those appends go into one
+// batch instead of the first few starting a small one that the rest queue behind.
+// Event-driven, no timer. Exceptions: closing (close() and env teardown never
+// wait for JS), and once this many bytes are queued (large records: the batch is
+// big enough already, and overlapping its sync with JS's settling wins).
+// Reports that settle one append are never gated: one writer keeps its latency.
+constexpr size_t kGateReleaseBytes = 256 * 1024;
 
 constexpr int kHistBatchBuckets = 18;   // batch sizes: [1], [2,3], [4,7], ... [2^17, inf)
 constexpr int kHistLatencyBuckets = 24; // sync latency us: [0,1], [2,3], [4,7], ... [2^23, inf)
@@ -93,6 +105,9 @@ class Log {
   void join();
   // Env teardown: close, wait for the writer, join. No report is needed.
   void shutdown();
+  // JS thread: `count` reports that settled appends have been handled by JS,
+  // including the microtasks their resolutions ran (see writer_main's gate).
+  void reports_settled(uint64_t count);
 
   // Any thread: a copy of record `index`'s payload.
   Status read(uint64_t index, std::vector<uint8_t>* out);
@@ -148,6 +163,12 @@ class Log {
   uint64_t ticket_ = 0;
   uint64_t command_ids_ = 0;
   bool writer_waiting_ = false;
+  // Reports with `ack` posted to JS and not yet acknowledged by reports_settled().
+  uint64_t reports_unsettled_ = 0;
+  // Under mu_: may the writer take the queue now? (see kGateReleaseBytes)
+  bool batch_may_start() const {
+    return reports_unsettled_ == 0 || staged_bytes_ >= kGateReleaseBytes || closing_;
+  }
   bool closing_ = false;
   bool poisoned_ = false;
   Status poison_status_;
@@ -169,6 +190,7 @@ class Log {
   };
   std::vector<Placed> placed_;
   AlignedBuffer part_buf_;
+  uint64_t reported_ticket_ = 0;  // highest ticket settled by a report so far
 
   // Spare segment preparation.
   std::mutex prep_mu_;

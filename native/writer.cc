@@ -510,7 +510,8 @@ void Log::writer_main() {
   while (!closed) {
     {
       std::unique_lock<std::mutex> lk(mu_);
-      while (queue_.empty()) {
+      // Gate: see kGateReleaseBytes (log.h).
+      while (queue_.empty() || !batch_may_start()) {
         writer_waiting_ = true;
         cv_.wait(lk);
       }
@@ -649,6 +650,14 @@ void Log::writer_main() {
     }
     report->first_index = first_index_.load();
     report->last_index = last_index_.load();
+    uint64_t hi = std::max(report->durable_ticket, report->failed_ticket);
+    report->ack = !report->closed && hi >= reported_ticket_ + 2;
+    if (hi != 0) reported_ticket_ = hi;
+    if (report->ack) {
+      // Count before posting so the acknowledgement cannot arrive first.
+      std::lock_guard<std::mutex> lk(mu_);
+      reports_unsettled_++;
+    }
     report_(std::move(report));
   }
 }

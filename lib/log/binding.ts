@@ -42,6 +42,8 @@ export type NativeReport = (
   failure: NativeError | undefined,
   commands: Array<number | NativeError | null> | undefined,
   closed: boolean,
+  /** The writer waits for `settled()` after this report (see Wal._onReport). */
+  ack: boolean,
 ) => void;
 
 /** One open native log. Negative results are `-code`; details come from `lastError()`. */
@@ -60,6 +62,8 @@ export interface NativeLog {
   close(): boolean;
   ref(): void;
   unref(): void;
+  /** Acknowledges `count` reports that settled appends (the writer's batch-formation gate). */
+  settled(count: number): void;
 }
 
 /** The raw native surface. Arguments are validated in TypeScript before they get here. */

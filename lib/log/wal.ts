@@ -136,6 +136,15 @@ export class Wal {
   #closing = false;
   #closed: Promise<void> | undefined;
   #onClosed: (() => void) | undefined;
+  // Reports with `ack` not yet acknowledged to the writer (native/log.h
+  // kGateReleaseBytes): acknowledged from setImmediate, i.e. after the
+  // microtasks the resolutions started (and the appends they issued) have run.
+  #unacked = 0;
+  readonly #ack = (): void => {
+    const n = this.#unacked;
+    this.#unacked = 0;
+    this.#native.settled(n);
+  };
 
   private constructor(native: NativeLog, dir: string, options: { sync: SyncMode; segmentBytes: number; maxRecordBytes: number }) {
     this.#native = native;
@@ -186,9 +195,9 @@ export class Wal {
         SYNC_MODE_CODES[resolved.sync],
         resolved.segmentBytes,
         resolved.maxRecordBytes,
-        (d, f, first, last, failure, commands, closed) => {
+        (d, f, first, last, failure, commands, closed, ack) => {
           try {
-            wal?._onReport(d, f, first, last, failure, commands, closed);
+            wal?._onReport(d, f, first, last, failure, commands, closed, ack);
           } catch (err) {
             // A bug here must not vanish inside the native call: surface it as uncaught.
             queueMicrotask(() => {
@@ -483,9 +492,12 @@ export class Wal {
     failure: NativeError | undefined,
     commands: Array<number | NativeError | null> | undefined,
     closed: boolean,
+    ack: boolean,
   ): void {
     this.#firstIndex = firstIndex;
     this.#lastIndex = lastIndex;
+    // First, so nothing below can skip it: the writer waits for it (native/log.h kGateReleaseBytes).
+    if (ack && this.#unacked++ === 0) setImmediate(this.#ack);
     while (this.#settled < durableTicket) {
       const k = this.#head++;
       this.#settled++;
