@@ -21,7 +21,7 @@
 //      |                            | zero bytes after it                                  |
 //  E   | last segment               | a bad frame, or records after the committed end, or  | torn tail: the incomplete batch is
 //      |                            | non-zero bytes after it, and no valid frame after    | dropped: bytes from the committed
-//      |                            | the stop (rows F, G)                                 | end are zeroed durably, log opens
+//      |                            | the stop (rows F, G), and not row E'                 | end are zeroed durably, log opens
 //  F   | last segment               | a damaged padding frame at P, and the frame at its   | TM_CORRUPTION at P (a later batch
 //      |                            | end verifies from its stored CRC or from the CRC     | exists, so P's batch was synced)
 //      |                            | recomputed over its header                           |
@@ -34,6 +34,14 @@
 //      |                            | later 4 KiB boundary B a record with index > last    |
 //      |                            | valid whose next frame verifies chained from the     |
 //      |                            | record's stored CRC and carries the next index       |
+//  E'  | last segment, not rows F,  | a bad record at P after the committed end; the       | TM_CORRUPTION at P (the batch
+//      | G, G'                      | frames after it (one record or more, then a padding  | reached the disk whole: damage,
+//      |                            | frame) verify chained from P's stored CRC (next      | not a torn write; rows F, G, G'
+//      |                            | index = P's expected + 1), the padding frame ends    | checked first)
+//      |                            | on a 512-byte boundary, no record is above a         |
+//      |                            | TRUNCATE marker's index, and no 512-byte sector of   |
+//      |                            | [committed end, padding end) is all zero (sectors    |
+//      |                            | inside the padding's zero interior excepted)         |
 //  H   | TRUNCATE marker present    | (a truncateAfter(i) was interrupted)                 | segments above i+1 removed,
 //      |                            |                                                      | records > i cut as in
 //      |                            |                                                      | truncateAfter, marker removed
@@ -50,8 +58,19 @@
 // belong to a batch whose write did not finish, so it was never acknowledged:
 // row E drops them too. The writer starts a batch only after the previous one
 // is durable, so damage followed by a later batch is corruption (rows F, G);
-// damage inside the last batch is indistinguishable from a torn write (a disk
-// may persist any subset of a write's sectors) and is dropped with it (row E).
+// damage inside the last batch is in general indistinguishable from a torn write
+// (a disk may persist any subset of a write's sectors) and is dropped with it
+// (row E). Row E' is the exception: segments are pre-written with zeros, so a
+// sector a torn write did not persist reads all zero; a batch whose frames all
+// chain (around the bad record, from its stored CRC) to a verifying padding
+// frame and that holds no all-zero sector was written whole, and the bad record
+// is corruption of an acknowledged batch (or of one whose sync had not yet
+// returned: still corruption, never a silent drop). Limits: a record payload
+// holding a whole 512-byte sector of zeros makes row E' fall back to row E (the
+// sector could be one that never reached the disk); so does damage to a length
+// field (the chain after it is lost), to the padding frame itself, to two
+// frames of the batch, or to the batch's last record (only the padding frame
+// after it: kept as row E, as test/log/review-recovery.test.ts pins).
 // With sync 'none' that ordering does not hold: after a power loss such a log
 // may report TM_CORRUPTION. Row G' looks only at 4 KiB boundaries (where batches
 // start) and needs two chained frames; still, a torn last batch that lost a
@@ -354,6 +373,69 @@ Status valid_after(Window* w, Segment* seg, const ScanResult& r, uint64_t cap, b
   return Status::Ok();
 }
 
+// Row E': is the bad record at `r.stop` damage inside a complete last batch? The
+// frames after it (at least one record, then the padding frame) must verify
+// chained from its stored CRC (the next record carrying the index the bad one
+// should have had, plus one) up to a padding
+// frame that verifies, ending on a 512-byte boundary, with every record at or
+// below `cap`; and no 512-byte sector of the batch [committed end, padding end)
+// may be all zero, except sectors wholly inside the padding frame's zero
+// interior (their intended content is zero, so a torn write that missed them
+// changed nothing). A torn write of a pre-zeroed segment leaves unwritten
+// sectors all zero, so such a batch reached the disk whole.
+Status complete_batch(Window* w, const Segment& seg, const ScanResult& r, uint64_t cap, bool* found) {
+  *found = false;
+  if (r.stop_frame.kind != FrameKind::kBad || r.eof) return Status::Ok();
+  if (r.committed_end % kBlockBytesMin != 0) return Status::Ok();
+  const uint8_t* p = nullptr;
+  if (r.stop + kFrameHeaderBytes > seg.file_bytes) return Status::Ok();
+  Status s = w->get(r.stop, kFrameHeaderBytes, &p);
+  if (!s.ok()) return s;
+  // A damaged padding frame closes the batch: nothing after it in the batch to check.
+  if ((load32(p + 4) & kPadFlag) != 0) return Status::Ok();
+  size_t size = claimed_size(p);
+  if (size == 0) return Status::Ok();
+  uint32_t seed = load32(p);
+  uint64_t expected = r.stop_last + 2;
+  uint64_t q = r.stop + size;
+  uint64_t pad_at = 0;
+  size_t records_after = 0;
+  while (true) {
+    if (q + kFrameHeaderBytes > seg.file_bytes) return Status::Ok();
+    s = w->get(q, kFrameHeaderBytes, &p);
+    if (!s.ok()) return s;
+    size_t need = claimed_size(p);
+    if (need == 0 || q + need > seg.file_bytes) return Status::Ok();
+    s = w->get(q, need, &p);
+    if (!s.ok()) return s;
+    FrameCheck f = check_frame(p, need, seed, expected, kRecordBytesMax);
+    if (f.kind == FrameKind::kRecord) {
+      expected = f.index + 1;
+      seed = f.crc;
+      q += f.size;
+      records_after++;
+      continue;
+    }
+    if (f.kind != FrameKind::kPadding) return Status::Ok();
+    pad_at = q;
+    q += f.size;
+    break;
+  }
+  // The last record of a batch (only its padding frame after it) stays row E, as
+  // test/log/review-recovery.test.ts pins.
+  if (records_after == 0 || q % kBlockBytesMin != 0 || expected - 1 > cap) return Status::Ok();
+  uint64_t interior_begin = pad_at + kFrameHeaderBytes;
+  uint64_t interior_end = q - 8;
+  for (uint64_t sec = r.committed_end; sec < q; sec += kBlockBytesMin) {
+    if (sec >= interior_begin && sec + kBlockBytesMin <= interior_end) continue;
+    s = w->get(sec, kBlockBytesMin, &p);
+    if (!s.ok()) return s;
+    if (std::all_of(p, p + kBlockBytesMin, [](uint8_t x) { return x == 0; })) return Status::Ok();
+  }
+  *found = true;
+  return Status::Ok();
+}
+
 // Offset just past the last non-zero byte in [from, file end), or `from`.
 Status dirty_end(Window* w, const Segment& seg, uint64_t from, uint64_t* out) {
   *out = from;
@@ -556,6 +638,14 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
           // Rows F, G.
           return Status::Corruption(std::string(r.stop_frame.kind == FrameKind::kZero ? "zeroed" : "bad") +
                                         " record with valid records after it (index " + std::to_string(r.stop_last + 1) + ")",
+                                    seg->path, static_cast<int64_t>(r.stop));
+        }
+        s = complete_batch(&w, *seg, r, stop_after, &found);
+        if (!s.ok()) return s;
+        if (found) {
+          // Row E'.
+          return Status::Corruption("bad record inside a complete last batch (index " + std::to_string(r.stop_last + 1) +
+                                        "): its later frames and padding verify and no sector of it is unwritten",
                                     seg->path, static_cast<int64_t>(r.stop));
         }
       }

@@ -155,12 +155,82 @@ describe('recovery decision table', () => {
     expect(await wal.append(Buffer.from('after'))).toBe(31);
     await wal.close();
 
-    // (4) damage inside the last batch: indistinguishable from a torn write, the batch goes
+    // (4) damage inside the last batch that also holds an all-zero sector (one a torn
+    // write may not have persisted): indistinguishable from a torn write, the batch
+    // goes (the same damage in a batch with no such sector is row E')
     const dir4 = await makeLog(45, 15);
     const file4 = segmentFiles(dir4).at(-1) as string;
     const inLast = records(frames(file4)).find((x) => x.index === 40 && x.length > 0) as Frame;
+    const big = records(frames(file4)).find((x) => x.index > 40 && x.length >= 1024) as Frame;
     patch(file4, inLast.offset + 16, [(readFileSync(file4)[inLast.offset + 16] ?? 0) ^ 1]);
+    patch(file4, Math.ceil((big.offset + 16) / 512) * 512, Buffer.alloc(512));
     wal = await expectIntact(dir4, 30);
+    await wal.close();
+  });
+
+  it("row E': a bad record inside a complete last batch (no all-zero sector) is TM_CORRUPTION; a torn one is row E", async () => {
+    // Last batch: records 31..45 (sizes cycle 0..5000 bytes, no zero runs), then its padding.
+    const lastBatch = async (): Promise<{ dir: string; file: string; batch: Frame[] }> => {
+      const dir = await makeLog(45, 15);
+      const file = segmentFiles(dir).at(-1) as string;
+      const all = frames(file);
+      const first = all.findIndex((x) => x.kind === 'record' && x.index === 31);
+      expect(first).toBeGreaterThan(0);
+      const batch = all.slice(first);
+      expect(batch.at(-1)?.kind).toBe('padding');
+      expect(batch.filter((x) => x.kind === 'record').map((x) => x.index)).toEqual(Array.from({ length: 15 }, (_, k) => 31 + k));
+      return { dir, file, batch };
+    };
+    const flip = (file: string, at: number): void => patch(file, at, [(readFileSync(file)[at] ?? 0) ^ 0x10]);
+    const rec = (batch: Frame[], i: number): Frame => batch.find((x) => x.kind === 'record' && x.index === i) as Frame;
+
+    // (1) one flipped payload bit in a middle record: the later records and the padding
+    // chain from its stored CRC, and every sector is written: corruption, not a torn tail
+    let { dir, file, batch } = await lastBatch();
+    let victim = rec(batch, 40);
+    expect(victim.length).toBeGreaterThan(0);
+    flip(file, victim.offset + 16 + Math.floor(victim.length / 2));
+    const before = readFileSync(file);
+    await expectCorruption(dir, file, victim.offset);
+    expect(readFileSync(file).equals(before)).toBe(true); // nothing dropped or zeroed
+
+    // (2) damage to the first record's header (its index): still corruption at its offset
+    ({ dir, file, batch } = await lastBatch());
+    victim = rec(batch, 31);
+    flip(file, victim.offset + 8);
+    await expectCorruption(dir, file, victim.offset);
+
+    // (3) a torn write of that batch: one 512-byte sector inside record 41 never reached
+    // the (pre-zeroed) disk. Every other frame still verifies, but the zero sector
+    // makes it a torn tail: the batch is dropped, bytes zeroed, appends go on
+    ({ dir, file, batch } = await lastBatch());
+    victim = rec(batch, 41);
+    expect(victim.length).toBeGreaterThanOrEqual(1024);
+    const sector = Math.ceil((victim.offset + 16) / 512) * 512;
+    expect(sector + 512).toBeLessThanOrEqual(victim.offset + 16 + victim.length);
+    patch(file, sector, Buffer.alloc(512));
+    const start = batch[0] as Frame;
+    let wal = await expectIntact(dir, 30);
+    expect(readFileSync(file).subarray(start.offset).every((x) => x === 0)).toBe(true);
+    expect(await wal.append(payload(31))).toBe(31);
+    await wal.close();
+    wal = await expectIntact(dir, 31);
+    await wal.close();
+
+    // (4) the documented limit: a complete batch whose record payload holds a whole
+    // 512-byte sector of zeros cannot be told from a torn one; damage in it is row E
+    const dir5 = tempDir();
+    const w5 = await Wal.open(dir5, SMALL);
+    await w5.append(Buffer.from('kept'));
+    const zeros = Buffer.alloc(2048, 7);
+    zeros.fill(0, 512, 1600); // holds at least one whole, aligned zero sector
+    await w5.appendMany([Buffer.alloc(300, 1), Buffer.alloc(300, 2), zeros, Buffer.alloc(300, 3)]);
+    await w5.close();
+    const file5 = segmentFiles(dir5).at(-1) as string;
+    const v5 = records(frames(file5)).find((x) => x.index === 3) as Frame;
+    flip(file5, v5.offset + 16 + 10);
+    wal = await Wal.open(dir5, SMALL);
+    expect(wal.lastIndex).toBe(1);
     await wal.close();
   });
 
