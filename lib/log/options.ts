@@ -66,7 +66,8 @@ export interface ResolvedWalOptions {
   maxRecordBytes: number;
 }
 
-function describe(value: unknown): string {
+/** How a bad argument is named in an error message: `null`, `an array`, `a Map`, `"text"`, `-1`. */
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return `a ${(value as object).constructor?.name ?? 'object'}`;

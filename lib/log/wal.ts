@@ -12,7 +12,7 @@ import { mkdir, open as openFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCodes, TidemarkError, type TidemarkErrorCode } from '../errors';
 import { binding, type NativeBinding, type NativeError, type NativeLog } from './binding';
-import { resolveWalOptions, SYNC_MODE_CODES, type SyncMode, type WalOptions } from './options';
+import { describe, resolveWalOptions, SYNC_MODE_CODES, type SyncMode, type WalOptions } from './options';
 
 export type { SyncMode, WalOptions } from './options';
 
@@ -78,14 +78,6 @@ const READ_CHUNK_BYTES = 1024 * 1024;
 
 function isIndex(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return `a ${(value as object).constructor?.name ?? 'object'}`;
-  if (typeof value === 'string') return JSON.stringify(value);
-  return String(value);
 }
 
 const CODES = new Set<string>(Object.values(ErrorCodes));
