@@ -2,58 +2,21 @@
 // needs root, skipped elsewhere): the TRUNCATE marker cannot be written, so the
 // cut is rejected cleanly (TM_NOSPC) before any segment is touched, the log is
 // not poisoned, and appends queued behind the cut (numbered from it) fail with it.
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wal } from '../../lib/index';
-import { tempDir } from './helpers';
-
-function mountTmpfs(bytes: number): string | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const mnt = tempDir('tidemark-mnt-');
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', mnt]);
-  return r.status === 0 ? mnt : undefined;
-}
-
-const mounts: string[] = [];
-afterEach(() => {
-  for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m]);
-});
-
-const canMount = (() => {
-  const m = mountTmpfs(64 * 1024);
-  if (m === undefined) return false;
-  spawnSync('umount', [m]);
-  return true;
-})();
-
-function fill(dir: string): () => void {
-  const files: string[] = [];
-  try {
-    for (;;) {
-      const f = join(dir, `filler-${files.length}`);
-      writeFileSync(f, Buffer.alloc(4096, 1));
-      files.push(f);
-    }
-  } catch {
-    // full
-  }
-  return () => {
-    for (const f of files) unlinkSync(f);
-  };
-}
+import { canMountTmpfs, fillFilesystem, mountTmpfs } from './helpers';
 
 describe('truncateAfter on a full disk', () => {
-  it.skipIf(!canMount)('appends queued behind a rejected cut fail with it; numbering resumes after the kept log', async () => {
+  it.skipIf(!canMountTmpfs)('appends queued behind a rejected cut fail with it; numbering resumes after the kept log', async () => {
     const mnt = mountTmpfs(1024 * 1024) as string;
-    mounts.push(mnt);
     const dir = join(mnt, 'log');
     mkdirSync(dir);
     const wal = await Wal.open(dir, { segmentBytes: 64 * 1024 });
     for (let i = 1; i <= 5; i++) await wal.append(Buffer.alloc(100, i));
     await new Promise((r) => setTimeout(r, 100)); // the spare is ready
-    const free = fill(mnt);
+    const free = fillFilesystem(mnt);
     const cut = wal.truncateAfter(3);
     const behind = wal.append(Buffer.from('queued behind the cut'));
     const [c, b] = await Promise.allSettled([cut, behind]);
