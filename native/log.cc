@@ -243,20 +243,18 @@ void Log::take_free_buffer(AlignedBuffer* out) {
   free_buffers_.erase(free_buffers_.begin() + static_cast<std::ptrdiff_t>(best));
 }
 
-uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
-  size_t bytes = frame_bytes(size);
-  std::lock_guard<std::mutex> lk(mu_);
+QueueItem* Log::staging_item(size_t bytes, Status* st) {
   if (closing_) {
     *st = Status::Make(Code::kClosed, "the log is closed");
-    return 0;
+    return nullptr;
   }
   if (poisoned_) {
     *st = poison_status_;
-    return 0;
+    return nullptr;
   }
   if (staged_bytes_ + bytes > kStagingBytesMax) {
     *st = Status::Make(Code::kBusy, "too many bytes queued for the writer; wait for pending appends");
-    return 0;
+    return nullptr;
   }
   if (queue_.empty() || queue_.back().kind != ItemKind::kAppend) {
     queue_.emplace_back();
@@ -264,7 +262,15 @@ uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
     item.first_index = next_index_;
     take_free_buffer(&item.buf);
   }
-  QueueItem& item = queue_.back();
+  return &queue_.back();
+}
+
+uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
+  size_t bytes = frame_bytes(size);
+  std::lock_guard<std::mutex> lk(mu_);
+  QueueItem* staged = staging_item(bytes, st);
+  if (staged == nullptr) return 0;
+  QueueItem& item = *staged;
   uint64_t index = next_index_++;
   encode_record(item.buf.append(bytes), index, data, size);
   item.last_index = index;
@@ -286,25 +292,9 @@ uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>
     return 0;
   }
   std::lock_guard<std::mutex> lk(mu_);
-  if (closing_) {
-    *st = Status::Make(Code::kClosed, "the log is closed");
-    return 0;
-  }
-  if (poisoned_) {
-    *st = poison_status_;
-    return 0;
-  }
-  if (staged_bytes_ + bytes > kStagingBytesMax) {
-    *st = Status::Make(Code::kBusy, "too many bytes queued for the writer; wait for pending appends");
-    return 0;
-  }
-  if (queue_.empty() || queue_.back().kind != ItemKind::kAppend) {
-    queue_.emplace_back();
-    QueueItem& item = queue_.back();
-    item.first_index = next_index_;
-    take_free_buffer(&item.buf);
-  }
-  QueueItem& item = queue_.back();
+  QueueItem* staged = staging_item(bytes, st);
+  if (staged == nullptr) return 0;
+  QueueItem& item = *staged;
   uint8_t* p = item.buf.append(bytes);
   for (const auto& r : records) {
     encode_record(p, next_index_++, r.first, r.second);

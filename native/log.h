@@ -142,6 +142,9 @@ class Log {
   void release_lock();
 
   void take_free_buffer(AlignedBuffer* out);  // under mu_
+  // Under mu_: the append item to stage `bytes` more in, or nullptr with *st set
+  // (closed, poisoned, or the staging limit reached).
+  QueueItem* staging_item(size_t bytes, Status* st);
 
   // Locate record `index`: its segment and the sparse entry at or below it.
   bool locate(uint64_t index, std::shared_ptr<Segment>* seg, SparseEntry* entry) const;
