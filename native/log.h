@@ -138,6 +138,8 @@ class Log {
   Status do_truncate_after(uint64_t index, bool* clean);
   Status do_truncate_before(uint64_t index);
   void poison(const Status& st);
+  void fail_queued_after_clean_rejection(std::deque<QueueItem>* items);  // takes mu_
+  Status poison_and_drain(const Status& s, std::deque<QueueItem>* items);  // takes mu_
   Status sync_file(File* file);
   void release_lock();
 

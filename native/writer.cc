@@ -504,6 +504,28 @@ Status Log::do_truncate_before(uint64_t index) {
   return Status::Ok();
 }
 
+// A clean rejection (nothing of it acknowledged): everything queued behind it was
+// numbered after it, so it fails with it; numbering resumes after the kept log.
+void Log::fail_queued_after_clean_rejection(std::deque<QueueItem>* items) {
+  std::lock_guard<std::mutex> lk(mu_);
+  next_index_ = last_index_.load() + 1;
+  for (auto& q : queue_) {
+    if (q.kind == ItemKind::kAppend) staged_bytes_ -= std::min(staged_bytes_, q.buf.size());
+    items->push_back(std::move(q));
+  }
+  queue_.clear();
+}
+
+// Promise 4: poisons the log with `s` and fails everything queued; returns the poison status.
+Status Log::poison_and_drain(const Status& s, std::deque<QueueItem>* items) {
+  poison(s);
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto& q : queue_) items->push_back(std::move(q));
+  queue_.clear();
+  staged_bytes_ = 0;
+  return poison_status_;
+}
+
 void Log::writer_main() {
   std::deque<QueueItem> items;
   bool closed = false;
@@ -549,20 +571,9 @@ void Log::writer_main() {
                 // nothing of it is acknowledged; unacknowledged bytes it left are
                 // zeroed (write_batch: now, or before the segment is used again).
                 failure = s;
-                std::lock_guard<std::mutex> lk(mu_);
-                next_index_ = last_index_.load() + 1;
-                for (auto& q : queue_) {
-                  if (q.kind == ItemKind::kAppend) staged_bytes_ -= std::min(staged_bytes_, q.buf.size());
-                  items.push_back(std::move(q));
-                }
-                queue_.clear();
+                fail_queued_after_clean_rejection(&items);
               } else {
-                poison(s);
-                std::lock_guard<std::mutex> lk(mu_);
-                failure = poison_status_;
-                for (auto& q : queue_) items.push_back(std::move(q));
-                queue_.clear();
-                staged_bytes_ = 0;
+                failure = poison_and_drain(s, &items);
               }
             }
           }
@@ -584,20 +595,9 @@ void Log::writer_main() {
               // queued after it were numbered from the cut: they fail with it, as after
               // a clean append rejection, and numbering resumes after the kept log.
               failure = s;
-              std::lock_guard<std::mutex> lk(mu_);
-              next_index_ = last_index_.load() + 1;
-              for (auto& q : queue_) {
-                if (q.kind == ItemKind::kAppend) staged_bytes_ -= std::min(staged_bytes_, q.buf.size());
-                items.push_back(std::move(q));
-              }
-              queue_.clear();
+              fail_queued_after_clean_rejection(&items);
             } else if (!s.ok()) {
-              poison(s);
-              std::lock_guard<std::mutex> lk(mu_);
-              failure = poison_status_;
-              for (auto& q : queue_) items.push_back(std::move(q));
-              queue_.clear();
-              staged_bytes_ = 0;
+              failure = poison_and_drain(s, &items);
             }
           }
           report->commands.emplace_back(item.command_id, s);
