@@ -498,6 +498,15 @@ Status Log::read_range(uint64_t from, uint64_t to, size_t max_bytes, std::vector
     if (!s.ok()) return s;
     uint32_t length = load32(header + 4);
     uint32_t stored = load32(header);
+    if ((length & kFrameFlagMask) == kBatchHeaderFlag) {
+      // A batch header (v2): not a link of the chain; recovery checked it.
+      size_t bytes = length & ~kFrameFlagMask;
+      if (bytes < kFrameHeaderBytes || bytes % kFrameAlignBytes != 0 || off + bytes > seg->file_bytes) {
+        return Status::Corruption("bad batch header", seg->path, static_cast<int64_t>(off));
+      }
+      off += bytes;
+      continue;
+    }
     if ((length & kPadFlag) != 0) {
       size_t total = length & ~kPadFlag;
       if (total < kPadFrameMinBytes || total % kFrameAlignBytes != 0 || off + total > seg->file_bytes) {

@@ -166,6 +166,10 @@ struct ScanResult {
 };
 
 Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after, ScanResult* r) {
+  const bool v2 = seg->version >= 2;
+  const uint32_t segment_seed = seed;
+  uint64_t batch_end = 0;      // v2: end of the current batch as its header declares
+  uint64_t batch_left = 0;     // v2: records its header still allows
   uint64_t off = kSegmentDataOffset;
   uint64_t expected = seg->first_index;
   r->committed_end = off;
@@ -182,6 +186,30 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
     }
     Status s = w->get(off, kFrameHeaderBytes, &p);
     if (!s.ok()) return s;
+    if (v2 && off == r->committed_end) {
+      // A batch starts here: its header, or zeros (the end of the log).
+      FrameCheck h;
+      if (std::all_of(p, p + kFrameHeaderBytes, [](uint8_t x) { return x == 0; })) {
+        h.kind = FrameKind::kZero;
+        r->stop = off;
+        r->stop_frame = h;
+        break;
+      }
+      size_t room = static_cast<size_t>(seg->file_bytes - off);
+      size_t avail = std::min(room, kSectorBytes);
+      s = w->get(off, avail, &p);
+      if (!s.ok()) return s;
+      BatchHeader bh;
+      if (!check_batch_header(p, avail, room, segment_seed, &bh) || bh.first_index != expected || bh.prev_crc != seed) {
+        r->stop = off;
+        r->stop_frame = h;  // kBad
+        break;
+      }
+      batch_end = off + bh.batch_bytes;
+      batch_left = bh.count;
+      off += bh.header_bytes;
+      continue;
+    }
     uint32_t length = load32(p + 4);
     size_t need = kFrameHeaderBytes;
     if ((length & kPadFlag) != 0) {
@@ -198,6 +226,11 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
       s = w->get(off, need, &p);
       if (!s.ok()) return s;
       f = check_frame(p, need, seed, expected, kRecordBytesMax);
+    }
+    if (v2 && f.kind == FrameKind::kRecord && (batch_left == 0 || off + f.size + kPadFrameMinBytes > batch_end)) {
+      f.kind = FrameKind::kBad;  // more records than the batch header says, or past its end
+    } else if (v2 && f.kind == FrameKind::kPadding && off + f.size > batch_end) {
+      f.kind = FrameKind::kBad;  // ends after the batch (one cut by truncateAfter ends before)
     }
     if (f.kind == FrameKind::kRecord && f.index > stop_after) {
       r->cut_at_stop = true;
@@ -219,6 +252,7 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
       }
       expected = f.index + 1;
       r->stop_last = f.index;
+      if (batch_left > 0) batch_left--;
     }
     seed = f.crc;
     off += f.size;
@@ -436,6 +470,153 @@ Status complete_batch(Window* w, const Segment& seg, const ScanResult& r, uint64
   return Status::Ok();
 }
 
+// Row P (v2): a batch header at a 4 KiB boundary after the stop that verifies on
+// its own (seeded with the segment header's CRC, so not from another segment or
+// an earlier incarnation of this one; bytes after the committed end are never
+// left unzeroed) and starts above the last valid record: a later batch was
+// written, and the writer starts a batch only after the previous one is durable.
+// `cap`: under a TRUNCATE marker, batches reaching above its index prove nothing.
+Status later_batch(Window* w, const Segment& seg, const ScanResult& r, uint64_t cap, bool* found) {
+  *found = false;
+  const uint32_t segment_seed = seg.header_crc();
+  for (uint64_t q = (r.stop / kBlockBytesMax + 1) * kBlockBytesMax; q + kFrameHeaderBytes <= seg.file_bytes;
+       q += kBlockBytesMax) {
+    const uint8_t* p = nullptr;
+    Status s = w->get(q, kFrameHeaderBytes, &p);
+    if (!s.ok()) return s;
+    if ((load32(p + 4) & kFrameFlagMask) != kBatchHeaderFlag) continue;
+    uint64_t room = seg.file_bytes - q;
+    size_t avail = static_cast<size_t>(std::min<uint64_t>(room, kSectorBytes));
+    s = w->get(q, avail, &p);
+    if (!s.ok()) return s;
+    BatchHeader bh;
+    if (!check_batch_header(p, avail, room, segment_seed, &bh)) continue;
+    if (bh.first_index <= r.stop_last || bh.first_index + bh.count - 1 > cap) continue;
+    *found = true;
+    return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+// Rows Q, R, T (v2): the verdict on the last batch, the one starting at the
+// committed end B, when the scan stopped inside it and row P found no later
+// batch. The segment was zero before the batch was written and a disk persists
+// whole 512-byte sectors, so after a torn write each sector holds what was
+// written or zeros. Hence: sector 0 all zero: torn (T). Sector 0 not zero and
+// the header does not verify (or does not continue the chain): damage (Q, at B).
+// Else each sector is checked against its CRC in the header (the bytes of sector
+// 0 after the header against tail_crc): a sector that differs and is not all
+// zero is damage (R, at the first frame overlapping it); a batch whose differing
+// sectors are all zero is torn (T). A sector whose CRC entry lies in a sector
+// that is itself unwritten cannot be judged and counts as unwritten.
+struct Verdict {
+  bool corrupt = false;
+  uint64_t offset = 0;
+  std::string message;
+};
+
+Status judge_last_batch(Window* w, const Segment& seg, const ScanResult& r, Verdict* v) {
+  *v = Verdict{};
+  const uint64_t b = r.committed_end;
+  if (b + kSectorBytes > seg.file_bytes) return Status::Ok();
+  const uint8_t* p = nullptr;
+  Status s = w->get(b, kSectorBytes, &p);
+  if (!s.ok()) return s;
+  auto all_zero = [](const uint8_t* x, size_t n) { return std::all_of(x, x + n, [](uint8_t c) { return c == 0; }); };
+  if (all_zero(p, kSectorBytes)) return Status::Ok();  // row T: its first sector never reached the disk
+  BatchHeader bh;
+  if (!check_batch_header(p, kSectorBytes, seg.file_bytes - b, seg.header_crc(), &bh) ||
+      bh.first_index != r.committed_last + 1 || bh.prev_crc != r.committed_crc) {
+    // Row Q.
+    v->corrupt = true;
+    v->offset = b;
+    v->message = "damaged batch header: the batch's first sector is written but does not verify (index " +
+                 std::to_string(r.committed_last + 1) + ")";
+    return Status::Ok();
+  }
+  std::vector<uint8_t> header;
+  {
+    s = w->get(b, bh.header_bytes, &p);
+    if (!s.ok()) return s;
+    header.assign(p, p + bh.header_bytes);
+  }
+  const uint64_t h = bh.header_bytes;
+  const uint64_t sectors = bh.batch_bytes / kSectorBytes;
+  enum : uint8_t { kMatch, kUnwritten, kDamaged };
+  std::vector<uint8_t> state(static_cast<size_t>(sectors), kMatch);
+  uint64_t bad_from = 0, bad_to = 0;  // the first damaged range, if any
+  bool torn = false;
+  if (h < kSectorBytes) {
+    s = w->get(b + h, static_cast<size_t>(kSectorBytes - h), &p);
+    if (!s.ok()) return s;
+    if (crc32c(p, static_cast<size_t>(kSectorBytes - h)) != bh.tail_crc) {
+      state[0] = kDamaged;  // sector 0 is written (its header verifies): a torn write cannot change half of it
+      bad_from = b + h;
+      bad_to = b + kSectorBytes;
+    }
+  }
+  for (uint64_t k = 1; k < sectors && bad_to == 0; k++) {
+    uint64_t entry = kBatchHeaderFixedBytes + 4 * (k - 1);
+    s = w->get(b + k * kSectorBytes, kSectorBytes, &p);
+    if (!s.ok()) return s;
+    bool zero = all_zero(p, kSectorBytes);
+    if (entry >= kSectorBytes && state[static_cast<size_t>(entry / kSectorBytes)] != kMatch) {
+      state[static_cast<size_t>(k)] = kUnwritten;  // its CRC is not known
+      torn = true;
+      continue;
+    }
+    uint32_t crc = zero ? zero_sector_crc() : crc32c(p, kSectorBytes);
+    if (crc == load32(header.data() + entry)) continue;
+    if (zero) {
+      state[static_cast<size_t>(k)] = kUnwritten;
+      torn = true;
+    } else {
+      state[static_cast<size_t>(k)] = kDamaged;
+      bad_from = b + k * kSectorBytes;
+      bad_to = bad_from + kSectorBytes;
+    }
+  }
+  if (bad_to == 0) {
+    if (torn) return Status::Ok();  // row T
+    v->corrupt = true;
+    v->offset = r.stop;
+    v->message = "bad frame in a last batch whose sectors all match their checksums (index " +
+                 std::to_string(r.stop_last + 1) + ")";
+    return Status::Ok();
+  }
+  // Row R: name the first frame overlapping the damaged range, found by walking
+  // the frames from B through sectors that match their CRCs (their length fields
+  // are as written); where the walk must cross an unwritten sector, the range itself.
+  v->corrupt = true;
+  v->offset = bad_from;
+  uint64_t q = b;
+  uint64_t size = h;
+  while (true) {
+    if (q < bad_to && q + size > bad_from) {
+      v->offset = q;
+      break;
+    }
+    q += size;
+    if (q + kFrameHeaderBytes > b + bh.batch_bytes) break;
+    bool walkable = true;
+    for (uint64_t a = q; a < q + kFrameHeaderBytes; a = (a / kSectorBytes + 1) * kSectorBytes) {
+      if (a >= bad_from && a < bad_to) break;  // overlaps: found at the top of the loop
+      if (state[static_cast<size_t>((a - b) / kSectorBytes)] != kMatch) walkable = false;
+    }
+    if (!walkable) break;
+    s = w->get(q, kFrameHeaderBytes, &p);
+    if (!s.ok()) return s;
+    size = claimed_size(p);
+    if (size == 0) {
+      v->offset = q;
+      break;
+    }
+  }
+  v->message = "damaged last batch (index " + std::to_string(r.committed_last + 1) + " on): a sector at offset " +
+               std::to_string(bad_from) + " is written but differs from its checksum";
+  return Status::Ok();
+}
+
 // Offset just past the last non-zero byte in [from, file end), or `from`.
 Status dirty_end(Window* w, const Segment& seg, uint64_t from, uint64_t* out) {
   *out = from;
@@ -565,9 +746,13 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     if (zero_header) return Status::Corruption("segment header is all zero", seg->path, 0);  // row A
     // Row A.
     if (load32(h + 4) != kSegmentMagic) return Status::Corruption("segment header has a bad magic number", seg->path, 0);
-    if (load32(h + 8) != kSegmentVersion) {
-      return Status::Corruption("segment header has unknown version " + std::to_string(load32(h + 8)), seg->path, 0);
+    uint32_t version = load32(h + 8);
+    if (version != kSegmentVersion && version != kSegmentVersionV1) {
+      return Status::Corruption("segment header has unknown version " + std::to_string(version) + " (this build reads " +
+                                    std::to_string(kSegmentVersionV1) + " and " + std::to_string(kSegmentVersion) + ")",
+                                seg->path, 0);
     }
+    seg->version = version;
     if (segment_header_crc(h) != load32(h)) return Status::Corruption("segment header checksum mismatch", seg->path, 0);
     if (load64(h + 16) != seg->first_index) {
       return Status::Corruption("segment header says first index " + std::to_string(load64(h + 16)) +
@@ -630,7 +815,22 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
         pad = true;
       }
     } else {
-      if (!r.eof) {
+      if (!r.eof && seg->version >= 2) {
+        bool found = false;
+        s = later_batch(&w, *seg, r, stop_after, &found);
+        if (!s.ok()) return s;
+        if (found) {
+          // Row P.
+          return Status::Corruption(std::string(r.stop_frame.kind == FrameKind::kZero ? "zeroed" : "bad") +
+                                        " frame with a later batch after it (index " + std::to_string(r.stop_last + 1) + ")",
+                                    seg->path, static_cast<int64_t>(r.stop));
+        }
+        Verdict v;
+        s = judge_last_batch(&w, *seg, r, &v);
+        if (!s.ok()) return s;
+        if (v.corrupt) return Status::Corruption(v.message, seg->path, static_cast<int64_t>(v.offset));  // rows Q, R
+        // Row T: a torn last batch, dropped below like row E.
+      } else if (!r.eof) {
         bool found = false;
         s = valid_after(&w, seg.get(), r, stop_after, &found);
         if (!s.ok()) return s;

@@ -33,7 +33,8 @@ export interface WalOptions {
   /**
    * Largest record accepted, in bytes; larger appends reject with
    * `TM_INVALID_ARGUMENT` and nothing is written. Default
-   * `min(16 MiB, segmentBytes - 12 KiB)`; at most `segmentBytes - 12 KiB` and 256 MiB.
+   * `min(16 MiB, segmentBytes - overhead)`; at most `segmentBytes - overhead` and 256 MiB,
+   * where overhead is {@link segmentOverheadBytes} (12 KiB up to 512 KiB segments).
    */
   maxRecordBytes?: number;
 }
@@ -50,8 +51,18 @@ export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
 export const RECORD_BYTES_DEFAULT = 16 * 1024 * 1024;
 /** Hard ceiling of `maxRecordBytes` (256 MiB). */
 export const RECORD_BYTES_MAX = 256 * 1024 * 1024;
-/** Bytes of a segment a record cannot use: header block, frame header, worst-case padding. */
+/** Bytes of a segment a record cannot use, at least: header block, frame header, worst-case padding. */
 export const SEGMENT_OVERHEAD_BYTES = 12 * 1024;
+
+/**
+ * Bytes of a segment of `segmentBytes` a record cannot use: the segment's header
+ * block, the batch header (4 bytes of sector checksum per 512 bytes of the batch,
+ * native/record.h), the frame header and the worst-case padding:
+ * `max(12 KiB, 8 KiB + segmentBytes / 128)`, so 12 KiB up to 512 KiB segments.
+ */
+export function segmentOverheadBytes(segmentBytes: number): number {
+  return Math.max(SEGMENT_OVERHEAD_BYTES, 8 * 1024 + Math.ceil(segmentBytes / 128));
+}
 
 const SYNC_MODES: readonly SyncMode[] = ['fdatasync', 'dsync', 'direct', 'none'];
 const OPTION_KEYS: readonly string[] = ['sync', 'segmentBytes', 'maxRecordBytes'];
@@ -107,14 +118,15 @@ export function resolveWalOptions(options: unknown): ResolvedWalOptions {
     }
     segmentBytes = v;
   }
-  const recordCeiling = Math.min(RECORD_BYTES_MAX, segmentBytes - SEGMENT_OVERHEAD_BYTES);
+  const overhead = segmentOverheadBytes(segmentBytes);
+  const recordCeiling = Math.min(RECORD_BYTES_MAX, segmentBytes - overhead);
   let maxRecordBytes = Math.min(RECORD_BYTES_DEFAULT, recordCeiling);
   if (o.maxRecordBytes !== undefined) {
     const v = o.maxRecordBytes;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > recordCeiling) {
       throw TidemarkError.invalidArgument(
         `Wal.open: options.maxRecordBytes must be an integer in [1, ${recordCeiling}] ` +
-          `(at most segmentBytes - ${SEGMENT_OVERHEAD_BYTES} and ${RECORD_BYTES_MAX}), got ${describe(v)}`,
+          `(at most segmentBytes - ${overhead} and ${RECORD_BYTES_MAX}), got ${describe(v)}`,
       );
     }
     maxRecordBytes = v;
