@@ -585,21 +585,23 @@ Status judge_last_batch(Window* w, const Segment& seg, const ScanResult& r, Verd
     return Status::Ok();
   }
   // Row R: name the first frame overlapping the damaged range, found by walking
-  // the frames from B through sectors that match their CRCs (their length fields
-  // are as written); where the walk must cross an unwritten sector, the range itself.
+  // the frames from B: those before the scan's stop verified (their lengths are
+  // as written, and when the range reaches the stop the damage is not in them),
+  // later ones only through sectors that match their CRCs; where the walk must
+  // cross an unwritten sector, the range itself.
   v->corrupt = true;
   v->offset = bad_from;
   uint64_t q = b;
   uint64_t size = h;
   while (true) {
-    if (q < bad_to && q + size > bad_from) {
+    if (q < bad_to && q + size > bad_from && (q >= r.stop || bad_to <= r.stop)) {
       v->offset = q;
       break;
     }
     q += size;
     if (q + kFrameHeaderBytes > b + bh.batch_bytes) break;
     bool walkable = true;
-    for (uint64_t a = q; a < q + kFrameHeaderBytes; a = (a / kSectorBytes + 1) * kSectorBytes) {
+    for (uint64_t a = q; q >= r.stop && a < q + kFrameHeaderBytes; a = (a / kSectorBytes + 1) * kSectorBytes) {
       if (a >= bad_from && a < bad_to) break;  // overlaps: found at the top of the loop
       if (state[static_cast<size_t>((a - b) / kSectorBytes)] != kMatch) walkable = false;
     }
