@@ -175,6 +175,7 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
   r->committed_end = off;
   r->committed_last = expected - 1;
   r->committed_crc = seed;
+  r->stop_crc = seed;
   std::vector<SparseEntry> pending;  // sparse entries of the current (uncommitted) batch
   uint64_t last_sparse_index = 0, last_sparse_offset = 0;
   bool have_sparse = false;
@@ -208,6 +209,7 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
       batch_end = off + bh.batch_bytes;
       batch_left = bh.count;
       off += bh.header_bytes;
+      r->stop_crc = seed;  // the chain seed after the header (not a link of the chain)
       continue;
     }
     uint32_t length = load32(p + 4);
