@@ -3,81 +3,118 @@
 // A segment is scanned frame by frame from offset 4096, each frame's CRC
 // chained from the previous one (the first from the segment header's CRC).
 // A batch always ends with a padding frame on a block boundary, so the end of
-// the last complete batch ("committed end") is known. The scan of a segment
-// stops at the first frame that is all zero ("zero"), does not verify ("bad"),
-// or runs off the file ("eof").
+// the last complete batch ("committed end") is known. In a version 2 segment
+// every batch starts, at the committed end, with a batch header (record.h) that
+// must verify (its own CRC seeded with the segment header's CRC, first index =
+// the next index, previous CRC = the chain so far, size within the segment); the
+// batch's records may not outnumber or outrun it, and its padding may not end
+// after it (it may end before: a truncateAfter cut). The header is not a link of
+// the chain: the first record chains from the previous CRC. The scan of a
+// segment stops at the first frame (or batch header) that is all zero ("zero"),
+// does not verify ("bad"), or runs off the file ("eof").
 //
-// Decision table (one test per row in test/log/recovery.test.ts):
+// Decision table (one test per row: test/log/recovery.test.ts for the shared
+// rows and the version 1 rows, test/log/recovery-v2.test.ts for rows P to T):
 //
 //  row | where                      | what the scan finds                                  | verdict
 //  ----+----------------------------+------------------------------------------------------+--------------------------------
-//  A   | any segment                | header bad: all zero, magic, version, CRC, or first  | TM_CORRUPTION (offset 0, or 16
-//      |                            | index != the file name's                             | for the index)
-//  B   | sealed (not last) segment  | a bad frame, or the scan stops (zero/eof) anywhere   | TM_CORRUPTION at that offset
-//      |                            | but right after a padding frame (its committed end)  |
+//  A   | any segment                | header bad: all zero, magic, version (not 1 or 2),   | TM_CORRUPTION (offset 0, or 16
+//      |                            | CRC, or first index != the file name's               | for the index)
+//  B   | sealed (not last) segment  | a bad frame or batch header, or the scan stops       | TM_CORRUPTION at that offset
+//      |                            | (zero/eof) anywhere but right after a padding frame  |
+//      |                            | (its committed end)                                  |
 //  C   | any two segments in order  | first index of a segment != last index of the        | TM_CORRUPTION (offset 4096 of the
 //      |                            | previous + 1                                         | later segment)
 //  D   | last segment               | clean: zero frame at the committed end, and only     | nothing to do
 //      |                            | zero bytes after it                                  |
-//  E   | last segment               | a bad frame, or records after the committed end, or  | torn tail: the incomplete batch is
+//  --- last segment in format version 2 (batch headers), unless rows H, H' apply:
+//  P   | v2 last segment            | a bad or zero frame or batch header at X, and at a   | TM_CORRUPTION at X (a later batch
+//      |                            | later 4 KiB boundary a batch header that verifies    | exists, so X's batch was synced)
+//      |                            | on its own, first index > last valid record (under   |
+//      |                            | a TRUNCATE marker at i: its records all <= i)        |
+//  Q   | v2 last segment, not P     | the last batch's first sector (at the committed end  | TM_CORRUPTION at the batch start
+//      |                            | B) is not all zero and its header does not verify    | (a torn write leaves a sector
+//      |                            | or does not continue the chain (index, previous CRC) | written or zero, never wrong)
+//  R   | v2 last segment, not P, Q  | a sector of the last batch that is not all zero and  | TM_CORRUPTION at the first frame
+//      |                            | differs from its CRC in the header (sector 0: the    | overlapping the first such sector
+//      |                            | bytes after the header, against the tail CRC)        | (at or after the scan's stop)
+//  T   | v2 last segment, not P, Q, | the last batch's first sector is all zero, or every  | torn tail: the batch is dropped:
+//      | R                          | sector differing from its CRC is all zero            | bytes from B are zeroed durably
+//  --- last segment in format version 1 (no batch headers), unless rows H, H' apply:
+//  E   | v1 last segment            | a bad frame, or records after the committed end, or  | torn tail: the incomplete batch is
 //      |                            | non-zero bytes after it, and no valid frame after    | dropped: bytes from the committed
 //      |                            | the stop (rows F, G), and not row E'                 | end are zeroed durably, log opens
-//  F   | last segment               | a damaged padding frame at P, and the frame at its   | TM_CORRUPTION at P (a later batch
+//  F   | v1 last segment            | a damaged padding frame at P, and the frame at its   | TM_CORRUPTION at P (a later batch
 //      |                            | end verifies from its stored CRC or from the CRC     | exists, so P's batch was synced)
 //      |                            | recomputed over its header                           |
-//  G   | last segment               | a bad or zero frame at P, and at some later 512-byte | TM_CORRUPTION at P (a later batch
+//  G   | v1 last segment            | a bad or zero frame at P, and at some later 512-byte | TM_CORRUPTION at P (a later batch
 //      |                            | boundary B a frame that verifies from a seed found   | exists, so P's batch was synced)
 //      |                            | before B (padding trailer at B-8, or the CRC of a    |
 //      |                            | padding header ending at B), index > last valid      |
-//  G'  | last segment               | a bad or zero frame at P, no seed for row G (the     | TM_CORRUPTION at P (same reason)
+//  G'  | v1 last segment            | a bad or zero frame at P, no seed for row G (the     | TM_CORRUPTION at P (same reason)
 //      |                            | batch before B, or its padding, zeroed), and at some |
 //      |                            | later 4 KiB boundary B a record with index > last    |
 //      |                            | valid whose next frame verifies chained from the     |
 //      |                            | record's stored CRC and carries the next index       |
-//  E'  | last segment, not rows F,  | a bad record at P after the committed end; the       | TM_CORRUPTION at P (the batch
-//      | G, G'                      | frames after it (one record or more, then a padding  | reached the disk whole: damage,
+//  E'  | v1 last segment, not rows  | a bad record at P after the committed end; the       | TM_CORRUPTION at P (the batch
+//      | F, G, G'                   | frames after it (one record or more, then a padding  | reached the disk whole: damage,
 //      |                            | frame) verify chained from P's stored CRC (next      | not a torn write; rows F, G, G'
 //      |                            | index = P's expected + 1), the padding frame ends    | checked first)
 //      |                            | on a 512-byte boundary, no record is above a         |
 //      |                            | TRUNCATE marker's index, and no 512-byte sector of   |
 //      |                            | [committed end, padding end) is all zero (sectors    |
 //      |                            | inside the padding's zero interior excepted)         |
+//  --- any version:
 //  H   | TRUNCATE marker present    | (a truncateAfter(i) was interrupted)                 | segments above i+1 removed,
 //      |                            |                                                      | records > i cut as in
 //      |                            |                                                      | truncateAfter, marker removed
-//  H'  | TRUNCATE marker, last      | records up to i all verify, none above, then a bad,  | a torn cut, not rows F, G: keep
+//  H'  | TRUNCATE marker, last      | records up to i all verify, none above, then a bad,  | a torn cut, not rows P, F, G: keep
 //      | segment                    | zero or stale frame (the cut's own writes, torn)     | records <= i, finish the cut
 //
 // Row H and truncateAfter leave the kept records followed by a padding frame,
 // unless the cut is already a committed end (a batch start, or the data offset
 // of a segment the cut empties): also when the cut lies on a block boundary
 // inside a batch, else the next open would take the kept records for an
-// unfinished batch (row E) and drop them.
+// unfinished batch (rows E, T) and drop them. In version 2 a cut inside a batch
+// leaves its header in place (its count and size now overstate the batch: the
+// scan allows a padding frame that ends early), and a cut at a batch's first
+// record leaves the header followed by the padding frame alone.
 //
 // "Committed end": the end of the last padding frame. Complete records after it
 // belong to a batch whose write did not finish, so it was never acknowledged:
-// row E drops them too. The writer starts a batch only after the previous one
-// is durable, so damage followed by a later batch is corruption (rows F, G);
-// damage inside the last batch is in general indistinguishable from a torn write
-// (a disk may persist any subset of a write's sectors) and is dropped with it
-// (row E). Row E' is the exception: segments are pre-written with zeros, so a
-// sector a torn write did not persist reads all zero; a batch whose frames all
-// chain (around the bad record, from its stored CRC) to a verifying padding
-// frame and that holds no all-zero sector was written whole, and the bad record
-// is corruption of an acknowledged batch (or of one whose sync had not yet
-// returned: still corruption, never a silent drop). Limits: a record payload
-// holding a whole 512-byte sector of zeros makes row E' fall back to row E (the
-// sector could be one that never reached the disk); so does damage to a length
-// field (the chain after it is lost), to the padding frame itself, to two
-// frames of the batch, or to the batch's last record (only the padding frame
-// after it: kept as row E, as test/log/review-recovery.test.ts pins).
-// With sync 'none' that ordering does not hold: after a power loss such a log
-// may report TM_CORRUPTION. Row G' looks only at 4 KiB boundaries (where batches
-// start) and needs two chained frames; still, a torn last batch that lost a
+// rows T and E drop them too. The writer starts a batch only after the previous
+// one is durable, so damage followed by a later batch is corruption (rows P, F,
+// G). Segments are pre-written with zeros, bytes after the committed end are
+// never left non-zero (a rejected batch's bytes are zeroed before anything else
+// is written, sealed or cut; recovery and truncateAfter zero what they drop), and
+// a disk persists whole 512-byte sectors: after a torn write, each sector of the
+// last batch holds what was written or zeros. Version 2 makes that exact (rows Q,
+// R, T): a sector written but wrong is damage whatever else the batch holds; its
+// verdict covers the cases the version 1 rules could only guess at (damage to the
+// batch's last record, a length field, the padding frame, two frames, a payload
+// holding an all-zero sector). Limits of version 2: a sector zeroed after it was
+// written reads as unwritten (row T); when the batch's first sector is zero, its
+// other sectors cannot be judged (no header) and the batch is dropped; a sector
+// whose CRC entry lies in a sector that reads zero (headers of batches over 120
+// sectors span several sectors) cannot be judged and counts as unwritten; bytes
+// no frame check covers (padding interior and trailer, sector CRCs after the
+// header's first sector) are judged only when the scan stops in the last batch.
+// Version 1 (rows E, E', F, G, G') judges by evidence: segments are pre-written
+// with zeros, so a sector a torn write did not persist reads all zero; a batch
+// whose frames all chain (around the bad record, from its stored CRC) to a
+// verifying padding frame and that holds no all-zero sector was written whole,
+// and the bad record is corruption (row E'). Its limits: a record payload
+// holding a whole 512-byte sector of zeros makes row E' fall back to row E; so
+// does damage to a length field, to the padding frame itself, to two frames of
+// the batch, or to the batch's last record. Row G' looks only at 4 KiB
+// boundaries and needs two chained frames; still, a torn last batch that lost a
 // sector but kept a record starting on a 4 KiB boundary and the frame after it
-// is reported as corruption (a false alarm, never a silent loss). Under a
-// TRUNCATE marker at i, frames above i are evidence for none of rows F, G, G'. Every segment file gets its header (synced) before it is
-// renamed to its name, so a bad header is never a torn write (row A).
+// is reported as corruption (a false alarm, never a silent loss).
+// With sync 'none' the ordering above does not hold: after a power loss such a
+// log may report TM_CORRUPTION. Under a TRUNCATE marker at i, frames above i are
+// evidence for none of rows P, F, G, G'. Every segment file gets its header
+// (synced) before it is renamed to its name, so a bad header is never a torn
+// write (row A).
 #include "recovery.h"
 
 #include <dirent.h>
