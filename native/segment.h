@@ -40,7 +40,13 @@ constexpr const char* kSpareReadyName = "spare.wal.ready";
 std::string segment_name(uint64_t first_index);
 bool parse_segment_name(const std::string& name, uint64_t* first_index);
 
+// Writes a segment header of format `version` (kSegmentVersion for new segments).
 void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t nonce, uint32_t version);
+// A version 1 header (a segment without batch headers, as written before version 2;
+// test generators that lay out version 1 frames use it).
+inline void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t nonce) {
+  encode_segment_header(out, first_index, nonce, kSegmentVersionV1);
+}
 uint32_t segment_header_crc(const uint8_t* header);  // CRC of bytes 4..32
 
 // One sparse read-index entry: the frame at `offset` is record `index`, chained from `seed`.
