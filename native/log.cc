@@ -277,7 +277,7 @@ uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
   item.count++;
   item.last_ticket = ++ticket_;
   staged_bytes_ += bytes;
-  if (writer_waiting_ && batch_may_start()) cv_.notify_one();
+  wake_writer(batch_may_start());
   return index;
 }
 
@@ -304,7 +304,7 @@ uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>
   item.count += records.size();
   item.last_ticket = ++ticket_;
   staged_bytes_ += bytes;
-  if (writer_waiting_ && batch_may_start()) cv_.notify_one();
+  wake_writer(batch_may_start());
   return next_index_ - 1;
 }
 
@@ -330,7 +330,7 @@ uint64_t Log::truncate_after(uint64_t index, Status* st) {
   item.arg = index;
   item.command_id = ++command_ids_;
   next_index_ = index + 1;
-  if (writer_waiting_) cv_.notify_one();
+  wake_writer(true);
   return item.command_id;
 }
 
@@ -354,14 +354,14 @@ uint64_t Log::truncate_before(uint64_t index, Status* st) {
   item.kind = ItemKind::kTruncateBefore;
   item.arg = index;
   item.command_id = ++command_ids_;
-  if (writer_waiting_) cv_.notify_one();
+  wake_writer(true);
   return item.command_id;
 }
 
 void Log::reports_settled(uint64_t count) {
   std::lock_guard<std::mutex> lk(mu_);
   reports_unsettled_ -= std::min(reports_unsettled_, count);
-  if (writer_waiting_ && !queue_.empty() && batch_may_start()) cv_.notify_one();
+  wake_writer(!queue_.empty() && batch_may_start());
 }
 
 bool Log::close() {
@@ -370,6 +370,7 @@ bool Log::close() {
   closing_ = true;
   queue_.emplace_back();
   queue_.back().kind = ItemKind::kClose;
+  wake_seq_.fetch_add(1, std::memory_order_release);
   cv_.notify_one();
   return true;
 }

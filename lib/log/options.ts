@@ -37,6 +37,21 @@ export interface WalOptions {
    * where overhead is {@link segmentOverheadBytes} (12 KiB up to 512 KiB segments).
    */
   maxRecordBytes?: number;
+  /**
+   * Microseconds the writer thread keeps polling for the next append after
+   * settling a batch, before it goes to sleep; an integer in
+   * [0, {@link BUSY_POLL_MICROS_MAX}], default {@link BUSY_POLL_MICROS_DEFAULT} (50).
+   *
+   * A caller that awaits each append before the next (one writer in a loop)
+   * sends its next append one event-loop turn after the last one resolved. A
+   * sleeping writer thread must then be woken, which on a virtual machine
+   * costs roughly a quarter of a 4 KiB write + fdatasync; polling saves it.
+   * The poll only runs while appends keep arriving within the window: a log
+   * that is idle or written sporadically spends at most one window per idle
+   * period. `0` never polls (the writer always sleeps: lowest CPU use,
+   * higher latency for back-to-back appends). Durability is the same either way.
+   */
+  busyPollMicros?: number;
 }
 
 /** Smallest `segmentBytes` (64 KiB). */
@@ -51,6 +66,10 @@ export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
 export const RECORD_BYTES_DEFAULT = 16 * 1024 * 1024;
 /** Hard ceiling of `maxRecordBytes` (256 MiB). */
 export const RECORD_BYTES_MAX = 256 * 1024 * 1024;
+/** Default `busyPollMicros` (50 µs: covers one event-loop turn between an append's resolution and the next append). */
+export const BUSY_POLL_MICROS_DEFAULT = 50;
+/** Largest `busyPollMicros` (1 ms). */
+export const BUSY_POLL_MICROS_MAX = 1000;
 /** Bytes of a segment a record cannot use, at least: header block, frame header, worst-case padding. */
 export const SEGMENT_OVERHEAD_BYTES = 12 * 1024;
 
@@ -65,7 +84,7 @@ export function segmentOverheadBytes(segmentBytes: number): number {
 }
 
 const SYNC_MODES: readonly SyncMode[] = ['fdatasync', 'dsync', 'direct', 'none'];
-const OPTION_KEYS: readonly string[] = ['sync', 'segmentBytes', 'maxRecordBytes'];
+const OPTION_KEYS: readonly string[] = ['sync', 'segmentBytes', 'maxRecordBytes', 'busyPollMicros'];
 
 /** Native sync mode numbers (native/log.h SyncMode). */
 export const SYNC_MODE_CODES = { fdatasync: 0, dsync: 1, direct: 2, none: 3 } as const;
@@ -75,6 +94,7 @@ export interface ResolvedWalOptions {
   sync: SyncMode;
   segmentBytes: number;
   maxRecordBytes: number;
+  busyPollMicros: number;
 }
 
 /** How a bad argument is named in an error message: `null`, `an array`, `a Map`, `"text"`, `-1`. */
@@ -131,5 +151,15 @@ export function resolveWalOptions(options: unknown): ResolvedWalOptions {
     }
     maxRecordBytes = v;
   }
-  return { sync, segmentBytes, maxRecordBytes };
+  let busyPollMicros = BUSY_POLL_MICROS_DEFAULT;
+  if (o.busyPollMicros !== undefined) {
+    const v = o.busyPollMicros;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > BUSY_POLL_MICROS_MAX) {
+      throw TidemarkError.invalidArgument(
+        `Wal.open: options.busyPollMicros must be an integer in [0, ${BUSY_POLL_MICROS_MAX}] (microseconds; 0 never polls), got ${describe(v)}`,
+      );
+    }
+    busyPollMicros = v;
+  }
+  return { sync, segmentBytes, maxRecordBytes, busyPollMicros };
 }
