@@ -63,6 +63,8 @@ struct SegImage {
   uint64_t clean_last = 0;            // last record before clean_end
   uint64_t last_frame = 0, last_frame_size = 0;
   bool bad_size = false;              // file gets 8 bytes more than a valid segment size
+  uint64_t name_delta = 0;            // file named first + name_delta (its header says first)
+  bool missing = false;               // file not written (a log whose first segments were dropped)
 };
 
 struct Fault {
@@ -244,9 +246,13 @@ Plan Build(const uint8_t* data, size_t size) {
         marker_here = true;
         marker_here_index = s.expected - 1 - r.u8() % 4;
         break;
-      case 12:  // this segment file gets a bad size
-        s.bad_size = true;
+      case 12: {  // this segment file: a bad size, a name its header disagrees with, or none at all
+        const uint8_t how = r.u8();
+        if (how % 3 == 0) s.bad_size = true;
+        if (how % 3 == 1) s.name_delta = 1 + (how >> 2);
+        if (how % 3 == 2) s.missing = true;
         break;
+      }
     }
   }
 
@@ -337,7 +343,14 @@ struct Outcome {
 
 // Checks an opened log against the files it was recovered from (`snap`, taken after recovery).
 void CheckOpened(const Plan& plan, const std::string& dir, const Recovered& rec, const Snapshot& snap) {
-  FUZZ_CHECK(!rec.segments.empty(), "opened with no segment");
+  if (rec.segments.empty()) {
+    for (const auto& [name, bytes] : snap) {
+      uint64_t first = 0;
+      FUZZ_CHECK(!parse_segment_name(name, &first), "opened with no segment, but %s exists", name.c_str());
+    }
+    FUZZ_CHECK(rec.first_index == 1 && rec.last_index == 0, "an empty log is not 1..0");
+    return;
+  }
   FUZZ_CHECK(rec.first_index == rec.segments.front()->first_index, "first_index");
   FUZZ_CHECK(rec.last_index == rec.segments.back()->last_index, "last_index");
   FUZZ_CHECK(snap.count(kTruncateMarkerName) == 0, "TRUNCATE marker left after open");
@@ -433,7 +446,7 @@ bool Predictable(const Plan& plan) {
   const SegImage& last = plan.segs.back();
   for (size_t i = 0; i < plan.segs.size(); i++) {
     const SegImage& s = plan.segs[i];
-    if (s.bad_size) return false;
+    if (s.bad_size || s.name_delta != 0 || s.missing) return false;
     if (i + 1 < plan.segs.size()) {
       if (!s.clean || s.off != s.clean_end || s.clean_last < s.first) return false;
       if (plan.segs[i + 1].first != s.clean_last + 1) return false;
@@ -455,9 +468,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const Plan plan = Build(data, size);
   for (const SegImage& s : plan.segs) {
+    if (s.missing) continue;
     std::vector<uint8_t> bytes = s.bytes;
     if (s.bad_size) bytes.resize(bytes.size() + 8);
-    WriteFile(dir + "/" + segment_name(s.first), bytes.data(), bytes.size());
+    WriteFile(dir + "/" + segment_name(s.first + s.name_delta), bytes.data(), bytes.size());
   }
   if (plan.marker) WriteFile(dir + "/" + kTruncateMarkerName, plan.marker_bytes.data(), plan.marker_bytes.size());
   if (plan.stray_tmp) {

@@ -92,7 +92,10 @@ void Recovery() {
   Write("recovery", "bad-index", Prog(0).rec("a").pad().op({BADIDX, 7, 1, 'i'}).rec("b").pad().b);
   Write("recovery", "odd-padding", Prog(0).rec("a").op({PADODD, 3}).rec("b").pad().b);
   Write("recovery", "tmp-and-68k", Prog(0x30).rec("a").pad().b);
-  Write("recovery", "bad-size", Prog(0).rec("a").pad().op({BADSIZE}).b);
+  Write("recovery", "bad-size", Prog(0).rec("a").pad().op({BADSIZE, 0}).b);
+  Write("recovery", "A-name-disagrees-with-header", Prog(0).rec("a").pad().op({BADSIZE, 1}).b);
+  Write("recovery", "first-segment-dropped", Prog(1).rec("a").pad().op({BADSIZE, 2}).op({NEXT}).rec("b").pad().b);
+  Write("recovery", "no-segment", Prog(0).op({BADSIZE, 2}).b);
   Write("recovery", "first-index-1001", Prog(0x80, 1).rec("a").pad().b);
   Write("recovery", "first-index-near-2e64", Prog(0x80, 0xFE).rec("a").rec("b").pad().rec("c").b);
   Prog full(0);

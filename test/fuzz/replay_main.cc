@@ -17,11 +17,16 @@
 #include <string>
 #include <vector>
 
-#if defined(__has_include)
-#if __has_include(<sanitizer/common_interface_defs.h>)
-#include <sanitizer/common_interface_defs.h>
+// With AddressSanitizer, its reports also save the input (a death callback).
+#if defined(__SANITIZE_ADDRESS__)
+#define TM_HAVE_SANITIZER_CALLBACK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
 #define TM_HAVE_SANITIZER_CALLBACK 1
 #endif
+#endif
+#ifdef TM_HAVE_SANITIZER_CALLBACK
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
