@@ -461,10 +461,20 @@ bool Predictable(const Plan& plan) {
   return true;
 }
 
+// Removes the scratch directory when the process exits normally.
+struct ScratchCleanup {
+  std::string dir;
+  ~ScratchCleanup() {
+    Clear(dir);
+    ::rmdir(dir.c_str());
+  }
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string dir = ScratchDir();
+  static const ScratchCleanup cleanup{dir};
   ::mkdir(dir.c_str(), 0755);
   Clear(dir);
   const size_t fds_before = OpenFds();
