@@ -896,6 +896,14 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
       keep_crc = r.committed_crc;
       pad = keep_end % options.block != 0;
     }
+    if (pad && keep_end + padding_bytes(keep_end, options.block) > seg->file_bytes) {
+      // The writer always leaves room for the padding frame that closes a batch, so kept
+      // records ending this close to the segment's end were not written by it; padding
+      // them would write past the segment's fixed size.
+      return Status::Corruption("kept records end " + std::to_string(seg->file_bytes - keep_end) +
+                                    " bytes before the end of the segment: no room for the padding frame that closes them",
+                                seg->path, static_cast<int64_t>(keep_end));
+    }
     uint64_t dirty = 0;
     s = dirty_end(&w, *seg, keep_end, &dirty);
     if (!s.ok()) return s;

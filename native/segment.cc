@@ -151,7 +151,9 @@ Status cut_segment_tail(File* file, uint64_t cut, uint64_t dirty_end, bool pad_a
   AlignedBuffer head;
   size_t head_bytes = static_cast<size_t>(std::max(end, std::min(zero_end, start + block)) - start);
   head.resize(head_bytes);
-  memset(head.data(), 0, head_bytes);
+  // head_bytes is 0 when the cut is block aligned and nothing past it is dirty (recovery
+  // after its own block-sized padding frame): no head write, and no memset of a null buffer.
+  if (head_bytes > 0) memset(head.data(), 0, head_bytes);
   if (cut > start) {
     size_t got = 0;
     Status s = file->pread(head.data(), static_cast<size_t>(cut - start), start, &got);
@@ -159,8 +161,11 @@ Status cut_segment_tail(File* file, uint64_t cut, uint64_t dirty_end, bool pad_a
     if (got != cut - start) return Status::Errno("pread", EIO, file->path(), static_cast<int64_t>(start));
   }
   if (pad_at_cut) *new_tail_crc = encode_padding(head.data() + (cut - start), pad, next_index, seed);
-  Status s = file->pwrite(head.data(), head_bytes, start);
-  if (!s.ok()) return s;
+  Status s;
+  if (head_bytes > 0) {
+    s = file->pwrite(head.data(), head_bytes, start);
+    if (!s.ok()) return s;
+  }
   AlignedBuffer zeros;
   for (uint64_t off = start + head_bytes; off < zero_end;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(zero_end - off, kZeroChunkBytes));

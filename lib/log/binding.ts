@@ -109,7 +109,7 @@ export function binding(): NativeBinding {
     throw new TidemarkError(
       ErrorCodes.NO_BINARY,
       `no tidemark native binary for ${process.platform}-${process.arch} (Node ${process.version}, N-API 8). ` +
-        'The npm package ships prebuilt binaries in prebuilds/ (this release: linux-x64 only); elsewhere build from source: ' +
+        'The npm package ships prebuilt binaries in prebuilds/ (this release: linux-x64 and linux-arm64); elsewhere build from source: ' +
         'install a C++17 compiler, python3 and make, then run `npm rebuild tidemark --build-from-source` ' +
         '(or `npx node-gyp rebuild` inside the package directory).',
       { cause: err },
