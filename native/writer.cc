@@ -514,6 +514,7 @@ void Log::fail_queued_after_clean_rejection(std::deque<QueueItem>* items) {
     items->push_back(std::move(q));
   }
   queue_.clear();
+  queued_tickets_ = 0;
 }
 
 // Promise 4: poisons the log with `s` and fails everything queued; returns the poison status.
@@ -523,6 +524,7 @@ Status Log::poison_and_drain(const Status& s, std::deque<QueueItem>* items) {
   for (auto& q : queue_) items->push_back(std::move(q));
   queue_.clear();
   staged_bytes_ = 0;
+  queued_tickets_ = 0;
   return poison_status_;
 }
 
@@ -540,6 +542,7 @@ void Log::writer_main() {
       writer_waiting_ = false;
       items.swap(queue_);
       staged_bytes_ = 0;
+      queued_tickets_ = 0;
     }
     auto report = std::make_unique<BatchReport>();
     Status failure;  // once set, everything after it in this iteration fails with it
@@ -652,12 +655,14 @@ void Log::writer_main() {
     report->last_index = last_index_.load();
     uint64_t hi = std::max(report->durable_ticket, report->failed_ticket);
     report->ack = !report->closed && hi >= reported_ticket_ + 2;
-    if (hi != 0) reported_ticket_ = hi;
     if (report->ack) {
       // Count before posting so the acknowledgement cannot arrive first.
       std::lock_guard<std::mutex> lk(mu_);
       reports_unsettled_++;
+      unsettled_report_tickets_.push_back(hi - reported_ticket_);
+      unsettled_tickets_ += hi - reported_ticket_;
     }
+    if (hi != 0) reported_ticket_ = hi;
     report_(std::move(report));
   }
 }
