@@ -1,6 +1,8 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +17,9 @@
 namespace tidemark {
 
 namespace {
+
+// The preparer thread runs this much nicer than the process: below the writer, not starved.
+constexpr int kPreparerNice = 5;
 
 int bucket_of(uint64_t v, int buckets) {
   int b = 0;
@@ -48,6 +53,15 @@ Status Log::sync_file(File* file) {
 }
 
 void Log::preparer_main() {
+  // Zero-filling spares is background work with a whole segment's time to
+  // finish: a lower CPU priority (this thread only) leaves the cores to the JS
+  // thread and the writer, which every acknowledgement waits for. Best effort.
+  {
+    id_t tid = static_cast<id_t>(::syscall(SYS_gettid));
+    errno = 0;
+    int nice = ::getpriority(PRIO_PROCESS, tid);
+    if (errno == 0) (void)::setpriority(PRIO_PROCESS, tid, std::min(nice + kPreparerNice, 19));
+  }
   std::unique_lock<std::mutex> lk(prep_mu_);
   while (true) {
     prep_cv_.wait(lk, [&] { return prep_stop_ || (spare_wanted_ && !spare_ready_ && spare_status_.ok()); });
