@@ -345,13 +345,13 @@ export class Wal {
 
   /** The reusable packing buffer of appendMany, at least `bytes` long. */
   #packBuffer(bytes: number): Uint8Array {
-    if (this.#pack.byteLength < bytes) this.#pack = new Uint8Array(Math.max(bytes, 2 * this.#pack.byteLength));
+    if (this.#pack.byteLength < bytes) this.#pack = new Uint8Array(Math.min(Math.max(bytes, 2 * this.#pack.byteLength), PACK_BYTES_MAX));
     return this.#pack;
   }
 
   /** The reusable lengths array of appendMany, at least `count` long. */
   #packLengths(count: number): Uint32Array {
-    if (this.#packLens.length < count) this.#packLens = new Uint32Array(Math.max(count, 2 * this.#packLens.length));
+    if (this.#packLens.length < count) this.#packLens = new Uint32Array(Math.min(Math.max(count, 2 * this.#packLens.length), PACK_RECORDS_MAX));
     return this.#packLens;
   }
 
