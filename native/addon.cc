@@ -485,7 +485,7 @@ class OpenWorker : public Napi::AsyncWorker {
   std::shared_ptr<Log> log_;
 };
 
-// openLog(dir, syncMode 0..3, segmentBytes, maxRecordBytes, onReport) -> Promise<NativeLog>
+// openLog(dir, syncMode 0..3, segmentBytes, maxRecordBytes, busyPollMicros, onReport) -> Promise<NativeLog>
 Napi::Value OpenLog(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* data = env.GetInstanceData<EnvData>();
@@ -494,7 +494,8 @@ Napi::Value OpenLog(const Napi::CallbackInfo& info) {
   options.sync = static_cast<tidemark::SyncMode>(info[1].As<Napi::Number>().Int32Value());
   options.segment_bytes = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
   options.max_record_bytes = static_cast<uint32_t>(info[3].As<Napi::Number>().Int64Value());
-  Napi::Function on_report = info[4].As<Napi::Function>();
+  options.busy_poll_us = static_cast<uint32_t>(info[4].As<Napi::Number>().Int64Value());
+  Napi::Function on_report = info[5].As<Napi::Function>();
   Napi::Object obj = data->log_ctor.New({});
   LogWrap* wrap = LogWrap::Unwrap(obj);
   Tsfn tsfn = Tsfn::New(env, on_report, "tidemark.wal", 0, 1, wrap);

@@ -7,8 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <limits.h>
+#include <sys/uio.h>
+
+#include <algorithm>
 #include <cassert>
 #include <utility>
+#include <vector>
 
 namespace tidemark {
 
@@ -48,11 +53,31 @@ class PosixFile final : public File {
     return Status::Ok();
   }
 
+  // One pwritev(2) (one O_DSYNC write), looping only over short writes.
   Status pwritev(const struct iovec* iov, int count, uint64_t offset) override {
-    for (int i = 0; i < count; i++) {
-      Status s = pwrite(iov[i].iov_base, iov[i].iov_len, offset);
-      if (!s.ok()) return s;
-      offset += iov[i].iov_len;
+    std::vector<struct iovec> rest(iov, iov + count);
+    size_t first = 0;
+    while (first < rest.size()) {
+      if (rest[first].iov_len == 0) {
+        first++;
+        continue;
+      }
+      int n_iov = static_cast<int>(std::min<size_t>(rest.size() - first, IOV_MAX));
+      ssize_t n = ::pwritev(fd_, rest.data() + first, n_iov, static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::Errno("pwritev", errno, path_, static_cast<int64_t>(offset));
+      }
+      if (n == 0) return Status::Errno("pwritev", EIO, path_, static_cast<int64_t>(offset));
+      offset += static_cast<uint64_t>(n);
+      size_t done = static_cast<size_t>(n);
+      while (done > 0) {
+        size_t take = std::min(done, rest[first].iov_len);
+        rest[first].iov_base = static_cast<uint8_t*>(rest[first].iov_base) + take;
+        rest[first].iov_len -= take;
+        done -= take;
+        if (rest[first].iov_len == 0) first++;
+      }
     }
     return Status::Ok();
   }

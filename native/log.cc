@@ -278,7 +278,7 @@ uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
   item.last_ticket = ++ticket_;
   staged_bytes_ += bytes;
   queued_tickets_++;
-  if (writer_waiting_ && batch_may_start()) cv_.notify_one();
+  wake_writer(batch_may_start());
   return index;
 }
 
@@ -306,7 +306,7 @@ uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>
   item.last_ticket = ++ticket_;
   staged_bytes_ += bytes;
   queued_tickets_++;
-  if (writer_waiting_ && batch_may_start()) cv_.notify_one();
+  wake_writer(batch_may_start());
   return next_index_ - 1;
 }
 
@@ -332,7 +332,7 @@ uint64_t Log::truncate_after(uint64_t index, Status* st) {
   item.arg = index;
   item.command_id = ++command_ids_;
   next_index_ = index + 1;
-  if (writer_waiting_) cv_.notify_one();
+  wake_writer(true);
   return item.command_id;
 }
 
@@ -356,7 +356,7 @@ uint64_t Log::truncate_before(uint64_t index, Status* st) {
   item.kind = ItemKind::kTruncateBefore;
   item.arg = index;
   item.command_id = ++command_ids_;
-  if (writer_waiting_) cv_.notify_one();
+  wake_writer(true);
   return item.command_id;
 }
 
@@ -367,7 +367,7 @@ void Log::reports_settled(uint64_t count) {
     unsettled_tickets_ -= std::min(unsettled_tickets_, unsettled_report_tickets_.front());
     unsettled_report_tickets_.pop_front();
   }
-  if (writer_waiting_ && !queue_.empty() && batch_may_start()) cv_.notify_one();
+  wake_writer(!queue_.empty() && batch_may_start());
 }
 
 bool Log::close() {
@@ -376,6 +376,7 @@ bool Log::close() {
   closing_ = true;
   queue_.emplace_back();
   queue_.back().kind = ItemKind::kClose;
+  wake_seq_.fetch_add(1, std::memory_order_release);
   cv_.notify_one();
   return true;
 }
@@ -504,6 +505,15 @@ Status Log::read_range(uint64_t from, uint64_t to, size_t max_bytes, std::vector
     if (!s.ok()) return s;
     uint32_t length = load32(header + 4);
     uint32_t stored = load32(header);
+    if ((length & kFrameFlagMask) == kBatchHeaderFlag) {
+      // A batch header (v2): not a link of the chain; recovery checked it.
+      size_t bytes = length & ~kFrameFlagMask;
+      if (bytes < kFrameHeaderBytes || bytes % kFrameAlignBytes != 0 || off + bytes > seg->file_bytes) {
+        return Status::Corruption("bad batch header", seg->path, static_cast<int64_t>(off));
+      }
+      off += bytes;
+      continue;
+    }
     if ((length & kPadFlag) != 0) {
       size_t total = length & ~kPadFlag;
       if (total < kPadFrameMinBytes || total % kFrameAlignBytes != 0 || off + total > seg->file_bytes) {

@@ -32,6 +32,9 @@ struct LogOptions {
   SyncMode sync = SyncMode::kFdatasync;
   uint64_t segment_bytes = 0;
   uint32_t max_record_bytes = 0;
+  // Busy-poll (writer_main): microseconds the writer polls for new work before
+  // sleeping, when the previous wait was that short; 0 never polls.
+  uint32_t busy_poll_us = 0;
 };
 
 // What one writer iteration settled; handed to JS with one thread-safe call.
@@ -172,6 +175,14 @@ class Log {
   uint64_t ticket_ = 0;
   uint64_t command_ids_ = 0;
   bool writer_waiting_ = false;
+  // Bumped (under mu_) by everything that can let a batch start: what the
+  // writer's busy-poll watches without taking mu_.
+  std::atomic<uint64_t> wake_seq_{0};
+  // Under mu_: new work or an acknowledgement; wakes the writer if it sleeps and `may_start`.
+  void wake_writer(bool may_start) {
+    wake_seq_.fetch_add(1, std::memory_order_release);
+    if (writer_waiting_ && may_start) cv_.notify_one();
+  }
   // Reports with `ack` posted to JS and not yet acknowledged by reports_settled().
   uint64_t reports_unsettled_ = 0;
   // Appends (tickets) queued since the writer last took the queue.

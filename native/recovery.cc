@@ -3,81 +3,118 @@
 // A segment is scanned frame by frame from offset 4096, each frame's CRC
 // chained from the previous one (the first from the segment header's CRC).
 // A batch always ends with a padding frame on a block boundary, so the end of
-// the last complete batch ("committed end") is known. The scan of a segment
-// stops at the first frame that is all zero ("zero"), does not verify ("bad"),
-// or runs off the file ("eof").
+// the last complete batch ("committed end") is known. In a version 2 segment
+// every batch starts, at the committed end, with a batch header (record.h) that
+// must verify (its own CRC seeded with the segment header's CRC, first index =
+// the next index, previous CRC = the chain so far, size within the segment); the
+// batch's records may not outnumber or outrun it, and its padding may not end
+// after it (it may end before: a truncateAfter cut). The header is not a link of
+// the chain: the first record chains from the previous CRC. The scan of a
+// segment stops at the first frame (or batch header) that is all zero ("zero"),
+// does not verify ("bad"), or runs off the file ("eof").
 //
-// Decision table (one test per row in test/log/recovery.test.ts):
+// Decision table (one test per row: test/log/recovery.test.ts for the shared
+// rows and the version 1 rows, test/log/recovery-v2.test.ts for rows P to T):
 //
 //  row | where                      | what the scan finds                                  | verdict
 //  ----+----------------------------+------------------------------------------------------+--------------------------------
-//  A   | any segment                | header bad: all zero, magic, version, CRC, or first  | TM_CORRUPTION (offset 0, or 16
-//      |                            | index != the file name's                             | for the index)
-//  B   | sealed (not last) segment  | a bad frame, or the scan stops (zero/eof) anywhere   | TM_CORRUPTION at that offset
-//      |                            | but right after a padding frame (its committed end)  |
+//  A   | any segment                | header bad: all zero, magic, version (not 1 or 2),   | TM_CORRUPTION (offset 0, or 16
+//      |                            | CRC, or first index != the file name's               | for the index)
+//  B   | sealed (not last) segment  | a bad frame or batch header, or the scan stops       | TM_CORRUPTION at that offset
+//      |                            | (zero/eof) anywhere but right after a padding frame  |
+//      |                            | (its committed end)                                  |
 //  C   | any two segments in order  | first index of a segment != last index of the        | TM_CORRUPTION (offset 4096 of the
 //      |                            | previous + 1                                         | later segment)
 //  D   | last segment               | clean: zero frame at the committed end, and only     | nothing to do
 //      |                            | zero bytes after it                                  |
-//  E   | last segment               | a bad frame, or records after the committed end, or  | torn tail: the incomplete batch is
+//  --- last segment in format version 2 (batch headers), unless rows H, H' apply:
+//  P   | v2 last segment            | a bad or zero frame or batch header at X, and at a   | TM_CORRUPTION at X (a later batch
+//      |                            | later 4 KiB boundary a batch header that verifies    | exists, so X's batch was synced)
+//      |                            | on its own, first index > last valid record (under   |
+//      |                            | a TRUNCATE marker at i: its records all <= i)        |
+//  Q   | v2 last segment, not P     | the last batch's first sector (at the committed end  | TM_CORRUPTION at the batch start
+//      |                            | B) is not all zero and its header does not verify    | (a torn write leaves a sector
+//      |                            | or does not continue the chain (index, previous CRC) | written or zero, never wrong)
+//  R   | v2 last segment, not P, Q  | a sector of the last batch that is not all zero and  | TM_CORRUPTION at the first frame
+//      |                            | differs from its CRC in the header (sector 0: the    | overlapping the first such sector
+//      |                            | bytes after the header, against the tail CRC)        | (at or after the scan's stop)
+//  T   | v2 last segment, not P, Q, | the last batch's first sector is all zero, or every  | torn tail: the batch is dropped:
+//      | R                          | sector differing from its CRC is all zero            | bytes from B are zeroed durably
+//  --- last segment in format version 1 (no batch headers), unless rows H, H' apply:
+//  E   | v1 last segment            | a bad frame, or records after the committed end, or  | torn tail: the incomplete batch is
 //      |                            | non-zero bytes after it, and no valid frame after    | dropped: bytes from the committed
 //      |                            | the stop (rows F, G), and not row E'                 | end are zeroed durably, log opens
-//  F   | last segment               | a damaged padding frame at P, and the frame at its   | TM_CORRUPTION at P (a later batch
+//  F   | v1 last segment            | a damaged padding frame at P, and the frame at its   | TM_CORRUPTION at P (a later batch
 //      |                            | end verifies from its stored CRC or from the CRC     | exists, so P's batch was synced)
 //      |                            | recomputed over its header                           |
-//  G   | last segment               | a bad or zero frame at P, and at some later 512-byte | TM_CORRUPTION at P (a later batch
+//  G   | v1 last segment            | a bad or zero frame at P, and at some later 512-byte | TM_CORRUPTION at P (a later batch
 //      |                            | boundary B a frame that verifies from a seed found   | exists, so P's batch was synced)
 //      |                            | before B (padding trailer at B-8, or the CRC of a    |
 //      |                            | padding header ending at B), index > last valid      |
-//  G'  | last segment               | a bad or zero frame at P, no seed for row G (the     | TM_CORRUPTION at P (same reason)
+//  G'  | v1 last segment            | a bad or zero frame at P, no seed for row G (the     | TM_CORRUPTION at P (same reason)
 //      |                            | batch before B, or its padding, zeroed), and at some |
 //      |                            | later 4 KiB boundary B a record with index > last    |
 //      |                            | valid whose next frame verifies chained from the     |
 //      |                            | record's stored CRC and carries the next index       |
-//  E'  | last segment, not rows F,  | a bad record at P after the committed end; the       | TM_CORRUPTION at P (the batch
-//      | G, G'                      | frames after it (one record or more, then a padding  | reached the disk whole: damage,
+//  E'  | v1 last segment, not rows  | a bad record at P after the committed end; the       | TM_CORRUPTION at P (the batch
+//      | F, G, G'                   | frames after it (one record or more, then a padding  | reached the disk whole: damage,
 //      |                            | frame) verify chained from P's stored CRC (next      | not a torn write; rows F, G, G'
 //      |                            | index = P's expected + 1), the padding frame ends    | checked first)
 //      |                            | on a 512-byte boundary, no record is above a         |
 //      |                            | TRUNCATE marker's index, and no 512-byte sector of   |
 //      |                            | [committed end, padding end) is all zero (sectors    |
 //      |                            | inside the padding's zero interior excepted)         |
+//  --- any version:
 //  H   | TRUNCATE marker present    | (a truncateAfter(i) was interrupted)                 | segments above i+1 removed,
 //      |                            |                                                      | records > i cut as in
 //      |                            |                                                      | truncateAfter, marker removed
-//  H'  | TRUNCATE marker, last      | records up to i all verify, none above, then a bad,  | a torn cut, not rows F, G: keep
+//  H'  | TRUNCATE marker, last      | records up to i all verify, none above, then a bad,  | a torn cut, not rows P, F, G: keep
 //      | segment                    | zero or stale frame (the cut's own writes, torn)     | records <= i, finish the cut
 //
 // Row H and truncateAfter leave the kept records followed by a padding frame,
 // unless the cut is already a committed end (a batch start, or the data offset
 // of a segment the cut empties): also when the cut lies on a block boundary
 // inside a batch, else the next open would take the kept records for an
-// unfinished batch (row E) and drop them.
+// unfinished batch (rows E, T) and drop them. In version 2 a cut inside a batch
+// leaves its header in place (its count and size now overstate the batch: the
+// scan allows a padding frame that ends early), and a cut at a batch's first
+// record leaves the header followed by the padding frame alone.
 //
 // "Committed end": the end of the last padding frame. Complete records after it
 // belong to a batch whose write did not finish, so it was never acknowledged:
-// row E drops them too. The writer starts a batch only after the previous one
-// is durable, so damage followed by a later batch is corruption (rows F, G);
-// damage inside the last batch is in general indistinguishable from a torn write
-// (a disk may persist any subset of a write's sectors) and is dropped with it
-// (row E). Row E' is the exception: segments are pre-written with zeros, so a
-// sector a torn write did not persist reads all zero; a batch whose frames all
-// chain (around the bad record, from its stored CRC) to a verifying padding
-// frame and that holds no all-zero sector was written whole, and the bad record
-// is corruption of an acknowledged batch (or of one whose sync had not yet
-// returned: still corruption, never a silent drop). Limits: a record payload
-// holding a whole 512-byte sector of zeros makes row E' fall back to row E (the
-// sector could be one that never reached the disk); so does damage to a length
-// field (the chain after it is lost), to the padding frame itself, to two
-// frames of the batch, or to the batch's last record (only the padding frame
-// after it: kept as row E, as test/log/review-recovery.test.ts pins).
-// With sync 'none' that ordering does not hold: after a power loss such a log
-// may report TM_CORRUPTION. Row G' looks only at 4 KiB boundaries (where batches
-// start) and needs two chained frames; still, a torn last batch that lost a
+// rows T and E drop them too. The writer starts a batch only after the previous
+// one is durable, so damage followed by a later batch is corruption (rows P, F,
+// G). Segments are pre-written with zeros, bytes after the committed end are
+// never left non-zero (a rejected batch's bytes are zeroed before anything else
+// is written, sealed or cut; recovery and truncateAfter zero what they drop), and
+// a disk persists whole 512-byte sectors: after a torn write, each sector of the
+// last batch holds what was written or zeros. Version 2 makes that exact (rows Q,
+// R, T): a sector written but wrong is damage whatever else the batch holds; its
+// verdict covers the cases the version 1 rules could only guess at (damage to the
+// batch's last record, a length field, the padding frame, two frames, a payload
+// holding an all-zero sector). Limits of version 2: a sector zeroed after it was
+// written reads as unwritten (row T); when the batch's first sector is zero, its
+// other sectors cannot be judged (no header) and the batch is dropped; a sector
+// whose CRC entry lies in a sector that reads zero (headers of batches over 120
+// sectors span several sectors) cannot be judged and counts as unwritten; bytes
+// no frame check covers (padding interior and trailer, sector CRCs after the
+// header's first sector) are judged only when the scan stops in the last batch.
+// Version 1 (rows E, E', F, G, G') judges by evidence: segments are pre-written
+// with zeros, so a sector a torn write did not persist reads all zero; a batch
+// whose frames all chain (around the bad record, from its stored CRC) to a
+// verifying padding frame and that holds no all-zero sector was written whole,
+// and the bad record is corruption (row E'). Its limits: a record payload
+// holding a whole 512-byte sector of zeros makes row E' fall back to row E; so
+// does damage to a length field, to the padding frame itself, to two frames of
+// the batch, or to the batch's last record. Row G' looks only at 4 KiB
+// boundaries and needs two chained frames; still, a torn last batch that lost a
 // sector but kept a record starting on a 4 KiB boundary and the frame after it
-// is reported as corruption (a false alarm, never a silent loss). Under a
-// TRUNCATE marker at i, frames above i are evidence for none of rows F, G, G'. Every segment file gets its header (synced) before it is
-// renamed to its name, so a bad header is never a torn write (row A).
+// is reported as corruption (a false alarm, never a silent loss).
+// With sync 'none' the ordering above does not hold: after a power loss such a
+// log may report TM_CORRUPTION. Under a TRUNCATE marker at i, frames above i are
+// evidence for none of rows P, F, G, G'. Every segment file gets its header
+// (synced) before it is renamed to its name, so a bad header is never a torn
+// write (row A).
 #include "recovery.h"
 
 #include <dirent.h>
@@ -166,11 +203,16 @@ struct ScanResult {
 };
 
 Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after, ScanResult* r) {
+  const bool v2 = seg->version >= 2;
+  const uint32_t segment_seed = seed;
+  uint64_t batch_end = 0;      // v2: end of the current batch as its header declares
+  uint64_t batch_left = 0;     // v2: records its header still allows
   uint64_t off = kSegmentDataOffset;
   uint64_t expected = seg->first_index;
   r->committed_end = off;
   r->committed_last = expected - 1;
   r->committed_crc = seed;
+  r->stop_crc = seed;
   std::vector<SparseEntry> pending;  // sparse entries of the current (uncommitted) batch
   uint64_t last_sparse_index = 0, last_sparse_offset = 0;
   bool have_sparse = false;
@@ -182,6 +224,31 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
     }
     Status s = w->get(off, kFrameHeaderBytes, &p);
     if (!s.ok()) return s;
+    if (v2 && off == r->committed_end) {
+      // A batch starts here: its header, or zeros (the end of the log).
+      FrameCheck h;
+      if (std::all_of(p, p + kFrameHeaderBytes, [](uint8_t x) { return x == 0; })) {
+        h.kind = FrameKind::kZero;
+        r->stop = off;
+        r->stop_frame = h;
+        break;
+      }
+      size_t room = static_cast<size_t>(seg->file_bytes - off);
+      size_t avail = std::min(room, kSectorBytes);
+      s = w->get(off, avail, &p);
+      if (!s.ok()) return s;
+      BatchHeader bh;
+      if (!check_batch_header(p, avail, room, segment_seed, &bh) || bh.first_index != expected || bh.prev_crc != seed) {
+        r->stop = off;
+        r->stop_frame = h;  // kBad
+        break;
+      }
+      batch_end = off + bh.batch_bytes;
+      batch_left = bh.count;
+      off += bh.header_bytes;
+      r->stop_crc = seed;  // the chain seed after the header (not a link of the chain)
+      continue;
+    }
     uint32_t length = load32(p + 4);
     size_t need = kFrameHeaderBytes;
     if ((length & kPadFlag) != 0) {
@@ -198,6 +265,11 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
       s = w->get(off, need, &p);
       if (!s.ok()) return s;
       f = check_frame(p, need, seed, expected, kRecordBytesMax);
+    }
+    if (v2 && f.kind == FrameKind::kRecord && (batch_left == 0 || off + f.size + kPadFrameMinBytes > batch_end)) {
+      f.kind = FrameKind::kBad;  // more records than the batch header says, or past its end
+    } else if (v2 && f.kind == FrameKind::kPadding && off + f.size > batch_end) {
+      f.kind = FrameKind::kBad;  // ends after the batch (one cut by truncateAfter ends before)
     }
     if (f.kind == FrameKind::kRecord && f.index > stop_after) {
       r->cut_at_stop = true;
@@ -219,6 +291,7 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
       }
       expected = f.index + 1;
       r->stop_last = f.index;
+      if (batch_left > 0) batch_left--;
     }
     seed = f.crc;
     off += f.size;
@@ -436,6 +509,155 @@ Status complete_batch(Window* w, const Segment& seg, const ScanResult& r, uint64
   return Status::Ok();
 }
 
+// Row P (v2): a batch header at a 4 KiB boundary after the stop that verifies on
+// its own (seeded with the segment header's CRC, so not from another segment or
+// an earlier incarnation of this one; bytes after the committed end are never
+// left unzeroed) and starts above the last valid record: a later batch was
+// written, and the writer starts a batch only after the previous one is durable.
+// `cap`: under a TRUNCATE marker, batches reaching above its index prove nothing.
+Status later_batch(Window* w, const Segment& seg, const ScanResult& r, uint64_t cap, bool* found) {
+  *found = false;
+  const uint32_t segment_seed = seg.header_crc();
+  for (uint64_t q = (r.stop / kBlockBytesMax + 1) * kBlockBytesMax; q + kFrameHeaderBytes <= seg.file_bytes;
+       q += kBlockBytesMax) {
+    const uint8_t* p = nullptr;
+    Status s = w->get(q, kFrameHeaderBytes, &p);
+    if (!s.ok()) return s;
+    if ((load32(p + 4) & kFrameFlagMask) != kBatchHeaderFlag) continue;
+    uint64_t room = seg.file_bytes - q;
+    size_t avail = static_cast<size_t>(std::min<uint64_t>(room, kSectorBytes));
+    s = w->get(q, avail, &p);
+    if (!s.ok()) return s;
+    BatchHeader bh;
+    if (!check_batch_header(p, avail, room, segment_seed, &bh)) continue;
+    if (bh.first_index <= r.stop_last || bh.first_index + bh.count - 1 > cap) continue;
+    *found = true;
+    return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+// Rows Q, R, T (v2): the verdict on the last batch, the one starting at the
+// committed end B, when the scan stopped inside it and row P found no later
+// batch. The segment was zero before the batch was written and a disk persists
+// whole 512-byte sectors, so after a torn write each sector holds what was
+// written or zeros. Hence: sector 0 all zero: torn (T). Sector 0 not zero and
+// the header does not verify (or does not continue the chain): damage (Q, at B).
+// Else each sector is checked against its CRC in the header (the bytes of sector
+// 0 after the header against tail_crc): a sector that differs and is not all
+// zero is damage (R, at the first frame overlapping it); a batch whose differing
+// sectors are all zero is torn (T). A sector whose CRC entry lies in a sector
+// that is itself unwritten cannot be judged and counts as unwritten.
+struct Verdict {
+  bool corrupt = false;
+  uint64_t offset = 0;
+  std::string message;
+};
+
+Status judge_last_batch(Window* w, const Segment& seg, const ScanResult& r, Verdict* v) {
+  *v = Verdict{};
+  const uint64_t b = r.committed_end;
+  if (b + kSectorBytes > seg.file_bytes) return Status::Ok();
+  const uint8_t* p = nullptr;
+  Status s = w->get(b, kSectorBytes, &p);
+  if (!s.ok()) return s;
+  auto all_zero = [](const uint8_t* x, size_t n) { return std::all_of(x, x + n, [](uint8_t c) { return c == 0; }); };
+  if (all_zero(p, kSectorBytes)) return Status::Ok();  // row T: its first sector never reached the disk
+  BatchHeader bh;
+  if (!check_batch_header(p, kSectorBytes, seg.file_bytes - b, seg.header_crc(), &bh) ||
+      bh.first_index != r.committed_last + 1 || bh.prev_crc != r.committed_crc) {
+    // Row Q.
+    v->corrupt = true;
+    v->offset = b;
+    v->message = "damaged batch header: the batch's first sector is written but does not verify (index " +
+                 std::to_string(r.committed_last + 1) + ")";
+    return Status::Ok();
+  }
+  std::vector<uint8_t> header;
+  {
+    s = w->get(b, bh.header_bytes, &p);
+    if (!s.ok()) return s;
+    header.assign(p, p + bh.header_bytes);
+  }
+  const uint64_t h = bh.header_bytes;
+  const uint64_t sectors = bh.batch_bytes / kSectorBytes;
+  enum : uint8_t { kMatch, kUnwritten, kDamaged };
+  std::vector<uint8_t> state(static_cast<size_t>(sectors), kMatch);
+  uint64_t bad_from = 0, bad_to = 0;  // the first damaged range, if any
+  bool torn = false;
+  if (h < kSectorBytes) {
+    s = w->get(b + h, static_cast<size_t>(kSectorBytes - h), &p);
+    if (!s.ok()) return s;
+    if (crc32c(p, static_cast<size_t>(kSectorBytes - h)) != bh.tail_crc) {
+      state[0] = kDamaged;  // sector 0 is written (its header verifies): a torn write cannot change half of it
+      bad_from = b + h;
+      bad_to = b + kSectorBytes;
+    }
+  }
+  for (uint64_t k = 1; k < sectors && bad_to == 0; k++) {
+    uint64_t entry = kBatchHeaderFixedBytes + 4 * (k - 1);
+    s = w->get(b + k * kSectorBytes, kSectorBytes, &p);
+    if (!s.ok()) return s;
+    bool zero = all_zero(p, kSectorBytes);
+    if (entry >= kSectorBytes && state[static_cast<size_t>(entry / kSectorBytes)] != kMatch) {
+      state[static_cast<size_t>(k)] = kUnwritten;  // its CRC is not known
+      torn = true;
+      continue;
+    }
+    uint32_t crc = zero ? zero_sector_crc() : crc32c(p, kSectorBytes);
+    if (crc == load32(header.data() + entry)) continue;
+    if (zero) {
+      state[static_cast<size_t>(k)] = kUnwritten;
+      torn = true;
+    } else {
+      state[static_cast<size_t>(k)] = kDamaged;
+      bad_from = b + k * kSectorBytes;
+      bad_to = bad_from + kSectorBytes;
+    }
+  }
+  if (bad_to == 0) {
+    if (torn) return Status::Ok();  // row T
+    v->corrupt = true;
+    v->offset = r.stop;
+    v->message = "bad frame in a last batch whose sectors all match their checksums (index " +
+                 std::to_string(r.stop_last + 1) + ")";
+    return Status::Ok();
+  }
+  // Row R: name the first frame overlapping the damaged range, found by walking
+  // the frames from B: those before the scan's stop verified (their lengths are
+  // as written, and when the range reaches the stop the damage is not in them),
+  // later ones only through sectors that match their CRCs; where the walk must
+  // cross an unwritten sector, the range itself.
+  v->corrupt = true;
+  v->offset = bad_from;
+  uint64_t q = b;
+  uint64_t size = h;
+  while (true) {
+    if (q < bad_to && q + size > bad_from && (q >= r.stop || bad_to <= r.stop)) {
+      v->offset = q;
+      break;
+    }
+    q += size;
+    if (q + kFrameHeaderBytes > b + bh.batch_bytes) break;
+    bool walkable = true;
+    for (uint64_t a = q; q >= r.stop && a < q + kFrameHeaderBytes; a = (a / kSectorBytes + 1) * kSectorBytes) {
+      if (a >= bad_from && a < bad_to) break;  // overlaps: found at the top of the loop
+      if (state[static_cast<size_t>((a - b) / kSectorBytes)] != kMatch) walkable = false;
+    }
+    if (!walkable) break;
+    s = w->get(q, kFrameHeaderBytes, &p);
+    if (!s.ok()) return s;
+    size = claimed_size(p);
+    if (size == 0) {
+      v->offset = q;
+      break;
+    }
+  }
+  v->message = "damaged last batch (index " + std::to_string(r.committed_last + 1) + " on): a sector at offset " +
+               std::to_string(bad_from) + " is written but differs from its checksum";
+  return Status::Ok();
+}
+
 // Offset just past the last non-zero byte in [from, file end), or `from`.
 Status dirty_end(Window* w, const Segment& seg, uint64_t from, uint64_t* out) {
   *out = from;
@@ -565,9 +787,13 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     if (zero_header) return Status::Corruption("segment header is all zero", seg->path, 0);  // row A
     // Row A.
     if (load32(h + 4) != kSegmentMagic) return Status::Corruption("segment header has a bad magic number", seg->path, 0);
-    if (load32(h + 8) != kSegmentVersion) {
-      return Status::Corruption("segment header has unknown version " + std::to_string(load32(h + 8)), seg->path, 0);
+    uint32_t version = load32(h + 8);
+    if (version != kSegmentVersion && version != kSegmentVersionV1) {
+      return Status::Corruption("segment header has unknown version " + std::to_string(version) + " (this build reads " +
+                                    std::to_string(kSegmentVersionV1) + " and " + std::to_string(kSegmentVersion) + ")",
+                                seg->path, 0);
     }
+    seg->version = version;
     if (segment_header_crc(h) != load32(h)) return Status::Corruption("segment header checksum mismatch", seg->path, 0);
     if (load64(h + 16) != seg->first_index) {
       return Status::Corruption("segment header says first index " + std::to_string(load64(h + 16)) +
@@ -630,7 +856,22 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
         pad = true;
       }
     } else {
-      if (!r.eof) {
+      if (!r.eof && seg->version >= 2) {
+        bool found = false;
+        s = later_batch(&w, *seg, r, stop_after, &found);
+        if (!s.ok()) return s;
+        if (found) {
+          // Row P.
+          return Status::Corruption(std::string(r.stop_frame.kind == FrameKind::kZero ? "zeroed" : "bad") +
+                                        " frame with a later batch after it (index " + std::to_string(r.stop_last + 1) + ")",
+                                    seg->path, static_cast<int64_t>(r.stop));
+        }
+        Verdict v;
+        s = judge_last_batch(&w, *seg, r, &v);
+        if (!s.ok()) return s;
+        if (v.corrupt) return Status::Corruption(v.message, seg->path, static_cast<int64_t>(v.offset));  // rows Q, R
+        // Row T: a torn last batch, dropped below like row E.
+      } else if (!r.eof) {
         bool found = false;
         s = valid_after(&w, seg.get(), r, stop_after, &found);
         if (!s.ok()) return s;

@@ -38,10 +38,10 @@ bool parse_segment_name(const std::string& name, uint64_t* first_index) {
 
 uint32_t segment_header_crc(const uint8_t* header) { return crc32c_extend(0, header + 4, kSegmentHeaderBytes - 4); }
 
-void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t nonce) {
+void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t nonce, uint32_t version) {
   memset(out, 0, kSegmentHeaderBytes);
   store32(out + 4, kSegmentMagic);
-  store32(out + 8, kSegmentVersion);
+  store32(out + 8, version);
   store64(out + 16, first_index);
   store64(out + 24, nonce);
   store32(out, segment_header_crc(out));
@@ -49,6 +49,12 @@ void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t nonce) {
 
 Segment::~Segment() {
   if (read_fd >= 0) ::close(read_fd);
+}
+
+uint32_t Segment::header_crc() const {
+  uint8_t header[kSegmentHeaderBytes];
+  encode_segment_header(header, first_index, header_nonce, version);
+  return segment_header_crc(header);
 }
 
 void Segment::note_record(uint64_t index, uint64_t offset, uint32_t seed) {
@@ -116,7 +122,7 @@ Status write_segment_header(const std::string& path, uint64_t first_index, uint6
   block.resize(kSegmentDataOffset);
   memset(block.data(), 0, kSegmentDataOffset);
   *nonce = random_u64();
-  encode_segment_header(block.data(), first_index, *nonce);
+  encode_segment_header(block.data(), first_index, *nonce, kSegmentVersion);
   *header_crc = segment_header_crc(block.data());
   s = f->pwrite(block.data(), kSegmentDataOffset, 0);
   if (!s.ok()) return s;

@@ -9,6 +9,13 @@
 // (after truncateAfter) differ from the old one. The header is written and
 // synced into the zero-filled file before it is renamed to its segment name,
 // so every segment file has a valid header (an all-zero one is corruption).
+//
+// Versions: 1, batches of records and a padding frame; 2, every batch starts
+// with a batch header frame (record.h) carrying per-sector CRCs, so recovery
+// tells a torn last batch from a damaged one exactly (recovery.cc). New
+// segments are written as version 2. A log written as version 1 still opens
+// (read with the version 1 rules); its last segment keeps being appended in
+// version 1 until it fills, and the segments after it are version 2.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +29,8 @@
 namespace tidemark {
 
 constexpr uint32_t kSegmentMagic = 0x4c574d54u;  // "TMWL"
-constexpr uint32_t kSegmentVersion = 1;
+constexpr uint32_t kSegmentVersion = 2;     // written by this build
+constexpr uint32_t kSegmentVersionV1 = 1;   // still read (and appended to when it is the last segment)
 
 // The next segment, zero-filled ahead of need: created as kSpareTmpName,
 // synced, then renamed to kSpareReadyName, which survives close and reopen.
@@ -32,7 +40,13 @@ constexpr const char* kSpareReadyName = "spare.wal.ready";
 std::string segment_name(uint64_t first_index);
 bool parse_segment_name(const std::string& name, uint64_t* first_index);
 
-void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t nonce);
+// Writes a segment header of format `version` (kSegmentVersion for new segments).
+void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t nonce, uint32_t version);
+// A version 1 header (a segment without batch headers, as written before version 2;
+// test generators that lay out version 1 frames use it).
+inline void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t nonce) {
+  encode_segment_header(out, first_index, nonce, kSegmentVersionV1);
+}
 uint32_t segment_header_crc(const uint8_t* header);  // CRC of bytes 4..32
 
 // One sparse read-index entry: the frame at `offset` is record `index`, chained from `seed`.
@@ -46,6 +60,7 @@ struct Segment {
   std::string path;
   uint64_t first_index = 0;
   uint64_t file_bytes = 0;            // size of the file (fixed at creation)
+  uint32_t version = kSegmentVersion; // format version (batch headers from 2)
   int read_fd = -1;                   // buffered, read-only; pread from any thread
   std::unique_ptr<File> file;         // writer's handle; only the writer thread uses it
 
@@ -66,6 +81,9 @@ struct Segment {
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
   ~Segment();
+
+  // The CRC of this segment's header: the first frame's chain seed and the seed of batch header CRCs.
+  uint32_t header_crc() const;
 
   // Records a durable record at `offset` (chained from `seed`) in the sparse index if due.
   void note_record(uint64_t index, uint64_t offset, uint32_t seed);

@@ -119,7 +119,8 @@ describe('tidemark CLI', () => {
     expect(run.stdout).toContain('seed 42');
     expect(run.stdout.match(/^round \d+: child killed by SIGKILL/gm)?.length).toBe(5);
     expect(run.stdout).toMatch(/^OK: 5 crashes/m);
-    // Odd rounds write garbage past the tail before recovery; recovery must zero it.
+    // Odd rounds put a sector prefix of a next batch past the tail before recovery (a torn
+    // write); recovery must drop and zero it.
     const simulated = run.stdout.match(/simulated a torn write/g)?.length ?? 0;
     expect(simulated).toBeGreaterThanOrEqual(1);
     // (A SIGKILL in the middle of a large write can tear one for real, so at least as many.)

@@ -6,14 +6,15 @@
 import type { BenchStore, Contestant } from '../harness';
 import { Wal, type SyncMode } from '../../lib/index';
 
-function tidemarkContestant(sync: Exclude<SyncMode, 'none'>): Contestant {
+function tidemarkContestant(sync: Exclude<SyncMode, 'none'>, busyPollMicros?: number): Contestant {
   const what =
     sync === 'fdatasync' ? 'one pwritev + one fdatasync per batch' : sync === 'dsync' ? 'one O_DSYNC pwritev per batch' : 'one O_DIRECT|O_DSYNC pwritev per batch (block-padded)';
+  const poll = busyPollMicros === undefined ? '' : `, busyPollMicros ${busyPollMicros}`;
   return {
-    name: sync === 'fdatasync' ? 'tidemark' : `tidemark-${sync}`,
-    durability: `tidemark Wal, sync '${sync}': awaited append(), resolved after ${what} on its writer thread`,
+    name: (sync === 'fdatasync' ? 'tidemark' : `tidemark-${sync}`) + (busyPollMicros === 0 ? ' (no poll)' : ''),
+    durability: `tidemark Wal, sync '${sync}'${poll}: awaited append(), resolved after ${what} on its writer thread`,
     async open(dir): Promise<BenchStore> {
-      const wal = await Wal.open(dir, { sync });
+      const wal = await Wal.open(dir, busyPollMicros === undefined ? { sync } : { sync, busyPollMicros });
       return {
         async append(data) {
           await wal.append(data);
@@ -28,6 +29,8 @@ function tidemarkContestant(sync: Exclude<SyncMode, 'none'>): Contestant {
 export const tidemark = tidemarkContestant('fdatasync');
 export const tidemarkDsync = tidemarkContestant('dsync');
 export const tidemarkDirect = tidemarkContestant('direct');
+/** The default Wal with the writer's busy-poll off (`busyPollMicros: 0`): shows what the poll buys. */
+export const tidemarkNoPoll = tidemarkContestant('fdatasync', 0);
 
 /** `appendMany` throughput: `callers` closed-loop callers, each appending batches of `batchRecords` records of `recordBytes`. */
 export async function measureAppendMany(

@@ -197,31 +197,56 @@ function runChildRound(options: DemoOptions, dir: string, killAfter: number, ack
   });
 }
 
-/** Bytes of garbage written past the tail to simulate a torn write. */
-const tornWriteBytes = 700;
+/** Records in the batch whose write is torn by {@link simulateTornWrite}. */
+const tornBatchRecords = 40;
 
 /**
- * Simulates a torn write, as power loss in the middle of a batch's write would leave it:
- * random bytes right after the last non-zero byte of the last segment (the end of the last
- * batch that reached the file, which group commit pads to a block boundary). Nothing
- * acknowledged is touched. Returns the offset written at, or undefined when there is no room.
+ * Simulates a torn write, as power loss in the middle of a batch's write would leave it.
+ * The next batch is appended for real to a copy of the log (its last segment has the same
+ * header, so the batch belongs to the same chain), and only a prefix of its 512-byte sectors
+ * is put into the log after its tail: whole sectors as written, the rest still zero (the
+ * segment was zero-filled). At least one sector that holds record or padding bytes is
+ * missing, so the batch is incomplete and recovery must drop it. Nothing acknowledged is
+ * touched. Skipped (undefined) when the batch would not fit in the segment or a torn tail
+ * from the kill is already there.
  */
-function simulateTornWrite(file: string, random: () => number): number | undefined {
-  const data = fs.readFileSync(file);
-  let end = data.length;
-  while (end > 0 && data[end - 1] === 0) end--;
-  const offset = Math.ceil(end / 8) * 8;
-  if (offset + tornWriteBytes > data.length) return undefined;
-  const garbage = Buffer.alloc(tornWriteBytes);
-  for (let i = 0; i < garbage.length; i++) garbage[i] = 1 + Math.floor(random() * 255);
-  const fd = fs.openSync(file, 'r+');
+async function simulateTornWrite(dir: string, file: string, segmentBytes: number, random: () => number): Promise<{ at: number; bytes: number } | undefined> {
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-demo-torn-'));
   try {
-    fs.writeSync(fd, garbage, 0, garbage.length, offset);
-    fs.fsyncSync(fd);
+    for (const name of fs.readdirSync(dir)) if (/^\d{20}\.wal$/.test(name)) fs.copyFileSync(path.join(dir, name), path.join(copy, name));
+    const wal = await Wal.open(copy, { segmentBytes });
+    const next = wal.lastIndex + 1;
+    await wal.appendMany(Array.from({ length: tornBatchRecords }, (_, k) => demoRecord(next + k)));
+    await wal.close();
+    const before = fs.readFileSync(file);
+    const after = fs.readFileSync(path.join(copy, path.basename(file)));
+    let first = -1;
+    let last = -1;
+    for (let i = 0; i < Math.min(before.length, after.length); i++) {
+      if (before[i] !== after[i]) {
+        if (first < 0) first = i;
+        last = i;
+      }
+    }
+    // No change (the batch went to a new segment), or the log already has a torn tail there.
+    if (first < 0 || first % 512 !== 0 || before.subarray(first, last + 1).some((b) => b !== 0)) return undefined;
+    const sectors = Math.ceil((last + 1 - first) / 512);
+    // The first missing sector: one holding bytes, not the batch's last (its padding's trailer).
+    const candidates: number[] = [];
+    for (let k = 1; k < sectors - 1; k++) if (after.subarray(first + k * 512, first + (k + 1) * 512).some((b) => b !== 0)) candidates.push(k);
+    if (candidates.length === 0) return undefined;
+    const keep = candidates[Math.floor(random() * candidates.length)] as number;
+    const fd = fs.openSync(file, 'r+');
+    try {
+      fs.writeSync(fd, after, first, keep * 512, first);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return { at: first, bytes: keep * 512 };
   } finally {
-    fs.closeSync(fd);
+    fs.rmSync(copy, { recursive: true, force: true });
   }
-  return offset;
 }
 
 /** The active (last) segment: the file with the highest `<first index, 20 digits>.wal` name. */
@@ -313,8 +338,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       const segment = lastSegment(dir);
       let torn = '';
       if (options.tornWrites && round % 2 === 1 && segment !== undefined) {
-        const at = simulateTornWrite(segment, random);
-        torn = at === undefined ? 'no room to simulate a torn write; ' : `simulated a torn write (${tornWriteBytes} random bytes at offset ${at} of ${path.basename(segment)}); `;
+        const t = await simulateTornWrite(dir, segment, options.segmentBytes, random);
+        torn =
+          t === undefined
+            ? 'no room to simulate a torn write; '
+            : `simulated a torn write (the first ${t.bytes} bytes of a ${tornBatchRecords}-record batch at offset ${t.at} of ${path.basename(segment)}); `;
       }
       const before = segment === undefined ? undefined : fs.readFileSync(segment);
       const { wal, recoveryMs, problems } = await recoverAndVerify(dir, options.segmentBytes, acked);

@@ -21,9 +21,9 @@ Usage:
       Append durably from a child process at concurrency 32, SIGKILL it at a random
       moment, recover, verify every acknowledged record byte for byte, append more;
       R rounds (default 5), N records per child (default 20000), segments of B bytes
-      (default 262144, so the log rotates). In odd rounds random bytes are written
-      past the log's tail before recovery, as a torn write would leave them
-      (--no-torn: never). Default directory: a fresh temp directory, removed
+      (default 262144, so the log rotates). In odd rounds a torn write is simulated
+      before recovery: the first sectors of a next batch past the log's tail, as a
+      power loss in the middle of its write would leave them (--no-torn: never). Default directory: a fresh temp directory, removed
       afterwards (kept if anything was lost).
   tidemark bench fsync [--dir D] [--seconds S] [--json]
       What does this disk really do: write+fdatasync on a growing file, on a

@@ -74,7 +74,7 @@ export interface NativeBinding {
   crc32cImplementation(): string;
   crc32cForceTable(force: boolean): void;
   /** sync: 0 fdatasync, 1 dsync, 2 direct, 3 none. */
-  openLog(dir: string, sync: number, segmentBytes: number, maxRecordBytes: number, onReport: NativeReport): Promise<NativeLog>;
+  openLog(dir: string, sync: number, segmentBytes: number, maxRecordBytes: number, busyPollMicros: number, onReport: NativeReport): Promise<NativeLog>;
   limits: { segmentBytesMin: number; segmentBytesMax: number; recordBytesMax: number };
 }
 

@@ -12,7 +12,7 @@ import { mkdir, open as openFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCodes, TidemarkError, type TidemarkErrorCode } from '../errors';
 import { binding, type NativeBinding, type NativeError, type NativeLog } from './binding';
-import { describe, resolveWalOptions, SYNC_MODE_CODES, type SyncMode, type WalOptions } from './options';
+import { describe, resolveWalOptions, SYNC_MODE_CODES, type ResolvedWalOptions, type SyncMode, type WalOptions } from './options';
 
 export type { SyncMode, WalOptions } from './options';
 
@@ -136,7 +136,7 @@ function histogram(counts: number[], firstLowerBound: number): WalHistogram {
 export class Wal {
   readonly #native: NativeLog;
   readonly #dir: string;
-  readonly #options: Readonly<{ sync: SyncMode; segmentBytes: number; maxRecordBytes: number }>;
+  readonly #options: Readonly<ResolvedWalOptions>;
   #firstIndex: number;
   #lastIndex: number;
   // Pending appends, in ticket order: ticket of #resolves[k] is #settled + 1 + (k - #head).
@@ -165,7 +165,7 @@ export class Wal {
     this.#native.settled(n);
   };
 
-  private constructor(native: NativeLog, dir: string, options: { sync: SyncMode; segmentBytes: number; maxRecordBytes: number }) {
+  private constructor(native: NativeLog, dir: string, options: ResolvedWalOptions) {
     this.#native = native;
     this.#dir = dir;
     this.#options = Object.freeze({ ...options });
@@ -214,6 +214,7 @@ export class Wal {
         SYNC_MODE_CODES[resolved.sync],
         resolved.segmentBytes,
         resolved.maxRecordBytes,
+        resolved.busyPollMicros,
         (d, f, first, last, failure, commands, closed, ack) => {
           try {
             wal?._onReport(d, f, first, last, failure, commands, closed, ack);
@@ -238,7 +239,7 @@ export class Wal {
   }
 
   /** The options in effect (defaults applied). */
-  get options(): Readonly<{ sync: SyncMode; segmentBytes: number; maxRecordBytes: number }> {
+  get options(): Readonly<ResolvedWalOptions> {
     return this.#options;
   }
 

@@ -56,7 +56,11 @@ describe('Wal.open rejects bad options with TM_INVALID_ARGUMENT, before touching
     ['maxRecordBytes: NaN', { maxRecordBytes: Number.NaN }, [/maxRecordBytes/]],
     ['maxRecordBytes larger than a segment can hold', { segmentBytes: SEGMENT_BYTES, maxRecordBytes: SEGMENT_BYTES }, [/maxRecordBytes/, /segmentBytes/]],
     ["maxRecordBytes: '100'", { maxRecordBytes: '100' }, [/maxRecordBytes/]],
-    ['unknown option syncMode', { syncMode: 'none' }, [/syncMode/, /sync, segmentBytes, maxRecordBytes/]],
+    ['busyPollMicros: -1', { busyPollMicros: -1 }, [/busyPollMicros/, /\[0, 1000\]/]],
+    ['busyPollMicros: 1001', { busyPollMicros: 1001 }, [/busyPollMicros/, /\[0, 1000\]/]],
+    ['busyPollMicros: 2.5', { busyPollMicros: 2.5 }, [/busyPollMicros/, /integer/]],
+    ["busyPollMicros: '50'", { busyPollMicros: '50' }, [/busyPollMicros/]],
+    ['unknown option syncMode', { syncMode: 'none' }, [/syncMode/, /sync, segmentBytes, maxRecordBytes, busyPollMicros/]],
     ['unknown option segmentSize', { segmentSize: 65536 }, [/segmentSize/]],
     ["options: 'fdatasync' (a string)", 'fdatasync', [/options/, /object/]],
     ['options: 42', 42, [/options/, /object/]],
@@ -71,9 +75,16 @@ describe('Wal.open rejects bad options with TM_INVALID_ARGUMENT, before touching
     expect(existsSync(dir), 'a rejected open must not create the directory').toBe(false);
   });
 
-  it('the bounds themselves are accepted: segmentBytes 64 KiB, maxRecordBytes 1 and segmentBytes - 12 KiB', async () => {
+  it('the bounds themselves are accepted: segmentBytes 64 KiB, maxRecordBytes 1 and segmentBytes - 12 KiB, busyPollMicros 0 and 1000', async () => {
     const parent = await tmpDir('good-options');
-    for (const [i, options] of [{ segmentBytes: 65536 }, { segmentBytes: 65536, maxRecordBytes: 1 }, { segmentBytes: 65536, maxRecordBytes: 65536 - 12 * 1024 }].entries()) {
+    const good = [
+      { segmentBytes: 65536 },
+      { segmentBytes: 65536, maxRecordBytes: 1 },
+      { segmentBytes: 65536, maxRecordBytes: 65536 - 12 * 1024 },
+      { busyPollMicros: 0 },
+      { busyPollMicros: 1000 },
+    ];
+    for (const [i, options] of good.entries()) {
       const wal = await Wal.open(join(parent, String(i)), options);
       await wal.close();
     }

@@ -75,4 +75,4 @@ export function faults(): FaultControls {
 
 export const SMALL: WalOptions = { segmentBytes: 64 * 1024 };
 
-export { segmentFiles, frames, payload, type Frame } from './format';
+export { segmentFiles, frames, payload, segmentVersion, createV1Log, type Frame } from './format';

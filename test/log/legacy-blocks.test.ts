@@ -3,13 +3,14 @@
 // 4 KiB by writing a padding frame on sectors of its own, never by rewriting the
 // block that holds acknowledged records (promise 2). Such a log is made here by
 // rewriting the last batch's padding frame of a fresh log to end on a 512-byte
-// boundary (exactly what the old direct writer left).
+// boundary (exactly what the old direct writer left). Such logs predate format
+// version 2, so the log is a version 1 one (createV1Log).
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Wal, crc32c } from '../../lib/index';
-import { SMALL, frames, segmentFiles, tempDir, type Frame } from './helpers';
+import { SMALL, createV1Log, frames, segmentFiles, tempDir, type Frame } from './helpers';
 
 const ROOT = resolve(__dirname, '..', '..');
 const hasStrace = spawnSync('strace', ['-V']).status === 0;
@@ -17,6 +18,7 @@ const hasStrace = spawnSync('strace', ['-V']).status === 0;
 /** A closed log of three one-record batches whose last padding frame ends on a 512-byte boundary. */
 async function legacyLog(): Promise<{ dir: string; file: string; committedEnd: number }> {
   const dir = tempDir();
+  createV1Log(dir);
   const wal = await Wal.open(dir, SMALL);
   for (let i = 1; i <= 3; i++) await wal.append(Buffer.alloc(100, i));
   await wal.close();

@@ -1,13 +1,24 @@
 // One test per row of the torn-versus-corrupt decision table in native/recovery.cc.
+// Rows E, E', F, G, G' are the rules of version 1 segments (no batch headers):
+// their tests build a version 1 log (createV1Log: a 1 MiB v1 first segment that
+// the writer keeps appending to in version 1). Rows F and G run on both versions
+// (on version 2 the same damage is row P). Version 2 rows: recovery-v2.test.ts.
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wal, crc32c } from '../../lib/index';
-import { SMALL, frames, payload, segmentFiles, tempDir, type Frame } from './helpers';
+import { SMALL, createV1Log, frames, payload, segmentFiles, segmentVersion, tempDir, type Frame } from './helpers';
 
-/** A closed log with `n` records, appended one batch per `batch` records. */
-async function makeLog(n: number, batch = 1, options = SMALL): Promise<string> {
+/** A directory holding an empty version 1 log (one 1 MiB segment): appends stay version 1. */
+function v1Dir(): string {
   const dir = tempDir();
+  createV1Log(dir, 1024 * 1024);
+  return dir;
+}
+
+/** A closed log with `n` records, appended one batch per `batch` records (format version 1 when `v1`). */
+async function makeLog(n: number, batch = 1, options = SMALL, v1 = false): Promise<string> {
+  const dir = v1 ? v1Dir() : tempDir();
   const wal = await Wal.open(dir, options);
   for (let i = 1; i <= n; i += batch) {
     const datas = [];
@@ -15,6 +26,7 @@ async function makeLog(n: number, batch = 1, options = SMALL): Promise<string> {
     await wal.appendMany(datas);
   }
   await wal.close();
+  if (v1) expect(segmentFiles(dir).map(segmentVersion)).toEqual([1]);
   return dir;
 }
 
@@ -114,9 +126,9 @@ describe('recovery decision table', () => {
     after.forEach((b, i) => expect(b.equals(before[i] as Buffer)).toBe(true));
   });
 
-  it('row E: a torn tail (garbage, an unfinished batch, a half record) is dropped and zeroed; appends go on', async () => {
+  it('row E (v1): a torn tail (garbage, an unfinished batch, a half record) is dropped and zeroed; appends go on', async () => {
     // (1) garbage after the committed end
-    const dir = await makeLog(30);
+    const dir = await makeLog(30, 1, SMALL, true);
     const file = segmentFiles(dir).at(-1) as string;
     const end = (frames(file).at(-1) as Frame).offset + (frames(file).at(-1) as Frame).size;
     patch(file, end, Buffer.alloc(3000, 0xa5));
@@ -128,7 +140,7 @@ describe('recovery decision table', () => {
     await wal.close();
 
     // (2) a complete, valid record after the last padding, but no padding: its batch never finished
-    const dir2 = await makeLog(30);
+    const dir2 = await makeLog(30, 1, SMALL, true);
     const file2 = segmentFiles(dir2).at(-1) as string;
     const pad = frames(file2).at(-1) as Frame;
     const rec = Buffer.alloc(24);
@@ -143,7 +155,7 @@ describe('recovery decision table', () => {
     expect(records(frames(file2)).at(-1)?.index).toBe(30);
 
     // (3) a record cut short by a torn write
-    const dir3 = await makeLog(30);
+    const dir3 = await makeLog(30, 1, SMALL, true);
     const file3 = segmentFiles(dir3).at(-1) as string;
     const pad3 = frames(file3).at(-1) as Frame;
     const half = Buffer.alloc(16 + 100, 0x11);
@@ -158,7 +170,7 @@ describe('recovery decision table', () => {
     // (4) damage inside the last batch that also holds an all-zero sector (one a torn
     // write may not have persisted): indistinguishable from a torn write, the batch
     // goes (the same damage in a batch with no such sector is row E')
-    const dir4 = await makeLog(45, 15);
+    const dir4 = await makeLog(45, 15, SMALL, true);
     const file4 = segmentFiles(dir4).at(-1) as string;
     const inLast = records(frames(file4)).find((x) => x.index === 40 && x.length > 0) as Frame;
     const big = records(frames(file4)).find((x) => x.index > 40 && x.length >= 1024) as Frame;
@@ -168,10 +180,10 @@ describe('recovery decision table', () => {
     await wal.close();
   });
 
-  it("row E': a bad record inside a complete last batch (no all-zero sector) is TM_CORRUPTION; a torn one is row E", async () => {
+  it("row E' (v1): a bad record inside a complete last batch (no all-zero sector) is TM_CORRUPTION; a torn one is row E", async () => {
     // Last batch: records 31..45 (sizes cycle 0..5000 bytes, no zero runs), then its padding.
     const lastBatch = async (): Promise<{ dir: string; file: string; batch: Frame[] }> => {
-      const dir = await makeLog(45, 15);
+      const dir = await makeLog(45, 15, SMALL, true);
       const file = segmentFiles(dir).at(-1) as string;
       const all = frames(file);
       const first = all.findIndex((x) => x.kind === 'record' && x.index === 31);
@@ -219,7 +231,7 @@ describe('recovery decision table', () => {
 
     // (4) the documented limit: a complete batch whose record payload holds a whole
     // 512-byte sector of zeros cannot be told from a torn one; damage in it is row E
-    const dir5 = tempDir();
+    const dir5 = v1Dir();
     const w5 = await Wal.open(dir5, SMALL);
     await w5.append(Buffer.from('kept'));
     const zeros = Buffer.alloc(2048, 7);
@@ -234,11 +246,11 @@ describe('recovery decision table', () => {
     await wal.close();
   });
 
-  it('row F: a damaged padding frame followed by a later batch is TM_CORRUPTION', async () => {
+  it.each([true, false])('row F (v1 %s; on v2 row P): a damaged padding frame followed by a later batch is TM_CORRUPTION', async (v1) => {
     for (const field of [0, 8]) {
       // field 0: its CRC (the next batch chains from the CRC its header should have);
       // field 8: its next-index (the next batch chains from its stored CRC).
-      const dir = await makeLog(30);
+      const dir = await makeLog(30, 1, SMALL, v1);
       const file = segmentFiles(dir).at(-1) as string;
       const pads = frames(file).filter((x) => x.kind === 'padding');
       expect(pads.length).toBeGreaterThan(2);
@@ -248,9 +260,9 @@ describe('recovery decision table', () => {
     }
   });
 
-  it('row G: a bad or zeroed record with valid batches after it (found by their padding trailers) is TM_CORRUPTION', async () => {
+  it.each([true, false])('row G (v1 %s; on v2 row P): a bad or zeroed record with valid batches after it is TM_CORRUPTION', async (v1) => {
     // Length field smashed: the next frame cannot be found from it.
-    const dir = await makeLog(30);
+    const dir = await makeLog(30, 1, SMALL, v1);
     const file = segmentFiles(dir).at(-1) as string;
     const recs = records(frames(file));
     expect(recs.length).toBeGreaterThan(2);
@@ -259,7 +271,7 @@ describe('recovery decision table', () => {
     await expectCorruption(dir, file, victim.offset);
 
     // A whole block zeroed in the middle of the log.
-    const dir2 = await makeLog(30);
+    const dir2 = await makeLog(30, 1, SMALL, v1);
     const file2 = segmentFiles(dir2).at(-1) as string;
     const recs2 = records(frames(file2));
     const victim2 = recs2[Math.floor(recs2.length / 2)] as Frame;
@@ -311,9 +323,9 @@ describe('recovery decision table', () => {
     expect(existsSync(join(dir2, 'TRUNCATE'))).toBe(false);
     await w2.close();
   });
-  it("row H': a torn cut under a TRUNCATE marker (new padding on disk, stale batches after it) keeps records <= i", async () => {
+  it("row H' (v1 layout): a torn cut under a TRUNCATE marker (new padding on disk, stale batches after it) keeps records <= i", async () => {
     // Batches [4080, 100], [100], [100]: record 1 ends on the block boundary 8192 inside the first.
-    const dir = tempDir();
+    const dir = v1Dir();
     const wal = await Wal.open(dir, SMALL);
     await wal.appendMany([Buffer.alloc(4080, 1), Buffer.alloc(100, 2)]);
     await wal.append(Buffer.alloc(100, 3));
@@ -344,7 +356,7 @@ describe('recovery decision table', () => {
     // The cut's padding header did not reach the disk but its later sectors did: record 3
     // (at the cut, 8192) is damaged and the kept records 1, 2 follow no padding frame (they
     // are the segment's only batch). They are kept, padded, and readable.
-    const dir3 = tempDir();
+    const dir3 = v1Dir();
     const w3 = await Wal.open(dir3, SMALL);
     await w3.appendMany([Buffer.alloc(2032, 1), Buffer.alloc(2032, 2), Buffer.alloc(2032, 3), Buffer.alloc(100, 4)]);
     await w3.close();
@@ -362,7 +374,7 @@ describe('recovery decision table', () => {
 
     // Without the marker the same bytes are corruption (row G): the marker is what says
     // that the records above 1 were being dropped.
-    const dir2 = tempDir();
+    const dir2 = v1Dir();
     const w2 = await Wal.open(dir2, SMALL);
     await w2.appendMany([Buffer.alloc(4080, 1), Buffer.alloc(100, 2)]);
     await w2.append(Buffer.alloc(100, 3));

@@ -4,11 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wal, crc32c } from '../../lib/index';
-import { SMALL, frames, payload, segmentFiles, tempDir, type Frame } from './helpers';
+import { SMALL, createV1Log, frames, payload, segmentFiles, tempDir, type Frame } from './helpers';
 
-/** A closed log with `n` records, one batch (one await) per record. */
-async function makeLog(n: number, size: (i: number) => number = () => 100): Promise<string> {
+/** A closed log with `n` records, one batch (one await) per record (format version 1, one 1 MiB segment, when `v1`). */
+async function makeLog(n: number, size: (i: number) => number = () => 100, v1 = false): Promise<string> {
   const dir = tempDir();
+  if (v1) createV1Log(dir, 1024 * 1024);
   const wal = await Wal.open(dir, SMALL);
   for (let i = 1; i <= n; i++) await wal.append(Buffer.alloc(size(i), i & 0xff));
   await wal.close();
@@ -41,16 +42,18 @@ describe('review: zeroed whole batches are not torn writes', () => {
     // acknowledged after it, so this is corruption (rows F/G), never a torn tail.
     // (With two or more batches after the hole, row G finds the second one by
     // the first one's padding trailer; with exactly one it has no seed.)
+    // (Format version 2: the block starts with batch 4's header, the record follows it.)
     const dir = await makeLog(5);
     const file = segmentFiles(dir).at(-1) as string;
     const f = frames(file);
     const victim = byIndex(f, 4);
-    expect(victim.offset % 4096).toBe(0);
-    patch(file, victim.offset, Buffer.alloc(4096));
+    const block = Math.floor(victim.offset / 4096) * 4096;
+    expect(f.find((x) => x.offset === block)).toMatchObject({ kind: 'header', index: 4 });
+    patch(file, block, Buffer.alloc(4096));
     const r = await openError(dir);
     // Actual: the log opens with lastIndex 3; record 5 (intact, acknowledged) is
     // zeroed away by row E.
-    expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: file, offset: victim.offset });
+    expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: file, offset: block });
   });
 
   it('only the padding frame of a middle batch zeroed (record intact) is TM_CORRUPTION', async () => {
@@ -78,8 +81,26 @@ describe('review: pinned recovery behaviour', () => {
     expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: file, offset: victim.offset });
   });
 
-  it('a flipped byte in the very last record (nothing after it) is a torn tail: dropped, log usable', async () => {
+  it('a flipped byte in the very last record (nothing after it) is TM_CORRUPTION naming it (format version 2)', async () => {
+    // This used to be pinned as a torn tail (dropped): without batch headers the
+    // last record of the last batch, followed only by its padding frame, could not
+    // be told from a torn write. Version 2 batch headers carry a CRC per 512-byte
+    // sector: a torn write leaves each sector as written or all zero (the segment
+    // was pre-zeroed), so a sector that is written but differs from its CRC is
+    // damage to an acknowledged batch (recovery.cc row R), never silently dropped.
     const dir = await makeLog(9);
+    const file = segmentFiles(dir).at(-1) as string;
+    const victim = byIndex(frames(file), 9);
+    const b = readFileSync(file);
+    b[victim.offset + 16] = (b[victim.offset + 16] as number) ^ 0x01;
+    writeFileSync(file, b);
+    const before = readFileSync(file);
+    expect(await openError(dir)).toMatchObject({ code: 'TM_CORRUPTION', path: file, offset: victim.offset });
+    expect(readFileSync(file).equals(before)).toBe(true); // nothing dropped or zeroed
+  });
+
+  it('the same damage in a version 1 log (written before batch headers) is still a torn tail: dropped, log usable', async () => {
+    const dir = await makeLog(9, () => 100, true);
     const file = segmentFiles(dir).at(-1) as string;
     const victim = byIndex(frames(file), 9);
     const b = readFileSync(file);
@@ -198,7 +219,8 @@ describe('review: a truncateAfter interrupted between its writes (row H)', () =>
     // is block-aligned here), then zero chunks over the old tail, then syncs.
     // A SIGKILL between those pwrites (the page cache keeps the first) leaves:
     // marker + records 1..10 + one zero block + old records 12..14.
-    const dir = await makeLog(14); // one segment
+    // (Byte layout of format version 1; the version 2 case is the next test's technique.)
+    const dir = await makeLog(14, () => 100, true); // one segment
     const file = segmentFiles(dir).at(-1) as string;
     const cut = byIndex(frames(file), 11).offset;
     expect(cut % 4096).toBe(0);

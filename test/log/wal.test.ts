@@ -51,6 +51,25 @@ describe('Wal basics', () => {
     await wal.close();
   });
 
+  it('with the writer busy-polling (busyPollMicros 1000), appends, commands and close behave the same', async () => {
+    const dir = tempDir();
+    const wal = await Wal.open(dir, { ...SMALL, busyPollMicros: 1000 });
+    expect(wal.options.busyPollMicros).toBe(1000);
+    for (let i = 1; i <= 300; i++) expect(await wal.append(payload(i, 100))).toBe(i);
+    const idx = await Promise.all(Array.from({ length: 100 }, (_, i) => wal.append(payload(301 + i, 100))));
+    expect(idx).toEqual(Array.from({ length: 100 }, (_, i) => 301 + i));
+    await wal.truncateAfter(350);
+    expect(await wal.append(payload(351, 100))).toBe(351);
+    const t0 = performance.now();
+    await wal.close(); // wakes a polling writer at once (never waits out the window per item)
+    expect(performance.now() - t0).toBeLessThan(5000);
+    const again = await Wal.open(dir, { ...SMALL, busyPollMicros: 0 });
+    expect(again.options.busyPollMicros).toBe(0);
+    expect(again.lastIndex).toBe(351);
+    for (const i of [1, 150, 300, 301, 350, 351]) expect((await again.read(i)).equals(payload(i, 100)), `record ${i}`).toBe(true);
+    await again.close();
+  });
+
   it('concurrent appends are group-committed (fewer syncs than appends)', async () => {
     const wal = await Wal.open(tempDir(), SMALL);
     const ps = Array.from({ length: 200 }, (_, i) => wal.append(Buffer.from(`c${i}`)));
