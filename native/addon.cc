@@ -98,6 +98,23 @@ napi_value FastAppend(napi_env env, napi_callback_info cbinfo) {
   return out;
 }
 
+// settled(count): JS handled `count` append-settling reports (wal.ts, from
+// setImmediate). Raw N-API with the same data pointer as FastAppend: an
+// ObjectWrap method unwraps `this`, which fails while a worker is being
+// terminated (JS can still run its last setImmediate then), and the failure
+// becomes a fatal napi_throw. This call uses no N-API function that needs JS.
+napi_value FastSettled(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value arg = nullptr;
+  void* data = nullptr;
+  napi_get_cb_info(env, cbinfo, &argc, &arg, nullptr, &data);
+  double n = 0;
+  if (argc >= 1 && napi_get_value_double(env, arg, &n) == napi_ok && n > 0) {
+    static_cast<FastAppendData*>(data)->log->reports_settled(static_cast<uint64_t>(n));
+  }
+  return nullptr;
+}
+
 // Per-environment state (worker_threads safe): the class constructor and the open logs.
 struct EnvData {
   Napi::FunctionReference log_ctor;
@@ -146,20 +163,24 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
 
   // Puts the fast `append` (FastAppend) on `obj` as an own property; on failure
   // the prototype's `append` (the same call through ObjectWrap) stays in use.
+  // Likewise FastSettled as `settled`.
   void InstallFastAppend(napi_env env, napi_value obj) {
-    auto* data = new FastAppendData{log_, last_error_};
-    napi_value fn;
-    if (napi_create_function(env, "append", NAPI_AUTO_LENGTH, FastAppend, data, &fn) != napi_ok ||
-        napi_add_finalizer(
-            env, fn, data, [](napi_env, void* d, void*) { delete static_cast<FastAppendData*>(d); }, nullptr,
-            nullptr) != napi_ok) {
-      delete data;
-      return;
+    const std::pair<const char*, napi_callback> fns[] = {{"append", FastAppend}, {"settled", FastSettled}};
+    for (const auto& [name, cb] : fns) {
+      auto* data = new FastAppendData{log_, last_error_};
+      napi_value fn;
+      if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, data, &fn) != napi_ok ||
+          napi_add_finalizer(
+              env, fn, data, [](napi_env, void* d, void*) { delete static_cast<FastAppendData*>(d); }, nullptr,
+              nullptr) != napi_ok) {
+        delete data;
+        continue;
+      }
+      // Defined, not assigned: the prototype's method is read-only, which makes a
+      // plain assignment of an own property a silent no-op.
+      napi_property_descriptor desc = {name, nullptr, nullptr, nullptr, nullptr, fn, napi_default, nullptr};
+      napi_define_properties(env, obj, 1, &desc);
     }
-    // Defined, not assigned: the prototype's `append` is read-only, which makes a
-    // plain assignment of an own property a silent no-op.
-    napi_property_descriptor desc = {"append", nullptr, nullptr, nullptr, nullptr, fn, napi_default, nullptr};
-    napi_define_properties(env, obj, 1, &desc);
   }
 
   // The writer said `closed`: join it and drop the thread-safe function.
