@@ -197,11 +197,8 @@ class Log {
   // the JS thread work at the same time (two cohorts of writers alternate)
   // instead of taking turns. Still one batch at a time: the writer never starts
   // a batch before the previous one is durable.
-  // And once as many appends are queued as the unacknowledged reports settled
-  // (every writer they resumed is back): nothing is gained by waiting for the ack.
   bool batch_may_start() const {
     return reports_unsettled_ == 0 || staged_bytes_ >= kGateReleaseBytes || closing_ ||
-           queued_tickets_ >= unsettled_tickets_ ||
            (queued_tickets_ >= kGateReleaseTickets && 2 * queued_tickets_ >= unsettled_tickets_);
   }
   bool closing_ = false;
