@@ -49,9 +49,9 @@ describe('group commit gate', () => {
     // would start a batch of their own every time.
     expect(s.batches).toBeLessThanOrEqual((writers * rounds) / 64 + 4);
     const small = s.batchSize.counts.slice(0, 6).reduce((a, b) => a + b, 0); // batches of 1..63
-    // A few when a report that settled only a few appends releases them as soon as
-    // they are back (measured 0-5 under the full suite's load); ungated, the first
-    // re-issued appends of every round (20) would make one.
+    // A few while the writers fall into step or when JS has acknowledged everything
+    // and the idle writer takes what is queued (measured 0-5 under the full suite's
+    // load); ungated, the first re-issued appends of every round (20) would make one.
     expect(small).toBeLessThanOrEqual(8);
     await wal.close();
   });
