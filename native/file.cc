@@ -114,6 +114,14 @@ class PosixFile final : public File {
     return Status::Ok();
   }
 
+  Status writeback(uint64_t offset, uint64_t size) override {
+    if (::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(size),
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+      return Status::Errno("sync_file_range", errno, path_, static_cast<int64_t>(offset));
+    }
+    return Status::Ok();
+  }
+
   Status size(uint64_t* out) override {
     struct stat st;
     if (::fstat(fd_, &st) != 0) return Status::Errno("fstat", errno, path_);

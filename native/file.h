@@ -27,6 +27,15 @@ class File {
   // Reserves [offset, offset + size). Fails with err EOPNOTSUPP where the filesystem refuses.
   virtual Status allocate(uint64_t offset, uint64_t size) = 0;
   virtual Status size(uint64_t* out) = 0;
+  // Starts writeback of [offset, offset + size) and waits for it: bounds how much
+  // dirty data a later sync (of any file on the device) queues behind. Not a
+  // durability point (no metadata, no cache flush): callers still datasync().
+  // The default does nothing (the fault layer models only datasync).
+  virtual Status writeback(uint64_t offset, uint64_t size) {
+    (void)offset;
+    (void)size;
+    return Status::Ok();
+  }
   virtual const std::string& path() const = 0;
 };
 

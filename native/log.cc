@@ -277,6 +277,7 @@ uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
   item.count++;
   item.last_ticket = ++ticket_;
   staged_bytes_ += bytes;
+  queued_tickets_++;
   wake_writer(batch_may_start());
   return index;
 }
@@ -304,6 +305,7 @@ uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>
   item.count += records.size();
   item.last_ticket = ++ticket_;
   staged_bytes_ += bytes;
+  queued_tickets_++;
   wake_writer(batch_may_start());
   return next_index_ - 1;
 }
@@ -361,6 +363,10 @@ uint64_t Log::truncate_before(uint64_t index, Status* st) {
 void Log::reports_settled(uint64_t count) {
   std::lock_guard<std::mutex> lk(mu_);
   reports_unsettled_ -= std::min(reports_unsettled_, count);
+  for (; count > 0 && !unsettled_report_tickets_.empty(); count--) {
+    unsettled_tickets_ -= std::min(unsettled_tickets_, unsettled_report_tickets_.front());
+    unsettled_report_tickets_.pop_front();
+  }
   wake_writer(!queue_.empty() && batch_may_start());
 }
 

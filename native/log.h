@@ -61,6 +61,10 @@ using ReportFn = std::function<void(std::unique_ptr<BatchReport>)>;
 // big enough already, and overlapping its sync with JS's settling wins).
 // Reports that settle one append are never gated: one writer keeps its latency.
 constexpr size_t kGateReleaseBytes = 256 * 1024;
+// ... and once this many appends are queued AND at least half as many as the
+// unacknowledged reports settled (see batch_may_start). Below it a batch is
+// small enough that a sync of its own costs more than waiting for the rest.
+constexpr uint64_t kGateReleaseTickets = 64;
 
 constexpr int kHistBatchBuckets = 18;   // batch sizes: [1], [2,3], [4,7], ... [2^17, inf)
 constexpr int kHistLatencyBuckets = 24; // sync latency us: [0,1], [2,3], [4,7], ... [2^23, inf)
@@ -181,9 +185,21 @@ class Log {
   }
   // Reports with `ack` posted to JS and not yet acknowledged by reports_settled().
   uint64_t reports_unsettled_ = 0;
+  // Appends (tickets) queued since the writer last took the queue.
+  uint64_t queued_tickets_ = 0;
+  // Tickets settled by the unacknowledged reports (sum of unsettled_report_tickets_).
+  uint64_t unsettled_tickets_ = 0;
+  std::deque<uint64_t> unsettled_report_tickets_;  // per unacknowledged report, oldest first
   // Under mu_: may the writer take the queue now? (see kGateReleaseBytes)
+  // Besides the ack, the gate opens once kGateReleaseTickets appends, and at
+  // least half as many as JS is still settling, are queued: with many writers
+  // the writer then writes that half while JS settles the rest, so the disk and
+  // the JS thread work at the same time (two cohorts of writers alternate)
+  // instead of taking turns. Still one batch at a time: the writer never starts
+  // a batch before the previous one is durable.
   bool batch_may_start() const {
-    return reports_unsettled_ == 0 || staged_bytes_ >= kGateReleaseBytes || closing_;
+    return reports_unsettled_ == 0 || staged_bytes_ >= kGateReleaseBytes || closing_ ||
+           (queued_tickets_ >= kGateReleaseTickets && 2 * queued_tickets_ >= unsettled_tickets_);
   }
   bool closing_ = false;
   bool poisoned_ = false;

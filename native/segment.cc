@@ -66,6 +66,11 @@ void Segment::note_record(uint64_t index, uint64_t offset, uint32_t seed) {
   }
 }
 
+namespace {
+// Zero-fill granularity of create_zeroed_file: write, then write back and wait.
+constexpr size_t kPrepareChunkBytes = 256 * 1024;
+}  // namespace
+
 uint64_t random_u64() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   return rng();
@@ -82,12 +87,17 @@ Status create_zeroed_file(const std::string& path, uint64_t bytes) {
     ::unlink(path.c_str());
     return s;
   }
+  // Written back chunk by chunk, each waited for: one fdatasync of the whole
+  // file at the end would put tens of MiB in the device queue at once, and
+  // every sync of the active segment meanwhile (the writer's) would wait
+  // behind it (a ~40 ms stall per 64 MiB segment at 1.7 GB/s).
   AlignedBuffer zeros;
-  zeros.resize(std::min<uint64_t>(bytes, kZeroChunkBytes));
+  zeros.resize(std::min<uint64_t>(bytes, kPrepareChunkBytes));
   memset(zeros.data(), 0, zeros.size());
   for (uint64_t off = 0; off < bytes;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(bytes - off, zeros.size()));
     s = f->pwrite(zeros.data(), n, off);
+    if (s.ok()) s = f->writeback(off, n);
     if (!s.ok()) {
       f.reset();
       ::unlink(path.c_str());

@@ -1,6 +1,8 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +17,9 @@
 namespace tidemark {
 
 namespace {
+
+// The preparer thread runs this much nicer than the process: below the writer, not starved.
+constexpr int kPreparerNice = 5;
 
 // One spin-wait step: tells the core (and a hypervisor) that this is a poll.
 inline void cpu_relax() {
@@ -57,6 +62,15 @@ Status Log::sync_file(File* file) {
 }
 
 void Log::preparer_main() {
+  // Zero-filling spares is background work with a whole segment's time to
+  // finish: a lower CPU priority (this thread only) leaves the cores to the JS
+  // thread and the writer, which every acknowledgement waits for. Best effort.
+  {
+    id_t tid = static_cast<id_t>(::syscall(SYS_gettid));
+    errno = 0;
+    int nice = ::getpriority(PRIO_PROCESS, tid);
+    if (errno == 0) (void)::setpriority(PRIO_PROCESS, tid, std::min(nice + kPreparerNice, 19));
+  }
   std::unique_lock<std::mutex> lk(prep_mu_);
   while (true) {
     prep_cv_.wait(lk, [&] { return prep_stop_ || (spare_wanted_ && !spare_ready_ && spare_status_.ok()); });
@@ -554,6 +568,7 @@ void Log::fail_queued_after_clean_rejection(std::deque<QueueItem>* items) {
     items->push_back(std::move(q));
   }
   queue_.clear();
+  queued_tickets_ = 0;
 }
 
 // Promise 4: poisons the log with `s` and fails everything queued; returns the poison status.
@@ -563,6 +578,7 @@ Status Log::poison_and_drain(const Status& s, std::deque<QueueItem>* items) {
   for (auto& q : queue_) items->push_back(std::move(q));
   queue_.clear();
   staged_bytes_ = 0;
+  queued_tickets_ = 0;
   return poison_status_;
 }
 
@@ -604,6 +620,7 @@ void Log::writer_main() {
       writer_waiting_ = false;
       items.swap(queue_);
       staged_bytes_ = 0;
+      queued_tickets_ = 0;
     }
     poll = options_.busy_poll_us > 0 && std::chrono::steady_clock::now() - idle_since <= poll_window;
     auto report = std::make_unique<BatchReport>();
@@ -717,12 +734,14 @@ void Log::writer_main() {
     report->last_index = last_index_.load();
     uint64_t hi = std::max(report->durable_ticket, report->failed_ticket);
     report->ack = !report->closed && hi >= reported_ticket_ + 2;
-    if (hi != 0) reported_ticket_ = hi;
     if (report->ack) {
       // Count before posting so the acknowledgement cannot arrive first.
       std::lock_guard<std::mutex> lk(mu_);
       reports_unsettled_++;
+      unsettled_report_tickets_.push_back(hi - reported_ticket_);
+      unsettled_tickets_ += hi - reported_ticket_;
     }
+    if (hi != 0) reported_ticket_ = hi;
     report_(std::move(report));
     idle_since = std::chrono::steady_clock::now();
   }

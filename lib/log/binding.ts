@@ -50,6 +50,8 @@ export type NativeReport = (
 export interface NativeLog {
   append(data: Uint8Array): number;
   appendMany(datas: Uint8Array[]): number;
+  /** The same for `count` records whose payloads lie back to back in `data`, `lengths[i]` bytes each. */
+  appendPacked(data: Uint8Array, lengths: Uint32Array, count: number): number;
   truncateAfter(index: number): number;
   truncateBefore(index: number): number;
   lastError(): NativeError;
