@@ -70,14 +70,17 @@ function truncateMarker(last: number): Buffer {
 
 describe('recovery decision table', () => {
   it('row A: a bad segment header (zero, magic, CRC, index) is TM_CORRUPTION at its offset', async () => {
-    for (const [at, bytes, offset] of [
-      [0, Buffer.alloc(32), 0],
-      [4, [0x58], 0],
-      [24, [0x01], 0],
+    // Zeroed header; a flipped magic byte; a flipped nonce byte (XOR, never a write of a
+    // fixed value: the nonce is random, and a byte already equal to it would damage nothing).
+    for (const [at, damage, offset] of [
+      [0, (h: Buffer) => Buffer.alloc(h.length), 0],
+      [4, (h: Buffer) => Buffer.from([(h[0] ?? 0) ^ 0x58]), 0],
+      [24, (h: Buffer) => Buffer.from([(h[0] ?? 0) ^ 0x01]), 0],
     ] as const) {
       const dir = await makeLog(20);
       const [file] = segmentFiles(dir) as [string];
-      patch(file, at, Buffer.from(bytes));
+      const at0 = readFileSync(file).subarray(at, at === 0 ? 32 : at + 1);
+      patch(file, at, damage(Buffer.from(at0)));
       await expectCorruption(dir, file, offset);
     }
     // A header that verifies but names another first index.
