@@ -40,7 +40,7 @@ export interface WalOptions {
   /**
    * Microseconds the writer thread keeps polling for the next append after
    * settling a batch, before it goes to sleep; an integer in
-   * [0, {@link BUSY_POLL_MICROS_MAX}], default {@link BUSY_POLL_MICROS_DEFAULT} (50).
+   * [0, {@link BUSY_POLL_MICROS_MAX}], default {@link BUSY_POLL_MICROS_DEFAULT} (0: off).
    *
    * A caller that awaits each append before the next (one writer in a loop)
    * sends its next append one event-loop turn after the last one resolved. A
@@ -48,8 +48,11 @@ export interface WalOptions {
    * costs roughly a quarter of a 4 KiB write + fdatasync; polling saves it.
    * The poll only runs while appends keep arriving within the window: a log
    * that is idle or written sporadically spends at most one window per idle
-   * period. `0` never polls (the writer always sleeps: lowest CPU use,
-   * higher latency for back-to-back appends). Durability is the same either way.
+   * period. `0` (the default) never polls. Polling wins only when a core is
+   * free for it: on a loaded machine the spinning writer takes CPU from the
+   * event loop and makes latency worse. Try e.g. 50 and measure
+   * (`npm run bench:append -- --only tidemark,tidemark-poll --writers 1`).
+   * Durability is the same either way.
    */
   busyPollMicros?: number;
 }
@@ -66,8 +69,8 @@ export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
 export const RECORD_BYTES_DEFAULT = 16 * 1024 * 1024;
 /** Hard ceiling of `maxRecordBytes` (256 MiB). */
 export const RECORD_BYTES_MAX = 256 * 1024 * 1024;
-/** Default `busyPollMicros` (50 µs: covers one event-loop turn between an append's resolution and the next append). */
-export const BUSY_POLL_MICROS_DEFAULT = 50;
+/** Default `busyPollMicros` (0: the writer never polls; see {@link WalOptions.busyPollMicros}). */
+export const BUSY_POLL_MICROS_DEFAULT = 0;
 /** Largest `busyPollMicros` (1 ms). */
 export const BUSY_POLL_MICROS_MAX = 1000;
 /** Bytes of a segment a record cannot use, at least: header block, frame header, worst-case padding. */
