@@ -6,20 +6,10 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wal } from '../../lib/index';
 import { readFileSync } from 'node:fs';
-import { SMALL, faults, frames, openFaulty, payload, segmentFiles, tempDir, type Frame } from './helpers';
+import { SMALL, faults, frames, openFaulty, payload, segmentFiles, tempDir, type Frame, mulberry32 } from './helpers';
 
 const { EIO, ENOSPC, EOPNOTSUPP } = constants.errno;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -76,3 +76,6 @@ export function faults(): FaultControls {
 export const SMALL: WalOptions = { segmentBytes: 64 * 1024 };
 
 export { segmentFiles, frames, payload, segmentVersion, createV1Log, type Frame } from './format';
+
+/** The seeded PRNG (mulberry32) the demo uses; tests print their seed so runs replay. */
+export { seededRandom as mulberry32 } from '../../lib/cli/demo';

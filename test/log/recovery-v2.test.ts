@@ -9,20 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Wal, crc32c, type WalOptions } from '../../lib/index';
-import { SMALL, createV1Log, frames, segmentFiles, segmentVersion, tempDir, type Frame } from './helpers';
+import { SMALL, createV1Log, frames, segmentFiles, segmentVersion, tempDir, type Frame, mulberry32 } from './helpers';
 
 const BIG: WalOptions = { segmentBytes: 1024 * 1024 };
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Payload with no zero byte (so no record sector is all zero unless a test wants one). */
 function data(i: number, n: number): Buffer {
