@@ -168,6 +168,31 @@ Bytes FrameHead(uint8_t mode, uint32_t seed, uint64_t expected, uint32_t max_raw
 void Frame() {
   const uint32_t seed = 0x1234abcd;
   const uint64_t index = 42;
+  {  // A sealed batch header as on disk (mode 0xF0), and batches to lay out (mode 0xF1).
+    uint8_t rec[24];
+    encode_record(rec, index, reinterpret_cast<const uint8_t*>("batch"), 5);
+    const uint32_t crc = seal_record(rec, 7);
+    Bytes batch(4096);
+    const size_t header = batch_header_bytes(4096);
+    std::copy(rec, rec + sizeof rec, batch.begin() + static_cast<std::ptrdiff_t>(header));
+    uint8_t* padp = batch.data() + header + sizeof rec;
+    const size_t pad = 4096 - header - sizeof rec;
+    encode_padding(padp, pad, index + 1, crc);
+    encode_batch_header(batch.data(), header, index, 4096, 1, 7);
+    const ByteSpan rest[2] = {{rec, sizeof rec}, {padp, pad}};
+    seal_batch_header(batch.data(), rest, 2, seed, header + sizeof rec + 16, header + sizeof rec + pad - 8);
+    Bytes b = FrameHead(0xF0, seed, index, 0);
+    Put32(&b, 4096);
+    b.insert(b.end(), batch.begin(), batch.begin() + 512);
+    Write("frame", "batch-header-on-disk", b);
+    Bytes small = FrameHead(0xF1, seed, index, 2);  // block 4096
+    small.insert(small.end(), {2, 9, 9, 9, 9, 5, 0, 'a', 'b', 'c', 'd', 'e', 0, 0});
+    Write("frame", "batch-sealed", small);
+    Bytes big = FrameHead(0xF1, seed, index, 1);  // block 512, a header past one sector
+    big.insert(big.end(), {7, 1, 2, 3, 4});
+    for (int i = 0; i < 8; i++) big.insert(big.end(), {0x28, 0x23});  // 9000 bytes each, zero payloads
+    Write("frame", "batch-sealed-big", big);
+  }
   {
     Bytes b = FrameHead(0, seed, index, 1);
     Bytes frame(frame_bytes(11));
