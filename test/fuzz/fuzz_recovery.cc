@@ -30,6 +30,18 @@
 //    the log opens with at least the records of the complete batches (exactly those when
 //    there is no fault at all), their bytes unchanged, or reports corruption at or after
 //    the end of the last complete batch;
+//  - version 2 segments: every kept batch starts with a batch header that verifies and
+//    continues the chain (first index, previous CRC);
+//  - a torn write (version 2): when the log is only complete writer batches and the only
+//    damage is whole 512-byte sectors of the last batch read as zero, the log opens with
+//    every earlier batch, and the last batch exactly when the zeroed sectors held nothing
+//    (dropped when they held a byte a check covers; either when only bytes the scan does
+//    not judge, the padding's interior and trailer or sector CRCs past the header's first
+//    sector: recovery.cc, limits of version 2);
+//  - damage is not a torn write: when the log is only complete writer batches and the only
+//    damage is bit flips inside batches, a flipped batch that a complete batch follows
+//    (in a version 2 segment, or in a sealed segment of any version) is never dropped by
+//    an open: the log opens with it, or reports corruption;
 //  - recovering again gives the same verdict and, after an open, changes nothing and
 //    repairs nothing (idempotent).
 #include <dirent.h>
