@@ -21,8 +21,8 @@
 //  A   | any segment                | header bad: all zero, magic, version (not 1 or 2),   | TM_CORRUPTION (offset 0, or 16
 //      |                            | CRC, or first index != the file name's               | for the index)
 //  B   | sealed (not last) segment  | a bad frame or batch header, or the scan stops       | TM_CORRUPTION at that offset
-//      |                            | (zero/eof) anywhere but right after a padding frame  |
-//      |                            | (its committed end)                                  |
+//      |                            | (zero/eof) anywhere but right after a padding frame  | (eof: at the unclosed batch's
+//      |                            | (its committed end)                                  | start, inside the file)
 //  C   | any two segments in order  | first index of a segment != last index of the        | TM_CORRUPTION (offset 4096 of the
 //      |                            | previous + 1                                         | later segment)
 //  D   | last segment               | clean: zero frame at the committed end, and only     | nothing to do
@@ -813,6 +813,13 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
                                   static_cast<int64_t>(r.stop));
       }
       if (r.stop != r.committed_end) {
+        // Records that run off the end of the file: the scan stops at (or within 16
+        // bytes of) the file's size, no offset inside it; report the unclosed batch's start.
+        if (r.eof) {
+          return Status::Corruption("sealed segment ends inside a batch: its records run to the end of the file, not "
+                                    "closed by a padding frame (the batch starts here)",
+                                    seg->path, static_cast<int64_t>(r.committed_end));
+        }
         return Status::Corruption("sealed segment ends inside a batch", seg->path, static_cast<int64_t>(r.stop));
       }
       seg->last_index = r.committed_last;

@@ -4,11 +4,20 @@
 //   mode % 3 == 0: `rest` is a frame as found on disk, any bytes, checked with avail = its size
 //   mode % 3 == 1: a record is encoded from `rest` and sealed, then checked, then damaged
 //   mode % 3 == 2: a padding frame is encoded, then checked, then damaged
+//   mode >= 0xF0, even: `rest` is a batch header as found on disk (check_batch_header), any
+//     bytes, with avail = its size and room = u32 from the input
+//   mode >= 0xF0, odd: a version 2 batch (header, records from `rest`, padding) is laid out
+//     and sealed as the writer does, then its header checked, then damaged
 // Properties: no read outside [p, p + avail) (ASan), no UB (UBSan), and what check_frame
 // reports is consistent with the bytes: a record or padding frame fits in avail, carries
 // the expected index and its stored CRC is the chained CRC of its covered bytes; a kBad
 // frame's size is 0 or a plausible frame size; an encoded frame verifies; a single-bit
-// flip in the CRC, index or payload of a valid frame makes it kBad.
+// flip in the CRC, index or payload of a valid frame makes it kBad. Batch headers: an
+// accepted header's fields are consistent (flag, sizes, room, CRC from the segment seed)
+// and re-encoding them with the library's encoder gives the same covered bytes; a sealed
+// batch's header verifies, its sector and tail CRCs match the batch's bytes, and it fails
+// from another segment seed, after any single-bit flip in its covered bytes, or with
+// less room than the batch; check_frame never takes a batch header for a record or padding.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -82,6 +91,84 @@ void check_flip(std::vector<uint8_t> frame, size_t covered_end, uint32_t seed, u
   FUZZ_CHECK(f.kind == FrameKind::kBad, "a bit flip at byte %zu still verifies (kind %d)", byte, static_cast<int>(f.kind));
 }
 
+// Properties of what check_batch_header says about `p` (`avail` readable bytes).
+void check_batch_consistent(const uint8_t* p, size_t avail, uint64_t room, uint32_t seed, bool ok, const BatchHeader& h) {
+  BatchHeader again;
+  FUZZ_CHECK(check_batch_header(p, avail, room, seed, &again) == ok, "check_batch_header is not deterministic");
+  const FrameCheck f = check_frame(p, avail, seed, 0, kRecordBytesMax);
+  if (avail >= kFrameHeaderBytes && (load32(p + 4) & kFrameFlagMask) == kBatchHeaderFlag) {
+    FUZZ_CHECK(f.kind == FrameKind::kBad, "check_frame took a batch header for a frame (kind %d)", static_cast<int>(f.kind));
+  }
+  if (!ok) return;
+  const size_t hb = h.header_bytes;
+  const size_t covered = std::min(hb, kSectorBytes);
+  FUZZ_CHECK(avail >= covered && avail >= kBatchHeaderFixedBytes, "accepted a header of %zu bytes with %zu available", hb, avail);
+  FUZZ_CHECK((load32(p + 4) & kFrameFlagMask) == kBatchHeaderFlag && (load32(p + 4) & ~kFrameFlagMask) == hb,
+             "header length field");
+  FUZZ_CHECK(hb >= kBatchHeaderFixedBytes && hb % kFrameAlignBytes == 0, "header size %zu", hb);
+  FUZZ_CHECK(h.batch_bytes % kSectorBytes == 0 && h.batch_bytes <= room && h.batch_bytes >= hb + kPadFrameMinBytes &&
+                 batch_header_bytes(h.batch_bytes) == hb,
+             "batch of %u bytes, header %zu, room %llu", h.batch_bytes, hb, static_cast<unsigned long long>(room));
+  FUZZ_CHECK(h.first_index == load64(p + 8) && h.batch_bytes == load32(p + 16) && h.count == load32(p + 20) &&
+                 h.prev_crc == load32(p + 24) && h.tail_crc == load32(p + 28),
+             "decoded fields differ from the bytes");
+  FUZZ_CHECK(load32(p) == crc32c_extend(seed, p + 4, covered - 4), "accepted header CRC is not the CRC of its bytes");
+  // Re-encode the fields; the CRC entries (tail, sectors) are data: copy them over.
+  std::vector<uint8_t> out(hb);
+  encode_batch_header(out.data(), hb, h.first_index, h.batch_bytes, h.count, h.prev_crc);
+  std::memcpy(out.data() + 28, p + 28, covered - 28);
+  FUZZ_CHECK(std::memcmp(out.data() + 4, p + 4, covered - 4) == 0, "re-encoded batch header differs");
+  FUZZ_CHECK(crc32c_extend(seed, out.data() + 4, covered - 4) == load32(p), "re-encoded batch header CRC differs");
+}
+
+void fuzz_batch(Reader* r, uint32_t seed, uint64_t first, uint32_t pick) {
+  const uint32_t block = (pick & 1) != 0 ? 512 : 4096;
+  // Records: lengths from the input, payload bytes from the input.
+  std::vector<uint8_t> recs;
+  const size_t count = 1 + r->u8() % 8;
+  uint32_t prev = r->u32(), crc = prev;
+  for (size_t i = 0; i < count; i++) {
+    const uint16_t len = r->u16() % 9000;  // up to ~70 KiB: headers past one sector (> 120 sectors)
+    const size_t at = recs.size();
+    recs.resize(at + frame_bytes(len));
+    std::vector<uint8_t> payload(len);
+    for (auto& b : payload) b = r->u8();
+    encode_record(recs.data() + at, first + i, payload.data(), len);
+    crc = seal_record(recs.data() + at, crc);
+  }
+  size_t header = 0, pad = 0;
+  const uint64_t total = batch_layout(0, recs.size(), true, block, &header, &pad);
+  FUZZ_CHECK(total % block == 0 && header == batch_header_bytes(total) && pad >= kPadFrameMinBytes, "batch layout");
+  std::vector<uint8_t> batch(total);
+  uint8_t* padp = batch.data() + header + recs.size();
+  std::memcpy(batch.data() + header, recs.data(), recs.size());
+  encode_padding(padp, pad, first + count, crc);
+  encode_batch_header(batch.data(), header, first, static_cast<uint32_t>(total), static_cast<uint32_t>(count), prev);
+  const ByteSpan rest[2] = {{batch.data() + header, recs.size()}, {padp, pad}};
+  const uint64_t pad_at = header + recs.size();
+  const uint32_t hcrc = seal_batch_header(batch.data(), rest, 2, seed, pad_at + kFrameHeaderBytes, pad_at + pad - 8);
+  BatchHeader h;
+  const bool ok = check_batch_header(batch.data(), batch.size(), total, seed, &h);
+  FUZZ_CHECK(ok && h.header_bytes == header && h.batch_bytes == total && h.count == count && h.first_index == first &&
+                 h.prev_crc == prev && load32(batch.data()) == hcrc,
+             "a sealed batch header does not verify (%zu records, %llu bytes)", count, static_cast<unsigned long long>(total));
+  check_batch_consistent(batch.data(), batch.size(), total, seed, ok, h);
+  // Every sector's CRC entry and the tail CRC describe the batch's bytes.
+  for (uint64_t k = 1; k < total / kSectorBytes; k++) {
+    FUZZ_CHECK(load32(batch.data() + kBatchHeaderFixedBytes + 4 * (k - 1)) == crc32c(batch.data() + k * kSectorBytes, kSectorBytes),
+               "sector %llu CRC", static_cast<unsigned long long>(k));
+  }
+  FUZZ_CHECK(h.tail_crc == (header < kSectorBytes ? crc32c(batch.data() + header, kSectorBytes - header) : 0u), "tail CRC");
+  BatchHeader other;
+  FUZZ_CHECK(!check_batch_header(batch.data(), batch.size(), total, seed ^ (pick | 1), &other), "verified from another seed");
+  FUZZ_CHECK(!check_batch_header(batch.data(), batch.size(), total - kSectorBytes, seed, &other), "verified without room");
+  const size_t covered = std::min(header, kSectorBytes);
+  std::vector<uint8_t> flipped = batch;
+  const size_t byte = (pick >> 1) % covered;
+  flipped[byte] ^= static_cast<uint8_t>(1u << ((pick >> 20) % 8));
+  FUZZ_CHECK(!check_batch_header(flipped.data(), flipped.size(), total, seed, &other), "a bit flip at byte %zu still verifies", byte);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t input_size) {
@@ -93,6 +180,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t input_size) {
   // Mostly the real ceiling, sometimes a small limit (a log's maxRecordBytes).
   const uint32_t max_length = (max_raw & 1) != 0 ? kRecordBytesMax : max_raw % (kRecordBytesMax + 1);
 
+  if (mode >= 0xF0) {
+    if ((mode & 1) == 0) {
+      const uint64_t room = r.u32();
+      std::vector<uint8_t> bytes(r.rest(), r.rest() + r.remaining());  // exact size: ASan sees any overread
+      BatchHeader h;
+      const bool ok = check_batch_header(bytes.data(), bytes.size(), room, seed, &h);
+      if (!bytes.empty()) check_batch_consistent(bytes.data(), bytes.size(), room, seed, ok, h);
+    } else {
+      fuzz_batch(&r, seed, expected, max_raw);
+    }
+    return 0;
+  }
   switch (mode % 3) {
     case 0: {
       std::vector<uint8_t> bytes(r.rest(), r.rest() + r.remaining());  // exact size: ASan sees any overread

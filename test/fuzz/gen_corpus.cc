@@ -60,6 +60,45 @@ struct Prog {
     b.insert(b.end(), {PAD, static_cast<uint8_t>(small_block ? 1 : 0)});
     return *this;
   }
+  // Version 2 era ops (fuzz_recovery.cc: op >= 208).
+  Prog& v2() {  // V0: the current (empty) segment becomes version 2
+    b.push_back(208);
+    return *this;
+  }
+  Prog& batch(std::initializer_list<std::string> recs) {  // V1: a writer batch
+    b.insert(b.end(), {209, static_cast<uint8_t>(recs.size() - 1)});
+    for (const std::string& s : recs) {
+      b.push_back(static_cast<uint8_t>(s.size()));
+      b.insert(b.end(), s.begin(), s.end());
+    }
+    return *this;
+  }
+  Prog& big_batch(uint8_t units64, uint8_t fill) {  // V1: a batch of one record of units64 * 64 bytes of `fill`
+    b.insert(b.end(), {209, 0, static_cast<uint8_t>(0x80 | units64), fill});
+    return *this;
+  }
+  Prog& torn(std::initializer_list<std::string> recs, uint8_t how, uint32_t mask) {  // V2: a torn batch
+    b.insert(b.end(), {210, static_cast<uint8_t>(recs.size() - 1)});
+    for (const std::string& s : recs) {
+      b.push_back(static_cast<uint8_t>(s.size()));
+      b.insert(b.end(), s.begin(), s.end());
+    }
+    b.push_back(how);
+    Put32(&b, mask);
+    return *this;
+  }
+  Prog& flip(uint8_t which, uint16_t at, uint8_t x) {  // V3: flip inside batch `which`
+    b.insert(b.end(), {211, which, static_cast<uint8_t>(at), static_cast<uint8_t>(at >> 8), x});
+    return *this;
+  }
+  Prog& zero(uint8_t which, uint8_t at, uint8_t n) {  // V4: zero sectors inside batch `which`
+    b.insert(b.end(), {212, which, at, n});
+    return *this;
+  }
+  Prog& next_v2() {  // V5
+    b.push_back(213);
+    return *this;
+  }
   Prog& op(std::initializer_list<uint8_t> bytes) {
     b.insert(b.end(), bytes);
     return *this;
@@ -98,6 +137,21 @@ void Recovery() {
   Write("recovery", "no-segment", Prog(0).op({BADSIZE, 2}).b);
   Write("recovery", "first-index-1001", Prog(0x80, 1).rec("a").pad().b);
   Write("recovery", "first-index-near-2e64", Prog(0x80, 0xFE).rec("a").rec("b").pad().rec("c").b);
+  // Version 2 (rows P, Q, R, T) and mixed logs.
+  Write("recovery", "v2-D-batches", Prog(0).v2().batch({"hello", "abc"}).batch({"x"}).b);
+  Write("recovery", "v2-T-torn-prefix", Prog(0).v2().batch({"a", "b"}).big_batch(40, 7).torn({"c", "d"}, 0x03, 0).b);
+  Write("recovery", "v2-T-torn-records", Prog(0).v2().batch({"a"}).op({210, 1, 0x80 | 20, 5, 0x80 | 10, 6, 0x05, 0, 0, 0, 0}).b);
+  Write("recovery", "v2-T-torn-sectors", Prog(0).v2().batch({"a"}).op({209, 0, 0x80 | 30, 9}).op({210, 1, 0x80 | 20, 5, 0x80 | 10, 6, 0x00}).op({0x2a, 0, 0, 0}).b);
+  Write("recovery", "v2-T-first-sector-zero", Prog(0).v2().batch({"a"}).torn({"b", "c"}, 0x01, 0).b);
+  Write("recovery", "v2-R-flip-last-batch", Prog(0).v2().batch({"a"}).op({209, 0, 0x80 | 20, 3}).flip(1, 1000, 0x10).b);
+  Write("recovery", "v2-P-flip-then-batch", Prog(0).v2().batch({"a"}).batch({"b", "c"}).batch({"d"}).flip(1, 40, 0x01).b);
+  Write("recovery", "v2-Q-header-flip-then-batch", Prog(0).v2().batch({"a"}).batch({"b"}).batch({"c"}).flip(1, 20, 0x04).b);
+  Write("recovery", "v2-P-zeroed-then-batch", Prog(0).v2().batch({"a"}).big_batch(30, 1).batch({"c"}).zero(1, 1, 0).b);
+  Write("recovery", "v2-two-segments", Prog(0).v2().batch({"a", "b"}).next_v2().batch({"c"}).torn({"d"}, 0x01, 0).b);
+  Write("recovery", "v2-block-512", Prog(0x08).v2().batch({"a"}).batch({"b"}).torn({"c"}, 0, 0xffffffffu).b);
+  Write("recovery", "mixed-v1-then-v2", Prog(0).batch({"a", "b"}).rec("c").pad().next_v2().batch({"d"}).batch({"e"}).b);
+  Write("recovery", "mixed-v1-flip-sealed", Prog(0).batch({"a"}).batch({"b"}).flip(0, 17, 0x80).next_v2().batch({"c"}).b);
+  Write("recovery", "v2-marker", Prog(0x06).v2().batch({"a", "b"}).batch({"c", "d"}).op({MARKER_HERE, 1}).b);
   Prog full(0);
   for (int i = 0; i < 60; i++) full.big(20, static_cast<uint8_t>(i + 1)).pad();
   Write("recovery", "full-segment", full.b);
@@ -114,6 +168,31 @@ Bytes FrameHead(uint8_t mode, uint32_t seed, uint64_t expected, uint32_t max_raw
 void Frame() {
   const uint32_t seed = 0x1234abcd;
   const uint64_t index = 42;
+  {  // A sealed batch header as on disk (mode 0xF0), and batches to lay out (mode 0xF1).
+    uint8_t rec[24];
+    encode_record(rec, index, reinterpret_cast<const uint8_t*>("batch"), 5);
+    const uint32_t crc = seal_record(rec, 7);
+    Bytes batch(4096);
+    const size_t header = batch_header_bytes(4096);
+    std::copy(rec, rec + sizeof rec, batch.begin() + static_cast<std::ptrdiff_t>(header));
+    uint8_t* padp = batch.data() + header + sizeof rec;
+    const size_t pad = 4096 - header - sizeof rec;
+    encode_padding(padp, pad, index + 1, crc);
+    encode_batch_header(batch.data(), header, index, 4096, 1, 7);
+    const ByteSpan rest[2] = {{rec, sizeof rec}, {padp, pad}};
+    seal_batch_header(batch.data(), rest, 2, seed, header + sizeof rec + 16, header + sizeof rec + pad - 8);
+    Bytes b = FrameHead(0xF0, seed, index, 0);
+    Put32(&b, 4096);
+    b.insert(b.end(), batch.begin(), batch.begin() + 512);
+    Write("frame", "batch-header-on-disk", b);
+    Bytes small = FrameHead(0xF1, seed, index, 2);  // block 4096
+    small.insert(small.end(), {2, 9, 9, 9, 9, 5, 0, 'a', 'b', 'c', 'd', 'e', 0, 0});
+    Write("frame", "batch-sealed", small);
+    Bytes big = FrameHead(0xF1, seed, index, 1);  // block 512, a header past one sector
+    big.insert(big.end(), {7, 1, 2, 3, 4});
+    for (int i = 0; i < 8; i++) big.insert(big.end(), {0x28, 0x23});  // 9000 bytes each, zero payloads
+    Write("frame", "batch-sealed-big", big);
+  }
   {
     Bytes b = FrameHead(0, seed, index, 1);
     Bytes frame(frame_bytes(11));
