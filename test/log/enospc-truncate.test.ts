@@ -3,20 +3,14 @@
 // cut is rejected cleanly (TM_NOSPC) before any segment is touched, the log is
 // not poisoned, and appends queued behind the cut (numbered from it) fail with it.
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wal } from '../../lib/index';
-import { canMountTmpfs, fillFilesystem, mountTmpfs } from './helpers';
+import { canMountTmpfs, logOnFullDisk } from './helpers';
 
 describe('truncateAfter on a full disk', () => {
   it.skipIf(!canMountTmpfs)('appends queued behind a rejected cut fail with it; numbering resumes after the kept log', async () => {
-    const mnt = mountTmpfs(1024 * 1024) as string;
-    const dir = join(mnt, 'log');
-    mkdirSync(dir);
-    const wal = await Wal.open(dir, { segmentBytes: 64 * 1024 });
-    for (let i = 1; i <= 5; i++) await wal.append(Buffer.alloc(100, i));
-    await new Promise((r) => setTimeout(r, 100)); // the spare is ready
-    const free = fillFilesystem(mnt);
+    const { wal, dir, free } = await logOnFullDisk();
     const cut = wal.truncateAfter(3);
     const behind = wal.append(Buffer.from('queued behind the cut'));
     const [c, b] = await Promise.allSettled([cut, behind]);

@@ -2,9 +2,9 @@
 // a byte-level reader of the segment format (native/record.h, native/segment.h)
 // so tests can find and damage exact records.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach } from 'vitest';
 import { Wal, type WalOptions } from '../../lib/index';
 import { faultsBinding, type FaultControls } from '../../lib/log/binding';
@@ -63,6 +63,20 @@ export function fillFilesystem(dir: string): () => void {
   };
 }
 
+/**
+ * A log of five 100-byte records (64 KiB segments, spare segment ready) on a
+ * 1 MiB tmpfs that is then filled: `free()` gives the space back.
+ */
+export async function logOnFullDisk(): Promise<{ wal: Wal; dir: string; free: () => void }> {
+  const mnt = mountTmpfs(1024 * 1024) as string;
+  const dir = join(mnt, 'log');
+  mkdirSync(dir);
+  const wal = await Wal.open(dir, { segmentBytes: 64 * 1024 });
+  for (let i = 1; i <= 5; i++) await wal.append(Buffer.alloc(100, i));
+  await new Promise((r) => setTimeout(r, 100)); // the spare is ready
+  return { wal, dir, free: fillFilesystem(mnt) };
+}
+
 /** Opens a log through the test-only faults addon (fault-injecting file layer). */
 export function openFaulty(dir: string, options?: WalOptions): Promise<Wal> {
   return Wal._openWith(faultsBinding(), dir, options);
@@ -79,3 +93,33 @@ export { segmentFiles, frames, payload, segmentVersion, createV1Log, type Frame 
 
 /** The seeded PRNG (mulberry32) the demo uses; tests print their seed so runs replay. */
 export { seededRandom as mulberry32 } from '../../lib/cli/demo';
+
+/** Whether `strace` runs here (tests that watch syscalls skip without it). */
+export const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+/**
+ * Opens and closes the log in `dir` (64 KiB segments) in a child process under
+ * strace and returns the pwrite64 calls it made to `file` (offset, length):
+ * what recovery at open wrote.
+ */
+export function writesOfReopen(dir: string, file: string): Array<{ offset: number; length: number }> {
+  const root = resolve(__dirname, '..', '..');
+  const script = join(tempDir('tidemark-script-'), 'child.ts');
+  writeFileSync(
+    script,
+    `import { Wal } from ${JSON.stringify(join(root, 'lib', 'index'))};\n` +
+      `(async () => { const wal = await Wal.open(${JSON.stringify(dir)}, { segmentBytes: 64 * 1024 }); await wal.close(); })();\n`,
+  );
+  const trace = join(tempDir('tidemark-trace-'), 'trace');
+  const r = spawnSync('strace', ['-f', '-y', '-qq', '-o', trace, '-e', 'trace=pwrite64,pwritev', process.execPath, '--import', 'tsx', script], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`the traced reopen failed (${String(r.status)}): ${r.stderr}`);
+  const pattern = new RegExp(`pwrite64\\(\\d+<${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}>, .*, (\\d+), (\\d+)\\) = `);
+  return readFileSync(trace, 'utf8')
+    .split('\n')
+    .map((l) => pattern.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ offset: Number(m[2]), length: Number(m[1]) }));
+}

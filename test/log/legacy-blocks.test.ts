@@ -6,14 +6,9 @@
 // boundary (exactly what the old direct writer left). Such logs predate format
 // version 2, so the log is a version 1 one (createV1Log).
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { Wal, crc32c } from '../../lib/index';
-import { SMALL, createV1Log, frames, segmentFiles, tempDir, type Frame } from './helpers';
-
-const ROOT = resolve(__dirname, '..', '..');
-const hasStrace = spawnSync('strace', ['-V']).status === 0;
+import { SMALL, createV1Log, frames, hasStrace, segmentFiles, tempDir, writesOfReopen, type Frame } from './helpers';
 
 /** A closed log of three one-record batches whose last padding frame ends on a 512-byte boundary. */
 async function legacyLog(): Promise<{ dir: string; file: string; committedEnd: number }> {
@@ -64,23 +59,7 @@ describe('a log written with 512-byte blocks', () => {
 
   it.skipIf(!hasStrace)('reopening writes nothing below the committed end (strace)', async () => {
     const { dir, file, committedEnd } = await legacyLog();
-    const script = join(tempDir('tidemark-script-'), 'child.ts');
-    writeFileSync(
-      script,
-      `import { Wal } from ${JSON.stringify(join(ROOT, 'lib', 'index'))};\n` +
-        `(async () => { const wal = await Wal.open(${JSON.stringify(dir)}, { segmentBytes: 64 * 1024 }); await wal.close(); })();\n`,
-    );
-    const trace = join(tempDir('tidemark-trace-'), 'trace');
-    const r = spawnSync('strace', ['-f', '-y', '-qq', '-o', trace, '-e', 'trace=pwrite64,pwritev', process.execPath, '--import', 'tsx', script], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
-    expect(r.status, r.stderr).toBe(0);
-    const writes = readFileSync(trace, 'utf8')
-      .split('\n')
-      .map((l) => new RegExp(`pwrite64\\(\\d+<${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}>, .*, (\\d+), (\\d+)\\) = `).exec(l))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => ({ offset: Number(m[2]), length: Number(m[1]) }));
+    const writes = writesOfReopen(dir, file);
     expect(writes.length).toBeGreaterThan(0); // the padding frame was written
     expect(writes.filter((w) => w.offset < committedEnd)).toEqual([]);
   });

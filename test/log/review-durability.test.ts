@@ -6,10 +6,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Wal } from '../../lib/index';
-import { SMALL, frames, payload, segmentFiles, tempDir } from './helpers';
+import { SMALL, frames, hasStrace, payload, segmentFiles, tempDir, writesOfReopen } from './helpers';
 
 const ROOT = resolve(__dirname, '..', '..');
-const hasStrace = spawnSync('strace', ['-V']).status === 0;
 
 function childScript(body: string): string {
   const file = join(tempDir('tidemark-review-script-'), 'child.ts');
@@ -192,23 +191,7 @@ describe('review: promise 2 across a change of sync mode', () => {
       ctx.skip(); // the device's direct-I/O block is 4096 here: nothing to show
       return;
     }
-    const script = childScript(`
-      (async () => {
-        const wal = await Wal.open(${JSON.stringify(dir)}, { segmentBytes: 64 * 1024 });
-        await wal.close();
-      })();
-    `);
-    const trace = join(tempDir('tidemark-review-trace-'), 'trace');
-    const r = spawnSync('strace', ['-f', '-y', '-qq', '-o', trace, '-e', 'trace=pwrite64,pwritev', process.execPath, '--import', 'tsx', script], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
-    expect(r.status, r.stderr).toBe(0);
-    const writes = readFileSync(trace, 'utf8')
-      .split('\n')
-      .map((l) => new RegExp(`pwrite64\\(\\d+<${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}>, .*, (\\d+), (\\d+)\\) = `).exec(l))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => ({ offset: Number(m[2]), length: Number(m[1]) }));
+    const writes = writesOfReopen(dir, file);
     // Actual: [{ offset: committedEnd rounded down to 4096, length: 4096 }]: recovery
     // pads the committed end to a 4 KiB boundary by reading back and rewriting
     // the whole 4 KiB block, acknowledged records included.

@@ -5,17 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wal } from '../../lib/index';
-import { canMountTmpfs, fillFilesystem, mountTmpfs } from './helpers';
+import { canMountTmpfs, fillFilesystem, logOnFullDisk, mountTmpfs } from './helpers';
 
 describe('review: ENOSPC on a real full filesystem', () => {
   it.skipIf(!canMountTmpfs)('truncateAfter on a full disk rejects TM_NOSPC cleanly and leaves the log usable once space is back', async () => {
-    const mnt = mountTmpfs(1024 * 1024) as string;
-    const dir = join(mnt, 'log');
-    mkdirSync(dir);
-    const wal = await Wal.open(dir, { segmentBytes: 64 * 1024 });
-    for (let i = 1; i <= 5; i++) await wal.append(Buffer.alloc(100, i));
-    await new Promise((r) => setTimeout(r, 100)); // the spare is ready
-    const free = fillFilesystem(mnt);
+    const { wal, dir, free } = await logOnFullDisk();
     // The TRUNCATE intent file cannot be written: nothing of the log changed.
     await expect(wal.truncateAfter(3)).rejects.toMatchObject({ code: 'TM_NOSPC', errno: 'ENOSPC' });
     expect(wal.lastIndex).toBe(5);
