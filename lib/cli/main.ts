@@ -11,6 +11,7 @@ import { demoSegmentBytesDefault, runDemo, runDemoChild } from './demo';
 import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN } from '../index';
 import { formatFsyncReport, runFsyncBench } from './fsync';
 import { isTidemarkError } from '../errors';
+import { buildFromSource } from './build';
 
 const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -29,6 +30,10 @@ Usage:
       What does this disk really do: write+fdatasync on a growing file, on a
       pre-written file, and O_DSYNC writes, at 512 B, 4 KiB, 64 KiB and 1 MiB;
       S seconds per measurement (default 0.5). Default directory: os.tmpdir().
+  tidemark build-from-source
+      Compile the native addon inside this installed package (build/Release/tidemark.node)
+      for a platform it ships no prebuilt binary for. Needs a C++17 compiler, python3
+      and make; run it as \`npx tidemark build-from-source\` in your project.
   tidemark --help | -h      this text
   tidemark --version | -v   the version
 
@@ -157,6 +162,9 @@ async function main(argv: string[]): Promise<number> {
       return demo(rest);
     case 'demo-child':
       return demoChild(rest);
+    case 'build-from-source':
+      parse(rest, {}, 'build-from-source');
+      return buildFromSource({ packageRoot: path.join(__dirname, '..', '..'), print: (line) => console.log(line) });
     case 'bench': {
       const [what, ...benchArgs] = rest;
       if (what === 'fsync') return benchFsync(benchArgs);
