@@ -28,7 +28,7 @@
     {
       # The shipped addon.
       "target_name": "tidemark",
-      "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)"],
+      "sources": ["native/addon.cc", "native/bench_sync.cc", "<@(crc_sources)", "<@(wal_sources)"],
       "libraries": ["-lpthread"]
     }
   ],
@@ -43,7 +43,7 @@
           "target_name": "tidemark_faults",
           "target_conditions": [["_type=='loadable_module'", {"product_extension": "test-addon"}]],
           "defines": ["TIDEMARK_FAULTS"],
-          "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)", "native/file_faulty.cc"],
+          "sources": ["native/addon.cc", "native/bench_sync.cc", "<@(crc_sources)", "<@(wal_sources)", "native/file_faulty.cc"],
           "libraries": ["-lpthread"]
         }
       ]
