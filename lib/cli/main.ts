@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { demoSegmentBytesDefault, runDemo, runDemoChild } from './demo';
 import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN } from '../index';
-import { formatFsyncReport, runFsyncBench } from './fsync';
+import { benchFsyncCommand, benchFsyncUsage } from './fsync';
 import { isTidemarkError } from '../errors';
 
 const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
@@ -25,11 +25,7 @@ Usage:
       before recovery: the first sectors of a next batch past the log's tail, as a
       power loss in the middle of its write would leave them (--no-torn: never). Default directory: a fresh temp directory, removed
       afterwards (kept if anything was lost).
-  tidemark bench fsync [--dir D] [--seconds S] [--json]
-      What does this disk really do: write+fdatasync on a growing file, on a
-      pre-written file, and O_DSYNC writes, at 512 B, 4 KiB, 64 KiB and 1 MiB;
-      S seconds per measurement (default 0.5). Default directory: os.tmpdir().
-  tidemark --help | -h      this text
+${benchFsyncUsage}  tidemark --help | -h      this text
   tidemark --version | -v   the version
 
 The append benchmark against other stores lives in a source checkout:
@@ -113,27 +109,6 @@ async function demoChild(args: string[]): Promise<number> {
   });
 }
 
-function benchFsync(args: string[]): number {
-  const values = parse(args, { dir: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' } }, 'bench fsync');
-  const seconds = positiveNumber(values.seconds, 0.5, '--seconds', 3600);
-  let dir: string;
-  let ownDir = false;
-  if (values.dir !== undefined) {
-    dir = path.resolve(values.dir);
-    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`bench fsync: --dir ${dir} is not an existing directory`);
-  } else {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-fsync-'));
-    ownDir = true;
-  }
-  try {
-    const result = runFsyncBench({ dir, seconds });
-    console.log(values.json === true ? JSON.stringify(result, null, 2) : formatFsyncReport(result));
-  } finally {
-    if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
-  }
-  return ExitCodes.OK;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command !== undefined && command !== 'demo-child' && (rest.includes('--help') || rest.includes('-h'))) {
@@ -159,7 +134,7 @@ async function main(argv: string[]): Promise<number> {
       return demoChild(rest);
     case 'bench': {
       const [what, ...benchArgs] = rest;
-      if (what === 'fsync') return benchFsync(benchArgs);
+      if (what === 'fsync') return benchFsyncCommand(benchArgs, (message) => new UsageError(message));
       if (what === 'append') throw new UsageError("bench append needs the dev dependencies it compares against: run 'npm run bench:append' in a source checkout");
       throw new UsageError(`bench: unknown benchmark '${what ?? ''}'; available: fsync`);
     }
