@@ -208,6 +208,9 @@ function checkResult(r: FsyncBenchResult): void {
   expect(h.syncsIssued.wal).toBe(r.groupCommit.reduce((n, g) => n + g.syncs, 0));
   expect(h.syncsIssued.total).toBe(h.syncsIssued.methods + h.syncsIssued.wal);
   expect(h.syncVsWrite.length).toBe(sizes.length);
+  if (r.fs.blockDevice !== undefined && h.device?.flushes !== undefined) {
+    for (const row of rows) expect(row.deviceFlushes, `${row.method} ${row.file} ${row.bytes}`).toBeGreaterThanOrEqual(0);
+  }
 }
 
 describe('tidemark bench fsync --quick', () => {
@@ -222,7 +225,7 @@ describe('tidemark bench fsync --quick', () => {
       expect(run.exit.code).toBe(0);
       const stdout = run.lines.join('\n');
       expect(stdout).not.toContain('\x1b['); // no progress line when stdout is not a terminal
-      expect(stdout).toContain('| size | file | method | ops/s | p50 µs | p99 µs | p99.9 µs | syncs |');
+      expect(stdout).toContain('| size | file | method | ops/s | p50 µs | p99 µs | p99.9 µs | syncs | dev flushes |');
       expect(stdout).toContain('| record | writers | appends/s |');
       expect(stdout).toMatch(/^Verdict: /m);
       expect(fs.readdirSync(dir)).toEqual([]);
@@ -340,7 +343,7 @@ describe('tidemark bench fsync and Ctrl-C', () => {
 // ---------------------------------------------------------------------------
 
 function latency(p50Us: number, p999Us = p50Us * 2): LatencySummary {
-  return { count: 100, opsPerS: 1e6 / p50Us, meanUs: p50Us, minUs: p50Us / 2, p50Us, p99Us: p50Us * 1.5, p999Us, maxUs: p999Us, histogram: [100] };
+  return { count: 100, opsPerS: 1e6 / p50Us, meanUs: p50Us * 1.1, minUs: p50Us / 2, p50Us, p99Us: p50Us * 1.5, p999Us, maxUs: p999Us, histogram: [100] };
 }
 
 function methodRow(method: MethodRow['method'], file: MethodRow['file'], bytes: number, p50Us: number): MethodRow {
@@ -392,21 +395,25 @@ describe('honesty check rules', () => {
 describe('derived disk limit', () => {
   const rows = [4096, 65536, 1048576].map((b, i) => methodRow(SyncMethods.WRITE_FDATASYNC, FileKinds.PREWRITTEN, b, [100, 400, 4000][i] ?? 0));
 
-  it('interpolates the sync time log-log between sizes and linearly beyond the largest', () => {
-    expect(syncTimeUs(rows, 512)).toBe(100);
-    expect(syncTimeUs(rows, 65536)).toBeCloseTo(400, 6);
-    expect(syncTimeUs(rows, 16384)).toBeCloseTo(200, 6); // halfway in log size: geometric mean
-    expect(syncTimeUs(rows, 2 * 1048576)).toBeCloseTo(8000, 6);
+  it('interpolates the mean sync time log-log between sizes, and beyond the largest adds bytes at the best bandwidth', () => {
+    expect(syncTimeUs(rows, 512)).toBeCloseTo(110, 6);
+    expect(syncTimeUs(rows, 65536)).toBeCloseTo(440, 6);
+    expect(syncTimeUs(rows, 16384)).toBeCloseTo(220, 6); // halfway in log size: geometric mean
+    // Best bandwidth: 1 MiB in 4400 µs = 238.3 B/µs; one more MiB costs 4400 µs more.
+    expect(syncTimeUs(rows, 2 * 1048576)).toBeCloseTo(8800, 6);
     expect(syncTimeUs([], 4096)).toBeUndefined();
   });
 
-  it('is batch ÷ sync time, capped by the best synced bandwidth', () => {
-    const bySync = deriveLimit(rows, 10, 4096);
-    expect(bySync?.boundBy).toBe('sync time');
-    expect(bySync?.appendsPerS).toBeCloseTo(10 / 100e-6, 3);
-    // 256 records of 4 KiB in 1 MiB per batch: 4000 µs per sync → 64,000/s; bandwidth 262 B/µs → 64,000/s: equal, either bound.
-    const big = deriveLimit(rows, 256, 1048576);
-    expect(big?.appendsPerS).toBeCloseTo(256 / 4000e-6, 0);
+  it('is batch ÷ sync time of the batch, and says when it is extrapolated', () => {
+    const small = deriveLimit(rows, 10, 4096);
+    expect(small?.appendsPerS).toBeCloseTo(10 / 110e-6, 3);
+    expect(small?.extrapolated).toBe(false);
+    const big = deriveLimit(rows, 512, 2 * 1048576);
+    expect(big?.appendsPerS).toBeCloseTo(512 / 8800e-6, 0);
+    expect(big?.extrapolated).toBe(true);
+    // Never above what the best synced bandwidth carries.
+    const bandwidth = 1048576 / 4400;
+    for (const w of [4096, 40000, 65536, 300000, 1048576, 5e6]) expect((w / (syncTimeUs(rows, w) ?? 0)) * (1 + 1e-9)).toBeLessThanOrEqual(bandwidth * (1 + 1e-6));
   });
 });
 

@@ -5,9 +5,13 @@
  *
  * The derived limit: N writers share a batch of B appends (the Wal's own counters tell B
  * and the bytes per batch W), and one batch costs one pwrite + fdatasync of W bytes on a
- * pre-written file, whose time t(W) step 1 measured (`write+fdatasync`, pre-written, p50,
- * log-log interpolated between sizes, linear in bytes beyond the largest). So at most
- * B / t(W) appends/s, and never more than the best synced bandwidth of step 1 allows.
+ * pre-written file. Step 1 measured that (`write+fdatasync`, pre-written) at 512 B to
+ * 1 MiB; t(W) is its mean time per operation (1 / ops/s, so that it compares with the
+ * Wal's own average rate), log-log interpolated between the measured sizes. Beyond the
+ * largest size the bandwidth caps it: t(W) = t(largest) + (W - largest) / the best synced
+ * bandwidth of step 1 (more bytes in one sync cost at least their transfer). The limit is
+ * B / t(W) appends/s. (Within the measured sizes t(W) never drops below W / that
+ * bandwidth, so the cap holds there too.)
  */
 import * as path from 'node:path';
 import { Wal } from '../../log/wal';
@@ -22,10 +26,10 @@ export const groupRecordBytes: readonly number[] = [128, 4096];
 /** The disk's limit for one cell, derived from step 1. */
 export interface DerivedLimit {
   appendsPerS: number;
-  /** Which bound is the lower: one sync per batch, or the synced bandwidth. */
-  boundBy: 'sync time' | 'bandwidth';
-  /** t(W): the interpolated write+fdatasync time of one batch's bytes. */
+  /** t(W): the mean write+fdatasync time of one batch's bytes, interpolated from step 1. */
   batchSyncUs: number;
+  /** W is beyond step 1's largest size: t(W) extends it at the best synced bandwidth. */
+  extrapolated: boolean;
 }
 
 /** One cell of the curve. */
@@ -50,17 +54,28 @@ export interface GroupRow {
   fractionOfLimit?: number;
 }
 
-/** Sync time of a pre-written write+fdatasync of `bytes`, from step 1's p50s; undefined without data. */
-export function syncTimeUs(rows: readonly MethodRow[], bytes: number): number | undefined {
-  const points = rows
-    .filter((r) => r.method === SyncMethods.WRITE_FDATASYNC && r.file === FileKinds.PREWRITTEN && r.latency !== undefined && r.latency.p50Us > 0)
-    .map((r) => ({ bytes: r.bytes, us: r.latency?.p50Us ?? Number.NaN }))
+function fdatasyncPoints(rows: readonly MethodRow[]): Array<{ bytes: number; us: number }> {
+  return rows
+    .filter((r) => r.method === SyncMethods.WRITE_FDATASYNC && r.file === FileKinds.PREWRITTEN && r.latency !== undefined && r.latency.meanUs > 0)
+    .map((r) => ({ bytes: r.bytes, us: r.latency?.meanUs ?? Number.NaN }))
     .sort((a, b) => a.bytes - b.bytes);
+}
+
+/** Best synced bandwidth of step 1 (pre-written write+fdatasync, bytes per µs of mean time). */
+export function syncedBandwidthBytesPerUs(rows: readonly MethodRow[]): number | undefined {
+  const points = fdatasyncPoints(rows);
+  return points.length === 0 ? undefined : Math.max(...points.map((p) => p.bytes / p.us));
+}
+
+/** t(W): mean time of a pre-written write+fdatasync of `bytes`, from step 1; undefined without data. */
+export function syncTimeUs(rows: readonly MethodRow[], bytes: number): number | undefined {
+  const points = fdatasyncPoints(rows);
+  const bandwidth = syncedBandwidthBytesPerUs(rows);
   const first = points[0];
   const last = points[points.length - 1];
-  if (first === undefined || last === undefined) return undefined;
+  if (first === undefined || last === undefined || bandwidth === undefined) return undefined;
   if (bytes <= first.bytes) return first.us;
-  if (bytes >= last.bytes) return (last.us * bytes) / last.bytes;
+  if (bytes >= last.bytes) return last.us + (bytes - last.bytes) / bandwidth;
   for (let i = 1; i < points.length; i++) {
     const a = points[i - 1];
     const b = points[i];
@@ -71,25 +86,12 @@ export function syncTimeUs(rows: readonly MethodRow[], bytes: number): number | 
   return last.us;
 }
 
-/** Best synced bandwidth of step 1 (pre-written write+fdatasync, bytes per µs at p50). */
-export function syncedBandwidthBytesPerUs(rows: readonly MethodRow[]): number | undefined {
-  let best: number | undefined;
-  for (const r of rows) {
-    if (r.method !== SyncMethods.WRITE_FDATASYNC || r.file !== FileKinds.PREWRITTEN || r.latency === undefined || !(r.latency.p50Us > 0)) continue;
-    const bw = r.bytes / r.latency.p50Us;
-    if (best === undefined || bw > best) best = bw;
-  }
-  return best;
-}
-
 /** The derived limit of a cell with `averageBatch` appends and `bytesPerBatch` bytes per batch. */
 export function deriveLimit(rows: readonly MethodRow[], averageBatch: number, bytesPerBatch: number): DerivedLimit | undefined {
   const t = syncTimeUs(rows, bytesPerBatch);
-  const bw = syncedBandwidthBytesPerUs(rows);
-  if (t === undefined || bw === undefined || !(averageBatch > 0) || !(bytesPerBatch > 0)) return undefined;
-  const bySync = (averageBatch * 1e6) / t;
-  const byBandwidth = (bw * 1e6) / (bytesPerBatch / averageBatch);
-  return bySync <= byBandwidth ? { appendsPerS: bySync, boundBy: 'sync time', batchSyncUs: t } : { appendsPerS: byBandwidth, boundBy: 'bandwidth', batchSyncUs: t };
+  if (t === undefined || !(averageBatch > 0) || !(bytesPerBatch > 0)) return undefined;
+  const largest = Math.max(...fdatasyncPoints(rows).map((p) => p.bytes));
+  return { appendsPerS: (averageBatch * 1e6) / t, batchSyncUs: t, extrapolated: bytesPerBatch > largest };
 }
 
 /** What drives step 2. */

@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { elapsedUs, Samples, summarize, type LatencySummary } from './stats';
 import { benchNative, type BenchNative } from './native';
+import { readDeviceCounters } from '../fsinfo';
 
 /** The sync methods compared. */
 export const SyncMethods = {
@@ -66,6 +67,12 @@ export interface MethodRow {
   notMeasured?: string;
   /** Syncs this row issued, warm-up included (an fdatasync/fsync call, an O_DSYNC write, a linked io_uring sync). */
   syncsIssued: number;
+  /**
+   * Flush requests the device completed while the row ran (/sys/block/DEV/stat; every
+   * process's, so other work on the device adds to it). Absent without a block device.
+   * A device with FUA support may get a write marked FUA instead of a flush.
+   */
+  deviceFlushes?: number;
   /** The fastest measured method at this size and file kind (by ops/s). */
   winner: boolean;
 }
@@ -77,6 +84,8 @@ export interface MeasureContext {
   signal: AbortSignal;
   /** Called before each row. */
   onRow?: (label: string) => void;
+  /** The block device under `dir` (its flush counter is read around each row). */
+  blockDevice?: string;
 }
 
 /** Gives the event loop a turn, then stops if asked to. */
@@ -194,6 +203,11 @@ async function measureRow(method: MethodRow['method'], kind: FileKind, bytes: nu
     return { ...row, notMeasured: reasonOf(err, method) };
   }
   const samples = new Samples();
+  const flushesBefore = readDeviceCounters(ctx.blockDevice)?.flushes;
+  const flushes = (): { deviceFlushes?: number } => {
+    const after = readDeviceCounters(ctx.blockDevice)?.flushes;
+    return flushesBefore === undefined || after === undefined ? {} : { deviceFlushes: after - flushesBefore };
+  };
   try {
     let position = 0;
     const next = (): void => {
@@ -225,11 +239,11 @@ async function measureRow(method: MethodRow['method'], kind: FileKind, bytes: nu
     }
   } catch (err) {
     if (ctx.signal.aborted) throw err;
-    return { ...row, syncsIssued: counter.syncs, notMeasured: reasonOf(err, method) };
+    return { ...row, syncsIssued: counter.syncs, ...flushes(), notMeasured: reasonOf(err, method) };
   } finally {
     target.close();
   }
-  return { ...row, latency: summarize(samples), syncsIssued: counter.syncs };
+  return { ...row, latency: summarize(samples), syncsIssued: counter.syncs, ...flushes() };
 }
 
 /** Step 1's result. */
@@ -289,4 +303,23 @@ export async function measureMethods(ctx: MeasureContext, sizesBytes: readonly n
   }
   markWinners(rows);
   return { rows, prewrittenFileBytes, prewriteSeconds, ...(uringUnavailable === undefined ? {} : { uringUnavailable }) };
+}
+
+/**
+ * One row on its own (for cross-checks, bench/fsync-fio.ts): pre-writes `prewrittenFileBytes`
+ * in `ctx.dir` first when `kind` is pre-written, and removes its files afterwards.
+ */
+export async function measureOne(ctx: MeasureContext, method: SyncMethod, kind: FileKind, bytes: number, prewrittenFileBytes: number): Promise<MethodRow> {
+  const native = benchNative();
+  const files = { growing: path.join(ctx.dir, 'growing.tmp'), prewritten: path.join(ctx.dir, 'prewritten.tmp'), prewrittenBytes: prewrittenFileBytes };
+  const opened = method === SyncMethods.URING ? native?.benchUringOpen() : undefined;
+  const ring = typeof opened === 'number' ? opened : undefined;
+  try {
+    if (kind === FileKinds.PREWRITTEN) await prewriteFile(files.prewritten, prewrittenFileBytes, ctx.signal);
+    return await measureRow(method, kind, bytes, files, ctx, native, ring);
+  } finally {
+    if (ring !== undefined) native?.benchUringClose(ring);
+    fs.rmSync(files.growing, { force: true });
+    fs.rmSync(files.prewritten, { force: true });
+  }
 }

@@ -71,7 +71,7 @@ export async function runFsyncBench(options: FsyncBenchOptions): Promise<FsyncBe
   };
   try {
     const countersBefore = readDeviceCounters(fsInfo.blockDevice);
-    const methods = await measureMethods({ dir: scratch, secondsPerRow: settings.secondsPerRow, signal: options.signal, onRow }, settings.sizesBytes, settings.prewrittenFileBytes);
+    const methods = await measureMethods({ dir: scratch, secondsPerRow: settings.secondsPerRow, signal: options.signal, onRow, ...(fsInfo.blockDevice === undefined ? {} : { blockDevice: fsInfo.blockDevice }) }, settings.sizesBytes, settings.prewrittenFileBytes);
     fs.rmSync(path.join(scratch, 'growing.tmp'), { force: true });
     fs.rmSync(path.join(scratch, 'prewritten.tmp'), { force: true });
     const groupCommit = await measureGroupCommit({ dir: scratch, secondsPerCell: settings.secondsPerCell, signal: options.signal, onRow }, methods.rows, settings.writerCounts, settings.recordBytes);

@@ -160,13 +160,13 @@ function groupCommit(result: FsyncBenchResult, top: number): string {
     const cells = writers.map((w) => result.groupCommit.find((g) => g.writers === w && g.recordBytes === bytes));
     const color = colors[k % colors.length] ?? '#000';
     const wal = cells.flatMap((g, i) => (g === undefined ? [] : [{ x: i, y: g.appendsPerS, label: `${g.writers} writers: ${formatCount(g.appendsPerS)} appends/s, batch ${g.averageBatch.toFixed(1)}, p99 ${formatUs(g.latency.p99Us)} µs` }]));
-    const limit = cells.flatMap((g, i) => (g?.limit === undefined ? [] : [{ x: i, y: g.limit.appendsPerS, label: `${g.writers} writers: limit ${formatCount(g.limit.appendsPerS)}/s (${g.limit.boundBy}), reached ${((g.fractionOfLimit ?? 0) * 100).toFixed(0)} %` }]));
+    const limit = cells.flatMap((g, i) => (g?.limit === undefined ? [] : [{ x: i, y: g.limit.appendsPerS, label: `${g.writers} writers: limit ${formatCount(g.limit.appendsPerS)}/s${g.limit.extrapolated ? ' (extrapolated)' : ''}, reached ${((g.fractionOfLimit ?? 0) * 100).toFixed(0)} %` }]));
     all.push(...wal.map((p) => p.y), ...limit.map((p) => p.y));
     series.push({ name: `tidemark Wal · ${formatBytes(bytes)}`, color, points: wal });
     series.push({ name: `disk limit · ${formatBytes(bytes)}`, color, dashed: true, points: limit });
   });
   const xAxis: Axis = { kind: 'linear', min: -0.3, max: writers.length - 0.7, ticks: writers.map((w, i) => ({ at: i, label: String(w) })), title: 'concurrent writers (each awaits its append)' };
-  return panel(top, 'Group commit: durable appends/s against the disk limit', 'dashed: avg batch ÷ write+fdatasync time of one batch (chart 1), capped by synced bandwidth', SvgCharts.GROUP_COMMIT, xAxis, logAxis(all, 'durable appends/s (log)', shortCount), series);
+  return panel(top, 'Group commit: durable appends/s against the disk limit', 'dashed: avg batch ÷ mean write+fdatasync time of one batch\'s bytes (step 1, pre-written; beyond 1 MiB at the best synced bandwidth)', SvgCharts.GROUP_COMMIT, xAxis, logAxis(all, 'durable appends/s (log)', shortCount), series);
 }
 
 function distribution(result: FsyncBenchResult, top: number): string {
