@@ -170,8 +170,8 @@ function checkResult(r: FsyncBenchResult): void {
           expect(row.winner, what).toBe(false);
         } else {
           checkLatency(row.latency, what);
-          // Every timed operation issued exactly one sync, plus two untimed warm-ups.
-          expect(row.syncsIssued, what).toBe(row.latency.count + 2);
+          // Every timed operation issued exactly one sync, plus the untimed warm-ups of each pass.
+          expect(row.syncsIssued, what).toBe(row.latency.count + r.settings.passes * r.settings.warmupPerPass);
         }
       }
       // write+fdatasync is measurable everywhere.
@@ -385,6 +385,16 @@ describe('honesty check rules', () => {
     expect(barrierOff.verdict).toBe(Verdicts.SUSPICIOUS);
   });
 
+  it('says when other processes flushed the device meanwhile, without changing the verdict', () => {
+    const busy = rowsOf(5, 300).map((r) => ({ ...r, deviceFlushes: 3 * r.syncsIssued + 10 }));
+    const h = checkHonesty(ext4, busy, 0, { writes: 9000, flushes: 4000 });
+    expect(h.verdict).toBe(Verdicts.FLUSHES);
+    expect(h.step1DeviceFlushes).toBe(busy.reduce((n, r) => n + (r.deviceFlushes ?? 0), 0));
+    expect(h.findings.join(' ')).toContain('other processes were syncing too');
+    const alone = rowsOf(5, 300).map((r) => ({ ...r, deviceFlushes: r.syncsIssued }));
+    expect(checkHonesty(ext4, alone, 0, { writes: 9000, flushes: 1100 }).findings.join(' ')).not.toContain('other processes');
+  });
+
   it('calls a write-through device honest but says what that rests on', () => {
     const h = checkHonesty({ ...ext4, writeCache: 'write through' }, rowsOf(5, 300), 0, { writes: 10, flushes: 0 });
     expect(h.verdict).toBe(Verdicts.FLUSHES);
@@ -426,7 +436,7 @@ describe('reading and progress', () => {
       tool: 'tidemark bench fsync',
       startedAt: '2026-01-01T00:00:00.000Z',
       durationSeconds: 1,
-      settings: { quick: true, secondsPerRow: 0.1, secondsPerCell: 0.1, sizesBytes: sizes, prewrittenFileBytes: 1 << 24, writerCounts: [1], recordBytes: [128] },
+      settings: { quick: true, secondsPerRow: 0.1, passes: 1, warmupPerPass: 2, secondsPerCell: 0.1, sizesBytes: sizes, prewrittenFileBytes: 1 << 24, writerCounts: [1], recordBytes: [128] },
       machine: { hostname: 'h', platform: 'linux', arch: 'x64', kernel: '6', cpuModel: 'c', cpus: 2, memoryBytes: 1, node: 'v20', loadAverageStart: [0, 0, 0], loadAverageEnd: [0, 0, 0] },
       fs: { dir: '/x', deviceNumber: '1:2', fsType: 'ext4' },
       methods: { rows, prewrittenFileBytes: 1 << 24, prewriteSeconds: 0.1 },
@@ -438,6 +448,7 @@ describe('reading and progress', () => {
   it('says what a growing file costs and when the tail is long', () => {
     expect(interpretFsync(result(250))).toMatch(/growing file costs 2\.1×/);
     expect(interpretFsync(result(125))).toContain('about the same');
+    expect(interpretFsync(result(40))).toContain('read it as noise');
     expect(interpretFsync(result(125, 5000))).toContain('something else is using this device');
     expect(interpretFsync(result(125))).not.toContain('something else');
   });

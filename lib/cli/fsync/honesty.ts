@@ -53,6 +53,8 @@ export interface HonestyReport {
   syncsIssued: { methods: number; wal: number; total: number };
   /** Completed requests at the device during the run (all processes, not only this one). */
   device?: { name: string; writes: number; flushes?: number };
+  /** Flush requests the device completed while step 1's rows ran (sum over rows; all processes). */
+  step1DeviceFlushes?: number;
 }
 
 /** Device counter differences between two readings. */
@@ -110,10 +112,18 @@ export function checkHonesty(fsInfo: FsInfo, rows: readonly MethodRow[], walSync
       findings.push(`The benchmark issued ${syncsIssued.total} syncs but device ${fsInfo.blockDevice ?? '?'} completed only ${device.flushes} flush requests.`);
     }
   }
+  const rowsWithFlushes = rows.filter((r) => r.deviceFlushes !== undefined);
+  const step1DeviceFlushes = rowsWithFlushes.length > 0 ? rowsWithFlushes.reduce((n, r) => n + (r.deviceFlushes ?? 0), 0) : undefined;
+  if (step1DeviceFlushes !== undefined && fsInfo.writeCache === 'write back') {
+    const ours = rowsWithFlushes.reduce((n, r) => n + r.syncsIssued, 0);
+    if (step1DeviceFlushes > ours * 1.2 + 50) {
+      findings.push(`While step 1 ran, device ${fsInfo.blockDevice ?? '?'} completed ${step1DeviceFlushes} flush requests for the ${ours} syncs issued here: other processes were syncing too, so expect noise in every number.`);
+    }
+  }
   if (fsInfo.writeCache === 'write through' && !memoryFilesystems.has(fsType)) {
     findings.push(`Device ${fsInfo.blockDevice ?? '?'} reports no volatile cache (write through), so the kernel sends it no flushes: durability rests on the device (or its hypervisor) keeping that promise.`);
   }
   const verdict = notFlushing ? Verdicts.DOES_NOT_FLUSH : suspicious ? Verdicts.SUSPICIOUS : Verdicts.FLUSHES;
   if (verdict === Verdicts.DOES_NOT_FLUSH) findings.unshift(`Warning: ${doesNotFlushWarning}.`);
-  return { verdict, findings, syncVsWrite, syncsIssued, ...(device === undefined || fsInfo.blockDevice === undefined ? {} : { device: { name: fsInfo.blockDevice, ...device } }) };
+  return { verdict, findings, syncVsWrite, syncsIssued, ...(step1DeviceFlushes === undefined ? {} : { step1DeviceFlushes }), ...(device === undefined || fsInfo.blockDevice === undefined ? {} : { device: { name: fsInfo.blockDevice, ...device } }) };
 }

@@ -52,7 +52,7 @@ const iterationsMin = 5;
 /** At most this many per row (bounds memory and time on a fast fake disk). */
 const iterationsMax = 200_000;
 /** Untimed operations before each row's timed ones (first touch of a new descriptor). */
-const warmupIterations = 2;
+export const warmupIterations = 2;
 /** The loop gives the event loop a turn this often. */
 const sliceMs = 20;
 
@@ -188,26 +188,56 @@ function reasonOf(err: unknown, method: string): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Runs one row: warm-up, then timed operations for `seconds` (at least {@link iterationsMin}). */
-async function measureRow(method: MethodRow['method'], kind: FileKind, bytes: number, files: { growing: string; prewritten: string; prewrittenBytes: number }, ctx: MeasureContext, native: BenchNative | undefined, ring: number | undefined): Promise<MethodRow> {
-  const counter = { syncs: 0 };
-  const row: MethodRow = { method, file: kind, bytes, syncsIssued: 0, winner: false };
+/** What the passes over one row have gathered so far. */
+interface RowAccumulator {
+  readonly row: MethodRow;
+  readonly samples: Samples;
+  readonly counter: { syncs: number };
+  flushes?: number;
+}
+
+function newAccumulator(method: MethodRow['method'], kind: FileKind, bytes: number): RowAccumulator {
+  return { row: { method, file: kind, bytes, syncsIssued: 0, winner: false }, samples: new Samples(), counter: { syncs: 0 } };
+}
+
+/** The row, once every pass ran. */
+function finishRow(acc: RowAccumulator): MethodRow {
+  const row: MethodRow = { ...acc.row, syncsIssued: acc.counter.syncs, ...(acc.flushes === undefined ? {} : { deviceFlushes: acc.flushes }) };
+  if (row.notMeasured === undefined && acc.samples.count > 0) row.latency = summarize(acc.samples);
+  return row;
+}
+
+/**
+ * One pass over one row: open, warm up, then timed operations for `ctx.secondsPerRow` (at
+ * least {@link iterationsMin}), close. A failure marks the row not measured.
+ */
+async function measurePass(acc: RowAccumulator, files: { growing: string; prewritten: string; prewrittenBytes: number }, ctx: MeasureContext, native: BenchNative | undefined, ring: number | undefined): Promise<void> {
+  const { method, file: kind, bytes } = acc.row;
+  if (acc.row.notMeasured !== undefined) return;
   const capBytes = files.prewrittenBytes;
   const { data, aligned } = alignedBuffer(native, bytes);
-  if (method === SyncMethods.DIRECT_DSYNC && !aligned) return { ...row, notMeasured: 'the native addon cannot align buffers (rebuild it)' };
-  if (method === SyncMethods.URING && ring === undefined) return { ...row, notMeasured: 'io_uring unavailable' };
+  if (method === SyncMethods.DIRECT_DSYNC && !aligned) {
+    acc.row.notMeasured = 'the native addon cannot align buffers (rebuild it)';
+    return;
+  }
+  if (method === SyncMethods.URING && ring === undefined) {
+    acc.row.notMeasured = 'io_uring unavailable';
+    return;
+  }
   let target: Target;
   try {
-    target = openTarget(method, kind, kind === FileKinds.GROWING ? files.growing : files.prewritten, native, ring, counter);
+    target = openTarget(method, kind, kind === FileKinds.GROWING ? files.growing : files.prewritten, native, ring, acc.counter);
   } catch (err) {
-    return { ...row, notMeasured: reasonOf(err, method) };
+    acc.row.notMeasured = reasonOf(err, method);
+    return;
   }
-  const samples = new Samples();
+  const samples = acc.samples;
   const flushesBefore = readDeviceCounters(ctx.blockDevice)?.flushes;
-  const flushes = (): { deviceFlushes?: number } => {
+  const countFlushes = (): void => {
     const after = readDeviceCounters(ctx.blockDevice)?.flushes;
-    return flushesBefore === undefined || after === undefined ? {} : { deviceFlushes: after - flushesBefore };
+    if (flushesBefore !== undefined && after !== undefined) acc.flushes = (acc.flushes ?? 0) + after - flushesBefore;
   };
+  const countAtStart = samples.count;
   try {
     let position = 0;
     const next = (): void => {
@@ -222,10 +252,11 @@ async function measureRow(method: MethodRow['method'], kind: FileKind, bytes: nu
       position += bytes;
     }
     const deadline = process.hrtime.bigint() + BigInt(Math.round(ctx.secondsPerRow * 1e9));
+    const enough = (now: bigint): boolean => samples.count >= iterationsMax || (samples.count - countAtStart >= iterationsMin && now >= deadline);
     for (;;) {
       const sliceEnd = process.hrtime.bigint() + BigInt(sliceMs * 1e6);
       let now = process.hrtime.bigint();
-      while (now < sliceEnd && samples.count < iterationsMax && (samples.count < iterationsMin || now < deadline)) {
+      while (now < sliceEnd && !enough(now)) {
         next();
         const start = process.hrtime.bigint();
         target.op(data, position);
@@ -234,16 +265,23 @@ async function measureRow(method: MethodRow['method'], kind: FileKind, bytes: nu
         position += bytes;
         now = end;
       }
-      if (samples.count >= iterationsMax || (samples.count >= iterationsMin && now >= deadline)) break;
+      if (enough(now)) break;
       await yieldTurn(ctx.signal);
     }
   } catch (err) {
     if (ctx.signal.aborted) throw err;
-    return { ...row, syncsIssued: counter.syncs, ...flushes(), notMeasured: reasonOf(err, method) };
+    acc.row.notMeasured = reasonOf(err, method);
   } finally {
     target.close();
+    countFlushes();
   }
-  return { ...row, latency: summarize(samples), syncsIssued: counter.syncs, ...flushes() };
+}
+
+/** Runs one row in one pass. */
+async function measureRow(method: MethodRow['method'], kind: FileKind, bytes: number, files: { growing: string; prewritten: string; prewrittenBytes: number }, ctx: MeasureContext, native: BenchNative | undefined, ring: number | undefined): Promise<MethodRow> {
+  const acc = newAccumulator(method, kind, bytes);
+  await measurePass(acc, files, ctx, native, ring);
+  return finishRow(acc);
 }
 
 /** Step 1's result. */
@@ -269,8 +307,11 @@ export function markWinners(rows: MethodRow[]): void {
   for (const r of rows) r.winner = best.get(`${r.bytes}/${r.file}`) === r;
 }
 
-/** Measures every method at every size on both file kinds, plus a plain-write baseline per size. */
-export async function measureMethods(ctx: MeasureContext, sizesBytes: readonly number[], prewrittenFileBytes: number): Promise<MethodsResult> {
+/**
+ * Measures every method at every size on both file kinds, plus a plain-write baseline per
+ * size, in `passes` interleaved passes of `ctx.secondsPerRow / passes` each per row.
+ */
+export async function measureMethods(ctx: MeasureContext, sizesBytes: readonly number[], prewrittenFileBytes: number, passes = 1): Promise<MethodsResult> {
   const native = benchNative();
   const files = { growing: path.join(ctx.dir, 'growing.tmp'), prewritten: path.join(ctx.dir, 'prewritten.tmp'), prewrittenBytes: prewrittenFileBytes };
   ctx.onRow?.(`pre-writing a ${prewrittenFileBytes / 1048576} MiB file`);
@@ -284,23 +325,27 @@ export async function measureMethods(ctx: MeasureContext, sizesBytes: readonly n
     if (typeof opened === 'number') ring = opened;
     else uringUnavailable = opened;
   }
-  const rows: MethodRow[] = [];
+  // Rows in measuring order; every pass goes through all of them (noise spreads over all methods).
+  const accs: RowAccumulator[] = [];
+  for (const bytes of sizesBytes) {
+    accs.push(newAccumulator(PLAIN_WRITE, FileKinds.PREWRITTEN, bytes));
+    for (const kind of [FileKinds.PREWRITTEN, FileKinds.GROWING]) for (const method of Object.values(SyncMethods)) accs.push(newAccumulator(method, kind, bytes));
+  }
   try {
-    for (const bytes of sizesBytes) {
-      ctx.onRow?.(`${PLAIN_WRITE} · ${bytes} B`);
-      rows.push(await measureRow(PLAIN_WRITE, FileKinds.PREWRITTEN, bytes, files, { ...ctx, secondsPerRow: ctx.secondsPerRow / 4 }, native, ring));
-      for (const kind of [FileKinds.PREWRITTEN, FileKinds.GROWING]) {
-        for (const method of Object.values(SyncMethods)) {
-          ctx.onRow?.(`${method} · ${kind} · ${bytes} B`);
-          const row = await measureRow(method, kind, bytes, files, ctx, native, ring);
-          if (method === SyncMethods.URING && uringUnavailable !== undefined) row.notMeasured = `io_uring unavailable: ${uringUnavailable}`;
-          rows.push(row);
-        }
+    for (let pass = 1; pass <= passes; pass++) {
+      for (const acc of accs) {
+        const { method, file, bytes } = acc.row;
+        const passLabel = passes > 1 ? ` · pass ${pass}/${passes}` : '';
+        ctx.onRow?.(method === PLAIN_WRITE ? `${method} · ${bytes} B${passLabel}` : `${method} · ${file} · ${bytes} B${passLabel}`);
+        const seconds = (method === PLAIN_WRITE ? ctx.secondsPerRow / 4 : ctx.secondsPerRow) / passes;
+        await measurePass(acc, files, { ...ctx, secondsPerRow: seconds }, native, ring);
       }
     }
   } finally {
     if (ring !== undefined) native?.benchUringClose(ring);
   }
+  const rows = accs.map(finishRow);
+  for (const row of rows) if (row.method === SyncMethods.URING && uringUnavailable !== undefined) row.notMeasured = `io_uring unavailable: ${uringUnavailable}`;
   markWinners(rows);
   return { rows, prewrittenFileBytes, prewriteSeconds, ...(uringUnavailable === undefined ? {} : { uringUnavailable }) };
 }

@@ -11,6 +11,10 @@ export interface FsyncBenchSettings {
   quick: boolean;
   /** Seconds per (method, file, size) row of step 1 (the plain-write baseline gets a quarter). */
   secondsPerRow: number;
+  /** Step 1 goes over all rows this many times, `secondsPerRow / passes` each time (noise spreads evenly). */
+  passes: number;
+  /** Untimed operations at the start of each pass of each row. */
+  warmupPerPass: number;
   /** Seconds per (record size, writers) cell of step 2. */
   secondsPerCell: number;
   sizesBytes: number[];

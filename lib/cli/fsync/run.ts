@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describeFilesystem, readDeviceCounters } from '../fsinfo';
 import { groupRecordBytes, groupWriterCounts, measureGroupCommit } from './groupcommit';
 import { checkHonesty, counterDelta } from './honesty';
-import { measureMethods, methodSizesBytes, SyncMethods } from './methods';
+import { measureMethods, methodSizesBytes, SyncMethods, warmupIterations } from './methods';
 import type { FsyncBenchResult, FsyncBenchSettings, MachineFacts } from './result';
 
 /** Options of {@link runFsyncBench}. */
@@ -30,7 +30,9 @@ export const scratchPrefix = 'tidemark-fsync-';
 export function fsyncBenchSettings(quick: boolean): FsyncBenchSettings {
   return {
     quick,
-    secondsPerRow: quick ? 0.1 : 1,
+    secondsPerRow: quick ? 0.1 : 1.2,
+    passes: quick ? 1 : 3,
+    warmupPerPass: warmupIterations,
     secondsPerCell: quick ? 0.35 : 2.5,
     sizesBytes: [...methodSizesBytes],
     prewrittenFileBytes: (quick ? 16 : 64) * 1024 * 1024,
@@ -63,7 +65,7 @@ export async function runFsyncBench(options: FsyncBenchOptions): Promise<FsyncBe
   const loadAverageStart = os.loadavg();
   const fsInfo = describeFilesystem(options.dir);
   const scratch = fs.mkdtempSync(path.join(options.dir, scratchPrefix));
-  const total = settings.sizesBytes.length * (1 + 2 * Object.values(SyncMethods).length) + settings.writerCounts.length * settings.recordBytes.length + 2;
+  const total = settings.passes * settings.sizesBytes.length * (1 + 2 * Object.values(SyncMethods).length) + settings.writerCounts.length * settings.recordBytes.length + 2;
   let done = 0;
   const onRow = (label: string): void => {
     options.onProgress?.({ done, total, label });
@@ -71,7 +73,7 @@ export async function runFsyncBench(options: FsyncBenchOptions): Promise<FsyncBe
   };
   try {
     const countersBefore = readDeviceCounters(fsInfo.blockDevice);
-    const methods = await measureMethods({ dir: scratch, secondsPerRow: settings.secondsPerRow, signal: options.signal, onRow, ...(fsInfo.blockDevice === undefined ? {} : { blockDevice: fsInfo.blockDevice }) }, settings.sizesBytes, settings.prewrittenFileBytes);
+    const methods = await measureMethods({ dir: scratch, secondsPerRow: settings.secondsPerRow, signal: options.signal, onRow, ...(fsInfo.blockDevice === undefined ? {} : { blockDevice: fsInfo.blockDevice }) }, settings.sizesBytes, settings.prewrittenFileBytes, settings.passes);
     fs.rmSync(path.join(scratch, 'growing.tmp'), { force: true });
     fs.rmSync(path.join(scratch, 'prewritten.tmp'), { force: true });
     const groupCommit = await measureGroupCommit({ dir: scratch, secondsPerCell: settings.secondsPerCell, signal: options.signal, onRow }, methods.rows, settings.writerCounts, settings.recordBytes);
