@@ -50,7 +50,8 @@ export function progressLine(stream: { isTTY?: boolean; columns?: number; write(
     update(done, total, label) {
       const seconds = ((performance.now() - start) / 1000).toFixed(1);
       const line = `[${done}/${total}] ${label}  ${seconds} s`;
-      stream.write(`\r\x1b[K${line.slice(0, Math.max(20, (stream.columns ?? 80) - 1))}`);
+      const columns = stream.columns ?? 0;
+      stream.write(`\r\x1b[K${line.slice(0, columns > 20 ? columns - 1 : 120)}`);
       shown = true;
     },
     clear() {
