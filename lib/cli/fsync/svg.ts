@@ -27,9 +27,9 @@ const methodColors: Record<string, string> = {
   [PLAIN_WRITE]: '#7f7f7f',
 };
 
-const width = 1000;
+const width = 1040;
 const panelHeight = 340;
-const margin = { left: 70, right: 290, top: 44, bottom: 52 };
+const margin = { left: 70, right: 320, top: 44, bottom: 52 };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
