@@ -107,28 +107,26 @@ class Ring {
     __atomic_store_n(sq_tail_, tail, __ATOMIC_RELEASE);
     unsigned submitted = 0;
     unsigned completed = 0;
-    int64_t written = -EIO;
-    int64_t sync_result = -EIO;
+    int64_t results[3] = {-EIO, -EIO, -EIO};  // by user_data: [1] the write, [2] the sync
     while (completed < 2) {
-      const unsigned to_submit = 2 - submitted;
-      const long r = syscall(__NR_io_uring_enter, fd_, to_submit, 2 - completed, IORING_ENTER_GETEVENTS, nullptr, 0);
+      const long r = syscall(__NR_io_uring_enter, fd_, 2 - submitted, 2 - completed, IORING_ENTER_GETEVENTS, nullptr, 0);
       if (r < 0) {
         if (errno == EINTR) continue;
         const int err = errno;
-        drain(&completed);
+        // Take back the entries the kernel did not consume; wait for those it did (they
+        // point at the caller's buffer), so the ring is empty for the next call.
+        __atomic_store_n(sq_tail_, *sq_tail_ - (2 - submitted), __ATOMIC_RELEASE);
+        while (completed < submitted) {
+          if (syscall(__NR_io_uring_enter, fd_, 0, submitted - completed, IORING_ENTER_GETEVENTS, nullptr, 0) < 0 && errno != EINTR) break;
+          completed += reap(results);
+        }
         return -err;
       }
       submitted += static_cast<unsigned>(r);
-      uint32_t head = *cq_head_;
-      while (head != __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE)) {
-        const struct io_uring_cqe& cqe = cqes_[head & cq_mask_];
-        if (cqe.user_data == 1) written = cqe.res;
-        if (cqe.user_data == 2) sync_result = cqe.res;
-        ++head;
-        ++completed;
-      }
-      __atomic_store_n(cq_head_, head, __ATOMIC_RELEASE);
+      completed += reap(results);
     }
+    const int64_t written = results[1];
+    const int64_t sync_result = results[2];
     if (written < 0) return written;
     if (static_cast<size_t>(written) != size) return -EIO;  // short write: the linked sync was cancelled
     if (sync_result < 0) return sync_result;
@@ -151,14 +149,18 @@ class Ring {
     return sqe;
   }
 
-  // After a failed enter: wait for whatever was submitted so the ring is empty again.
-  void drain(unsigned* completed) {
+  // Takes every completion off the ring; stores each result by its user_data (1 or 2).
+  unsigned reap(int64_t* results) {
+    unsigned n = 0;
     uint32_t head = *cq_head_;
     while (head != __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE)) {
+      const struct io_uring_cqe& cqe = cqes_[head & cq_mask_];
+      if (cqe.user_data == 1 || cqe.user_data == 2) results[cqe.user_data] = cqe.res;
       ++head;
-      ++*completed;
+      ++n;
     }
     __atomic_store_n(cq_head_, head, __ATOMIC_RELEASE);
+    return n;
   }
 
   int fd_ = -1;

@@ -15,6 +15,7 @@
  * The loop yields to the event loop every ~20 ms, between operations, so Ctrl-C is seen.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { elapsedUs, Samples, summarize, type LatencySummary } from './stats';
 import { benchNative, type BenchNative } from './native';
@@ -161,7 +162,7 @@ function openTarget(method: MethodRow['method'], kind: FileKind, file: string, n
       op = (data, position) => {
         const r = uring.benchUringWriteFdatasync(ring, fd, data, position);
         counter.syncs++;
-        if (r !== data.length) throw Object.assign(new Error(`io_uring write+fdatasync failed: ${r < 0 ? `errno ${-r}` : `wrote ${r} of ${data.length} B`}`), { code: 'EURING' });
+        if (r !== data.length) throw Object.assign(new Error(`io_uring write+fdatasync failed: ${r < 0 ? errnoName(-r) : `wrote ${r} of ${data.length} B`}`), { code: 'EURING' });
       };
       break;
     }
@@ -178,6 +179,12 @@ function openTarget(method: MethodRow['method'], kind: FileKind, file: string, n
     },
     close: () => fs.closeSync(fd),
   };
+}
+
+/** `EINVAL (22)` for 22. */
+function errnoName(errno: number): string {
+  const name = Object.entries(os.constants.errno).find(([, n]) => n === errno)?.[0];
+  return name === undefined ? `errno ${errno}` : `${name} (${errno})`;
 }
 
 /** The errno code of a failed open/write, or the message. */
