@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_sync.h"
 #include "crc32c.h"
 #include "file.h"
 #include "limits.h"
@@ -581,6 +582,35 @@ Napi::Value Crc32cForceTable(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// `tidemark bench fsync` primitives (native/bench_sync.h); the benchmark times them from JS.
+// benchAlignOffset(view, align): bytes into view to the first aligned byte.
+// benchUringOpen(): handle >= 0, or a string saying why io_uring is unavailable.
+// benchUringWriteFdatasync(handle, fd, view, offset): bytes written or -errno.
+Napi::Value BenchAlignOffset(const Napi::CallbackInfo& info) {
+  auto view = info[0].As<Napi::Uint8Array>();
+  const auto align = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  return Napi::Number::New(info.Env(), static_cast<double>(tidemark::bench::align_offset(view.Data(), align)));
+}
+
+Napi::Value BenchUringOpen(const Napi::CallbackInfo& info) {
+  std::string reason;
+  const int handle = tidemark::bench::uring_open(&reason);
+  if (handle < 0) return Napi::String::New(info.Env(), reason);
+  return Napi::Number::New(info.Env(), handle);
+}
+
+Napi::Value BenchUringWriteFdatasync(const Napi::CallbackInfo& info) {
+  auto view = info[2].As<Napi::Uint8Array>();
+  const int64_t r = tidemark::bench::uring_write_fdatasync(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), view.Data(), view.ByteLength(),
+                                                           static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value()));
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
+Napi::Value BenchUringClose(const Napi::CallbackInfo& info) {
+  tidemark::bench::uring_close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
 #ifdef TIDEMARK_FAULTS
 // Fault controls (test build only). faults(op, a?, b?) where op is one of:
 // 'reset', 'failSync', 'failWrite', 'failAllocate', 'powerLoss', 'crashAtWrite', 'crashAtWriteSectors',
@@ -631,6 +661,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32cImplementation", Napi::Function::New(env, Crc32cImplementation, "crc32cImplementation"));
   exports.Set("crc32cForceTable", Napi::Function::New(env, Crc32cForceTable, "crc32cForceTable"));
   exports.Set("openLog", Napi::Function::New(env, OpenLog, "openLog"));
+  exports.Set("benchAlignOffset", Napi::Function::New(env, BenchAlignOffset, "benchAlignOffset"));
+  exports.Set("benchUringOpen", Napi::Function::New(env, BenchUringOpen, "benchUringOpen"));
+  exports.Set("benchUringWriteFdatasync", Napi::Function::New(env, BenchUringWriteFdatasync, "benchUringWriteFdatasync"));
+  exports.Set("benchUringClose", Napi::Function::New(env, BenchUringClose, "benchUringClose"));
   exports.Set("limits", [&] {
     Napi::Object o = Napi::Object::New(env);
     o.Set("segmentBytesMin", static_cast<double>(tidemark::kSegmentBytesMin));

@@ -27,6 +27,8 @@ export interface FsInfo {
   rotational?: boolean;
   /** Logical block size of the device in bytes. */
   logicalBlockBytes?: number;
+  /** Physical block size of the device in bytes. */
+  physicalBlockBytes?: number;
 }
 
 function readTrimmed(file: string): string | undefined {
@@ -94,6 +96,8 @@ export function describeFilesystem(dir: string): FsInfo {
     if (rotational !== undefined) info.rotational = rotational === '1';
     const lbs = readTrimmed(`${queueDir}/logical_block_size`);
     if (lbs !== undefined && /^\d+$/.test(lbs)) info.logicalBlockBytes = Number(lbs);
+    const pbs = readTrimmed(`${queueDir}/physical_block_size`);
+    if (pbs !== undefined && /^\d+$/.test(pbs)) info.physicalBlockBytes = Number(pbs);
   } catch {
     // Not a block device (tmpfs, overlay on a virtual device, not Linux): leave the fields out.
   }
@@ -110,7 +114,28 @@ export function formatFilesystem(info: FsInfo): string {
     if (info.writeCache !== undefined) dev += `, write cache: ${info.writeCache}`;
     if (info.rotational !== undefined) dev += info.rotational ? ', rotational' : ', non-rotational';
     if (info.logicalBlockBytes !== undefined) dev += `, logical block ${info.logicalBlockBytes} B`;
+    if (info.physicalBlockBytes !== undefined) dev += `, physical block ${info.physicalBlockBytes} B`;
     parts.push(dev);
   }
   return parts.join('; ');
+}
+
+/** Cumulative I/O counters of a whole block device (/sys/block/NAME/stat). */
+export interface DeviceCounters {
+  /** Write requests completed. */
+  writes: number;
+  /** Flush requests completed (field 16; Linux 5.5+), undefined on older kernels. */
+  flushes?: number;
+}
+
+/** Reads /sys/block/`blockDevice`/stat; undefined when there is no such device (tmpfs, not Linux). */
+export function readDeviceCounters(blockDevice: string | undefined): DeviceCounters | undefined {
+  if (blockDevice === undefined || !/^[\w.-]+$/.test(blockDevice)) return undefined;
+  const line = readTrimmed(`/sys/block/${blockDevice}/stat`);
+  if (line === undefined) return undefined;
+  const fields = line.split(/\s+/).map(Number);
+  const writes = fields[4];
+  if (writes === undefined || !Number.isFinite(writes)) return undefined;
+  const flushes = fields[15];
+  return flushes !== undefined && Number.isFinite(flushes) ? { writes, flushes } : { writes };
 }

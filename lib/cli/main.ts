@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { demoSegmentBytesDefault, describeError, isLogFileName, plural, runDemo, runDemoChild } from './demo';
 import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, Wal } from '../index';
-import { formatFsyncReport, fsyncScratchFiles, runFsyncBench } from './fsync';
+import { benchFsyncCommand, benchFsyncUsage } from './fsync';
 import { isTidemarkError } from '../errors';
 import { buildFromSource } from './build';
 import { Scratch, cleanUpOnSignal } from './cleanup';
@@ -32,12 +32,7 @@ Usage:
       anything was lost). --dir must be new or empty: the demo writes records of its
       own (--resume: check every record of a log an earlier demo kept, then go on).
       Ctrl-C removes the temp directory and the scratch copies.
-  tidemark bench fsync [--dir D] [--seconds S] [--json]
-      What does this disk really do: write+fdatasync on a growing file, on a
-      pre-written file, and O_DSYNC writes, at 512 B, 4 KiB, 64 KiB and 1 MiB;
-      S seconds per measurement (default 0.5). Default directory: os.tmpdir().
-      Its two scratch files (64 MiB) are removed at the end and on Ctrl-C.
-  tidemark build-from-source
+${benchFsyncUsage}  tidemark build-from-source
       Compile the native addon inside this installed package (build/Release/tidemark.node)
       for a platform it ships no prebuilt binary for. Needs a C++17 compiler, python3
       and make; run it as \`npx tidemark build-from-source\` in your project.
@@ -204,38 +199,6 @@ async function demoChild(args: string[]): Promise<number> {
   });
 }
 
-async function benchFsync(args: string[]): Promise<number> {
-  const values = parse(args, { dir: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' } }, 'bench fsync');
-  const seconds = positiveNumber(values.seconds, 0.5, '--seconds', 3600);
-  const scratch = new Scratch();
-  let dir: string;
-  let ownDir = false;
-  if (values.dir !== undefined) {
-    if (values.dir.trim() === '') throw new UsageError('bench fsync: --dir must not be empty');
-    dir = path.resolve(values.dir);
-    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`bench fsync: --dir ${dir} is not an existing directory`);
-    try {
-      fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
-    } catch (err) {
-      throw new UsageError(`bench fsync: --dir ${dir} is not writable: ${describeError(err)}`);
-    }
-    for (const file of Object.values(fsyncScratchFiles(dir))) scratch.add(file);
-  } else {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-fsync-'));
-    ownDir = true;
-    scratch.add(dir);
-  }
-  const stop = cleanUpOnSignal(scratch);
-  try {
-    const result = await runFsyncBench({ dir, seconds });
-    console.log(values.json === true ? JSON.stringify(result, null, 2) : formatFsyncReport(result));
-  } finally {
-    stop();
-    if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
-  }
-  return ExitCodes.OK;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command !== undefined && command !== 'demo-child' && (rest.includes('--help') || rest.includes('-h'))) {
@@ -264,7 +227,7 @@ async function main(argv: string[]): Promise<number> {
       return buildFromSource({ packageRoot: path.join(__dirname, '..', '..'), print: (line) => console.log(line) });
     case 'bench': {
       const [what, ...benchArgs] = rest;
-      if (what === 'fsync') return benchFsync(benchArgs);
+      if (what === 'fsync') return benchFsyncCommand(benchArgs, (message) => new UsageError(message));
       if (what === 'append') throw new UsageError('bench append is not part of the package: it compares tidemark against other stores, and lives in the source repository (bench/README.md)');
       throw new UsageError(`bench: unknown benchmark '${what ?? ''}'; available: fsync`);
     }
