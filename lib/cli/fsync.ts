@@ -96,7 +96,7 @@ export async function benchFsyncCommand(args: string[], usageError: (message: st
   const svgFile = outputPath(values.svg, '--svg', usage);
   if (jsonFile === '-' && svgFile === '-') throw usage('bench fsync: only one of --json and --svg can go to stdout');
   const controller = new AbortController();
-  let caught: 'SIGINT' | 'SIGTERM' = 'SIGINT';
+  let caught = 'SIGINT' as 'SIGINT' | 'SIGTERM';
   const onSigint = (): void => controller.abort(new Error('interrupted'));
   const onSigterm = (): void => {
     caught = 'SIGTERM';
