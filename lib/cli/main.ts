@@ -11,6 +11,7 @@ import { demoSegmentBytesDefault, runDemo, runDemoChild } from './demo';
 import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN } from '../index';
 import { formatFsyncReport, runFsyncBench } from './fsync';
 import { isTidemarkError } from '../errors';
+import { runWal, walHelpText } from './wal-tools';
 
 const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -29,7 +30,7 @@ Usage:
       What does this disk really do: write+fdatasync on a growing file, on a
       pre-written file, and O_DSYNC writes, at 512 B, 4 KiB, 64 KiB and 1 MiB;
       S seconds per measurement (default 0.5). Default directory: os.tmpdir().
-  tidemark --help | -h      this text
+${walHelpText}  tidemark --help | -h      this text
   tidemark --version | -v   the version
 
 The append benchmark against other stores lives in a source checkout:
@@ -134,6 +135,12 @@ function benchFsync(args: string[]): number {
   return ExitCodes.OK;
 }
 
+/** One line to stdout, waiting when its buffer is full (long dumps). */
+function writeLine(line: string): Promise<void> | void {
+  if (process.stdout.write(`${line}\n`)) return;
+  return new Promise((resolve) => process.stdout.once('drain', () => resolve()));
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command !== undefined && command !== 'demo-child' && (rest.includes('--help') || rest.includes('-h'))) {
@@ -157,6 +164,8 @@ async function main(argv: string[]): Promise<number> {
       return demo(rest);
     case 'demo-child':
       return demoChild(rest);
+    case 'wal':
+      return runWal(rest, { out: writeLine, err: (line) => process.stderr.write(`${line}\n`) });
     case 'bench': {
       const [what, ...benchArgs] = rest;
       if (what === 'fsync') return benchFsync(benchArgs);
