@@ -1010,7 +1010,8 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
   out->torn_path.clear();
   // The damaged segment's records that verified, before the damage.
   std::shared_ptr<Segment> seg = out->scanning;
-  if (seg != nullptr && seg->path == s.path && out->scan_last >= seg->first_index &&
+  // (Kept even when none did: its size and version still describe it.)
+  if (seg != nullptr && seg->path == s.path &&
       (out->segments.empty() || out->segments.back()->last_index + 1 == seg->first_index)) {
     seg->sparse.insert(seg->sparse.end(), out->scan_sparse.begin(), out->scan_sparse.end());
     while (!seg->sparse.empty() && seg->sparse.back().index > out->scan_last) seg->sparse.pop_back();
