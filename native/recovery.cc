@@ -991,7 +991,14 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
 // Read-only: damage is a result, not a failure (RecoveryOptions::read_only).
 Status recover(const RecoveryOptions& options, Recovered* out) {
   Status s = recover_all(options, out);
-  if (!options.read_only || s.code != Code::kCorruption) return s;
+  if (!options.read_only) return s;
+  // Beside a live writer, truncateBefore may remove a segment between the listing and its open: list again.
+  for (int tries = 0; options.live_writer && s.code == Code::kIo && s.err == ENOENT && tries < 8; tries++) {
+    Recovered again;
+    s = recover_all(options, &again);
+    *out = std::move(again);
+  }
+  if (s.code != Code::kCorruption) return s;
   // Beside a live writer, a last batch being copied into the page cache can look
   // damaged: scan again until the same damage is found twice (bounded).
   for (int tries = 0; options.live_writer && tries < 8; tries++) {

@@ -837,7 +837,7 @@ export class Wal extends EventEmitter<WalEvents> {
         }
       }
     }
-    if (moved || closed) this.#wakeFollowers();
+    if (moved || closed || commands !== undefined) this.#wakeFollowers();
     if (closed) {
       // Nothing can be pending now; settle defensively anyway.
       const err = TidemarkError.closed('log');

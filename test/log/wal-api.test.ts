@@ -173,6 +173,29 @@ describe('Wal.open(dir, { readOnly: true })', () => {
     await writer.close();
   });
 
+  it('beside a writer appending large batches, read-only opens never take a batch in flight for damage', async () => {
+    const dir = tempDir();
+    const writer = await Wal.open(dir, { segmentBytes: 256 * 1024 });
+    let stop = false;
+    let n = 0;
+    const writing = (async () => {
+      while (!stop) {
+        await writer.appendMany(Array.from({ length: 16 }, (_, k) => Buffer.alloc(4000, (n + k) % 251)));
+        n += 16;
+      }
+    })();
+    for (let round = 0; round < 25; round++) {
+      const ro = await Wal.open(dir, { readOnly: true });
+      expect(ro.damage, `round ${round}`).toBeNull();
+      if (ro.lastIndex >= 1) expect((await ro.read(ro.lastIndex)).equals(Buffer.alloc(4000, (ro.lastIndex - 1) % 251))).toBe(true);
+      await ro.close();
+    }
+    stop = true;
+    await writing;
+    await writer.close();
+    expect(n).toBeGreaterThan(0);
+  });
+
   it('a torn tail is reported and left in place (not even a .tmp file is removed); the next writable open drops it', async () => {
     const dir = tempDir();
     const wal = await Wal.open(dir, SMALL);
@@ -334,6 +357,13 @@ describe('entries({ follow: true }): a live tail', () => {
     expect(err.code).toBe('TM_OUT_OF_RANGE');
     expect(err.message).toMatch(/truncateAfter\(3\)/);
     expect(wal.lastIndex).toBe(3);
+    // A cut and appends that bring lastIndex back where it was, in one go: a waiting tail above the cut still learns of it.
+    const waitingAbove = rejectionOf(() => collect(wal.entries({ from: 4, follow: true })));
+    await sleep(20);
+    await Promise.all([wal.truncateAfter(2), wal.append(Buffer.from('3b')), wal.append(Buffer.from('4b'))]);
+    expect(wal.lastIndex).toBe(4);
+    expect((await waitingAbove).code).toBe('TM_OUT_OF_RANGE');
+    await wal.truncateAfter(3);
     // A tail at or below the cut goes on with the new records.
     const after = collect(wal.entries({ from: 3, follow: true, limit: 3 }));
     await wal.append(Buffer.from('new 4'));
