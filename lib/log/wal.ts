@@ -200,6 +200,9 @@ function histogram(counts: number[], firstLowerBound: number): WalHistogram {
  * const data = await wal.read(index);
  * await wal.close();
  * ```
+ *
+ * It is an `EventEmitter` of {@link WalEvents} (`'poisoned'`, `'close'`) and
+ * async-disposable: `await using wal = await Wal.open(dir)` closes it.
  */
 export class Wal extends EventEmitter<WalEvents> {
   readonly #native: NativeLog;
