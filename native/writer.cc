@@ -744,6 +744,9 @@ void Log::writer_main() {
       {
         std::lock_guard<std::mutex> lk(index_mu_);
         for (auto& seg : segments_) seg->file.reset();
+        // Their read fds too (a read in flight holds its segment): a closed log keeps
+        // no file open until the garbage collector frees it (repeated read-only opens).
+        segments_.clear();
       }
       release_lock();
       report->closed = true;

@@ -3,7 +3,7 @@
 // AbortSignal, events, Symbol.asyncDispose).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename, join } from 'node:path';
 import { Wal, type WalEntry } from '../../lib/index';
@@ -194,6 +194,24 @@ describe('Wal.open(dir, { readOnly: true })', () => {
     await writing;
     await writer.close();
     expect(n).toBeGreaterThan(0);
+  });
+
+  it('close() releases every file of the log at once (no waiting for the garbage collector)', async () => {
+    const dir = tempDir();
+    const openFiles = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(join('/proc/self/fd', fd)).startsWith(dir);
+      } catch {
+        return false;
+      }
+    }).length;
+    const wal = await Wal.open(dir, SMALL);
+    for (let i = 1; i <= 100; i++) await wal.append(payload(i));
+    const ro = await Wal.open(dir, { readOnly: true });
+    expect(openFiles()).toBeGreaterThan(segmentFiles(dir).length);
+    await ro.close();
+    await wal.close();
+    expect(openFiles()).toBe(0);
   });
 
   it('a torn tail is reported and left in place (not even a .tmp file is removed); the next writable open drops it', async () => {
