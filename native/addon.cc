@@ -147,6 +147,7 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
                            InstanceMethod<&LogWrap::Ref>("ref"),
                            InstanceMethod<&LogWrap::Unref>("unref"),
                            InstanceMethod<&LogWrap::Settled>("settled"),
+                           InstanceMethod<&LogWrap::Inspect>("inspect"),
                        });
   }
 
@@ -416,6 +417,39 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
     return info.Env().Undefined();
   }
 
+  // inspect() -> { damage: NativeError | null, torn: { path, offset, end } | null,
+  //               segments: [{ path, firstIndex, lastIndex, fileBytes, endOffset, version }] }
+  Napi::Value Inspect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    if (!log_) return env.Null();
+    o.Set("damage", log_->damage().ok() ? env.Null() : Napi::Value(status_to_js(env, log_->damage())));
+    if (log_->torn_path().empty()) {
+      o.Set("torn", env.Null());
+    } else {
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("path", log_->torn_path());
+      t.Set("offset", static_cast<double>(log_->torn_offset()));
+      t.Set("end", static_cast<double>(log_->torn_end()));
+      o.Set("torn", t);
+    }
+    std::vector<tidemark::SegmentInfo> infos;
+    log_->segment_infos(&infos);
+    Napi::Array arr = Napi::Array::New(env, infos.size());
+    for (uint32_t i = 0; i < infos.size(); i++) {
+      Napi::Object g = Napi::Object::New(env);
+      g.Set("path", infos[i].path);
+      g.Set("firstIndex", static_cast<double>(infos[i].first_index));
+      g.Set("lastIndex", static_cast<double>(infos[i].last_index));
+      g.Set("fileBytes", static_cast<double>(infos[i].file_bytes));
+      g.Set("endOffset", static_cast<double>(infos[i].end_offset));
+      g.Set("version", infos[i].version);
+      arr.Set(i, g);
+    }
+    o.Set("segments", arr);
+    return o;
+  }
+
   std::shared_ptr<Log> log_;
   Tsfn tsfn_;
   bool tsfn_released_ = false;
@@ -507,7 +541,7 @@ class OpenWorker : public Napi::AsyncWorker {
   std::shared_ptr<Log> log_;
 };
 
-// openLog(dir, syncMode 0..3, segmentBytes, maxRecordBytes, busyPollMicros, onReport) -> Promise<NativeLog>
+// openLog(dir, syncMode 0..3, segmentBytes, maxRecordBytes, busyPollMicros, onReport[, readOnly, fromSegment]) -> Promise<NativeLog>
 Napi::Value OpenLog(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* data = env.GetInstanceData<EnvData>();
@@ -518,6 +552,8 @@ Napi::Value OpenLog(const Napi::CallbackInfo& info) {
   options.max_record_bytes = static_cast<uint32_t>(info[3].As<Napi::Number>().Int64Value());
   options.busy_poll_us = static_cast<uint32_t>(info[4].As<Napi::Number>().Int64Value());
   Napi::Function on_report = info[5].As<Napi::Function>();
+  if (info.Length() > 6 && info[6].IsBoolean()) options.read_only = info[6].As<Napi::Boolean>().Value();
+  if (info.Length() > 7 && info[7].IsNumber()) options.from_segment = static_cast<uint64_t>(info[7].As<Napi::Number>().Int64Value());
   Napi::Object obj = data->log_ctor.New({});
   LogWrap* wrap = LogWrap::Unwrap(obj);
   Tsfn tsfn = Tsfn::New(env, on_report, "tidemark.wal", 0, 1, wrap);

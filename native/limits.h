@@ -10,6 +10,7 @@ namespace tidemark {
 constexpr uint64_t kSegmentBytesMin = 64 * 1024;              // smallest segment (tests use it)
 constexpr uint64_t kSegmentBytesMax = uint64_t{1} << 30;      // 1 GiB
 constexpr uint64_t kSegmentBytesDefault = 64 * 1024 * 1024;   // 64 MiB
+constexpr uint64_t kSegmentBytesInitial = 1024 * 1024;        // a new log's first segment (sizes then double)
 constexpr uint64_t kSegmentAlignBytes = 4096;                 // segmentBytes is a multiple of this
 constexpr uint64_t kSegmentHeaderBytes = 32;                  // header at offset 0 (see segment.h)
 constexpr uint64_t kSegmentDataOffset = 4096;                 // first frame of a segment
@@ -43,6 +44,8 @@ constexpr size_t kZeroChunkBytes = 1024 * 1024;               // zero-fill write
 static_assert(kSegmentDataOffset >= kSegmentHeaderBytes, "header fits before the data");
 static_assert(kSegmentDataOffset % kBlockBytesMax == 0, "data starts on a block boundary in every mode");
 static_assert(kSegmentBytesMin % kSegmentAlignBytes == 0, "minimum segment is aligned");
+static_assert(kSegmentBytesInitial % kSegmentAlignBytes == 0 && kSegmentBytesInitial >= kSegmentBytesMin,
+              "the first segment is a valid segment size");
 static_assert(kSegmentAlignBytes % kBlockBytesMax == 0, "segments end on a block boundary");
 static_assert(kSegmentBytesMin > kSegmentDataOffset + kFrameHeaderBytes + 2 * kBlockBytesMax,
               "a minimum segment holds at least one record and its padding");

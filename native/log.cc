@@ -114,6 +114,7 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
   // Promise 5: one writer per directory. flock locks the open file description,
   // so a second open in this process conflicts too.
   std::string lock_path = dir + "/LOCK";
+  if (options.read_only) return open_read_only(log, out);
   int fd;
   do {
     fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -164,7 +165,7 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
     // A new log: its first segment, created, headed and named durably before use.
     auto seg = std::make_shared<Segment>();
     std::string tmp = dir + "/first.wal.tmp";
-    s = create_zeroed_file(tmp, options.segment_bytes);
+    s = create_zeroed_file(tmp, first_segment_bytes(options.segment_bytes));
     if (s.ok()) s = write_segment_header(tmp, 1, &seg->header_nonce, &seg->tail_crc);
     std::string path = dir + "/" + segment_name(1);
     if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Status::Errno("rename", errno, path);
@@ -180,7 +181,7 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
     seg->path = path;
     seg->first_index = 1;
     seg->last_index = 0;
-    seg->file_bytes = options.segment_bytes;
+    seg->file_bytes = first_segment_bytes(options.segment_bytes);
     seg->write_offset = kSegmentDataOffset;
     rec.segments.push_back(std::move(seg));
     rec.first_index = 1;
@@ -197,14 +198,17 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
   log->last_index_.store(rec.last_index);
   log->next_index_ = rec.last_index + 1;
   log->m_segments_.store(log->segments_.size());
+  log->spare_bytes_.store(next_segment_bytes(active.file_bytes, options.segment_bytes));
 
   log->preparer_ = std::thread([raw = log.get()] { raw->preparer_main(); });
   log->writer_ = std::thread([raw = log.get()] { raw->writer_main(); });
   {
-    // A spare prepared by an earlier open is reused when it has the right size.
+    // A spare prepared by an earlier open is reused (resized when taken, if need be).
     std::string ready = dir + "/" + kSpareReadyName;
     struct stat st;
-    bool have = ::stat(ready.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == options.segment_bytes;
+    uint64_t size = 0;
+    if (::stat(ready.c_str(), &st) == 0) size = static_cast<uint64_t>(st.st_size);
+    bool have = size >= kSegmentBytesMin && size <= kSegmentBytesMax && size % kSegmentAlignBytes == 0;
     if (!have) ::unlink(ready.c_str());
     std::lock_guard<std::mutex> lk(log->prep_mu_);
     if (have) {
@@ -217,6 +221,58 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
   log->prep_cv_.notify_one();
   *out = std::move(log);
   return Status::Ok();
+}
+
+Status Log::open_read_only(std::shared_ptr<Log>& log, std::shared_ptr<Log>* out) {
+  // No lock: only a probe whether a writer holds it (its last batch may be in flight).
+  RecoveryOptions ro;
+  ro.dir = log->dir_;
+  ro.block = log->block_;
+  ro.read_only = true;
+  ro.from_segment = log->options_.from_segment;
+  int fd;
+  do {
+    fd = ::open((log->dir_ + "/LOCK").c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd >= 0) {
+    if (::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) ro.live_writer = true;
+    ::close(fd);  // releases the probe's shared lock at once
+  }
+  Recovered rec;
+  Status s = recover(ro, &rec);
+  if (!s.ok()) return s;
+  log->damage_ = rec.damage;
+  log->torn_path_ = rec.torn_path;
+  log->torn_offset_ = rec.torn_offset;
+  log->torn_end_ = rec.torn_end;
+  log->segments_ = std::move(rec.segments);
+  log->first_index_.store(rec.first_index);
+  log->last_index_.store(rec.last_index);
+  log->next_index_ = rec.last_index + 1;
+  log->m_segments_.store(log->segments_.size());
+  {
+    std::lock_guard<std::mutex> lk(log->mu_);
+    log->read_only_ = true;
+  }
+  // The writer thread only delivers the close report: no append or command is accepted.
+  log->writer_ = std::thread([raw = log.get()] { raw->writer_main(); });
+  *out = std::move(log);
+  return Status::Ok();
+}
+
+void Log::segment_infos(std::vector<SegmentInfo>* out) const {
+  std::lock_guard<std::mutex> lk(index_mu_);
+  out->clear();
+  for (const auto& seg : segments_) {
+    SegmentInfo info;
+    info.path = seg->path;
+    info.first_index = seg->first_index;
+    info.last_index = seg->last_index;
+    info.file_bytes = seg->file_bytes;
+    info.end_offset = seg->write_offset;
+    info.version = seg->version;
+    out->push_back(std::move(info));
+  }
 }
 
 Log::~Log() {
@@ -244,6 +300,10 @@ void Log::take_free_buffer(AlignedBuffer* out) {
 }
 
 QueueItem* Log::staging_item(size_t bytes, Status* st) {
+  if (read_only_) {
+    *st = Status::Make(Code::kInvalidArgument, "the log is open read-only");
+    return nullptr;
+  }
   if (closing_) {
     *st = Status::Make(Code::kClosed, "the log is closed");
     return nullptr;
@@ -312,6 +372,10 @@ uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>
 
 uint64_t Log::truncate_after(uint64_t index, Status* st) {
   std::lock_guard<std::mutex> lk(mu_);
+  if (read_only_) {
+    *st = Status::Make(Code::kInvalidArgument, "the log is open read-only");
+    return 0;
+  }
   if (closing_) {
     *st = Status::Make(Code::kClosed, "the log is closed");
     return 0;
@@ -338,6 +402,10 @@ uint64_t Log::truncate_after(uint64_t index, Status* st) {
 
 uint64_t Log::truncate_before(uint64_t index, Status* st) {
   std::lock_guard<std::mutex> lk(mu_);
+  if (read_only_) {
+    *st = Status::Make(Code::kInvalidArgument, "the log is open read-only");
+    return 0;
+  }
   if (closing_) {
     *st = Status::Make(Code::kClosed, "the log is closed");
     return 0;

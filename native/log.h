@@ -35,6 +35,17 @@ struct LogOptions {
   // Busy-poll (writer_main): microseconds the writer polls for new work before
   // sleeping, when the previous wait was that short; 0 never polls.
   uint32_t busy_poll_us = 0;
+  // Read-only (Wal.open readOnly): no lock, no writes, no spare, no repair; damage
+  // is reported (Log::damage) instead of failing the open. See RecoveryOptions.
+  bool read_only = false;
+  uint64_t from_segment = 0;  // read-only: ignore segments whose first index is below this
+};
+
+// One segment as the log holds it (Log::segment_infos; `tidemark wal verify`).
+struct SegmentInfo {
+  std::string path;
+  uint64_t first_index = 0, last_index = 0, file_bytes = 0, end_offset = 0;
+  uint32_t version = 0;
 };
 
 // What one writer iteration settled; handed to JS with one thread-safe call.
@@ -127,20 +138,30 @@ class Log {
   uint64_t last_index() const { return last_index_.load(std::memory_order_acquire); }
   uint32_t block_bytes() const { return block_; }
   void stats(LogStats* out) const;
+  // Read-only opens: the damage found (TM_CORRUPTION with path and offset, or Ok)
+  // and a torn tail left in place ([torn_offset, torn_end) of torn_path; empty path: none).
+  const Status& damage() const { return damage_; }
+  const std::string& torn_path() const { return torn_path_; }
+  uint64_t torn_offset() const { return torn_offset_; }
+  uint64_t torn_end() const { return torn_end_; }
+  void segment_infos(std::vector<SegmentInfo>* out) const;
 
  private:
   Log() = default;
+
+  static Status open_read_only(std::shared_ptr<Log>& log, std::shared_ptr<Log>* out);
 
   // writer.cc
   void writer_main();
   void preparer_main();
   Status write_batch(QueueItem& item, bool* durable_any, bool* clean);
   Status find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uint64_t* offset, uint32_t* seed);
-  Status take_spare(std::string* path);
-  Status take_spares(size_t count, std::vector<std::string>* paths);
+  // A prepared spare of exactly `bytes` (resized when prepared for another size).
+  Status take_spare(std::string* path, uint64_t bytes);
+  Status take_spares(const std::vector<uint64_t>& sizes, std::vector<std::string>* paths);
   void release_spares(std::vector<std::string>* paths);
   Status zero_dirty_tail(Segment* seg);
-  Status rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out);
+  Status rotate(uint64_t first_index, const std::string& spare_path, uint64_t bytes, std::shared_ptr<Segment>* out);
   // *clean: it failed before touching any segment and left no marker (not poisoning).
   Status do_truncate_after(uint64_t index, bool* clean);
   Status do_truncate_before(uint64_t index);
@@ -164,6 +185,9 @@ class Log {
   int write_flags_ = 0;
   int lock_fd_ = -1;
   ReportFn report_;
+  Status damage_;
+  std::string torn_path_;
+  uint64_t torn_offset_ = 0, torn_end_ = 0;
 
   // Staging (JS thread <-> writer).
   mutable std::mutex mu_;
@@ -202,6 +226,7 @@ class Log {
            (queued_tickets_ >= kGateReleaseTickets && 2 * queued_tickets_ >= unsettled_tickets_);
   }
   bool closing_ = false;
+  bool read_only_ = false;
   bool poisoned_ = false;
   Status poison_status_;
   bool joined_ = false;
@@ -233,6 +258,7 @@ class Log {
   bool spare_busy_ = false;
   Status spare_status_;
   std::string spare_path_;
+  std::atomic<uint64_t> spare_bytes_{0};  // size the preparer makes the next spare (next_segment_bytes)
 
   std::thread writer_;
   std::thread preparer_;

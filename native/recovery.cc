@@ -200,6 +200,7 @@ struct ScanResult {
   uint32_t committed_crc = 0;   // chain seed at committed_end
   uint64_t stop_last = 0;       // last valid record index before stop
   uint32_t stop_crc = 0;        // chain seed at stop
+  std::vector<SparseEntry> uncommitted;  // sparse entries after the committed end (read-only damage reports)
 };
 
 Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after, ScanResult* r) {
@@ -313,6 +314,7 @@ Status scan_segment(Window* w, Segment* seg, uint32_t seed, uint64_t stop_after,
     // stop at a torn cut (row H'); recover() pops entries above what it keeps.
     seg->sparse.insert(seg->sparse.end(), pending.begin(), pending.end());
   }
+  if (!(r->cut_at_stop || stop_after != UINT64_MAX)) r->uncommitted = std::move(pending);
   return Status::Ok();
 }
 
@@ -696,7 +698,7 @@ Status read_small_file(const std::string& path, std::vector<uint8_t>* out, bool*
 
 }  // namespace
 
-Status recover(const RecoveryOptions& options, Recovered* out) {
+static Status recover_all(const RecoveryOptions& options, Recovered* out) {
   const std::string& dir = options.dir;
   // Directory listing: segments, leftovers (*.tmp), the truncation marker.
   std::vector<uint64_t> firsts;
@@ -709,7 +711,7 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
       uint64_t first = 0;
       if (parse_segment_name(name, &first)) {
         firsts.push_back(first);
-      } else if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+      } else if (!options.read_only && name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
         // A segment being prepared when the process stopped: never part of the log.
         if (::unlink((dir + "/" + name).c_str()) != 0 && errno != ENOENT) {
           int err = errno;
@@ -726,6 +728,8 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     }
   }
   std::sort(firsts.begin(), firsts.end());
+  firsts.erase(std::remove_if(firsts.begin(), firsts.end(), [&](uint64_t f) { return f < options.from_segment; }),
+               firsts.end());
 
   // Row H: an interrupted truncateAfter.
   const std::string marker_path = dir + "/" + kTruncateMarkerName;
@@ -747,9 +751,9 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     // Remove segments wholly above the cut, highest first (any prefix of this is a valid log).
     while (firsts.size() > 1 && firsts.back() > stop_after + 1) {
       std::string path = dir + "/" + segment_name(firsts.back());
-      if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::Errno("unlink", errno, path);
+      if (!options.read_only && ::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::Errno("unlink", errno, path);
       firsts.pop_back();
-      Status s = sync_dir(dir);
+      Status s = options.read_only ? Status::Ok() : sync_dir(dir);
       if (!s.ok()) return s;
     }
   }
@@ -757,6 +761,7 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
   out->segments.clear();
   for (size_t i = 0; i < firsts.size(); i++) {
     bool last = i + 1 == firsts.size();
+    out->scanning.reset();
     auto seg = std::make_shared<Segment>();
     seg->first_index = firsts[i];
     seg->path = dir + "/" + segment_name(firsts[i]);
@@ -806,6 +811,9 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     ScanResult r;
     s = scan_segment(&w, seg.get(), seed, last ? stop_after : UINT64_MAX, &r);
     if (!s.ok()) return s;
+    out->scanning = seg;
+    out->scan_last = r.stop_last;
+    out->scan_sparse = r.uncommitted;
     if (!last) {
       // Row B.
       if (r.stop_frame.kind == FrameKind::kBad && !r.eof) {
@@ -919,7 +927,12 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     seg->tail_crc = keep_crc;
     // Sparse entries above the kept range go.
     while (!seg->sparse.empty() && seg->sparse.back().index > keep_last) seg->sparse.pop_back();
-    if (dirty > keep_end || pad) {
+    if (options.read_only && dirty > keep_end) {
+      out->torn_path = seg->path;
+      out->torn_offset = keep_end;
+      out->torn_end = dirty;
+    }
+    if (!options.read_only && (dirty > keep_end || pad)) {
       std::unique_ptr<File> f;
       s = open_file(seg->path, kOpenWrite, &f);
       if (!s.ok()) return s;
@@ -959,7 +972,7 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
     }
   }
 
-  if (marker) {
+  if (marker && !options.read_only) {
     if (::unlink(marker_path.c_str()) != 0 && errno != ENOENT) return Status::Errno("unlink", errno, marker_path);
     Status s = sync_dir(dir);
     if (!s.ok()) return s;
@@ -968,6 +981,53 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
   if (out->segments.empty()) {
     out->first_index = 1;
     out->last_index = 0;
+  } else {
+    out->first_index = out->segments.front()->first_index;
+    out->last_index = out->segments.back()->last_index;
+  }
+  return Status::Ok();
+}
+
+// Read-only: damage is a result, not a failure (RecoveryOptions::read_only).
+Status recover(const RecoveryOptions& options, Recovered* out) {
+  Status s = recover_all(options, out);
+  if (!options.read_only) return s;
+  // Beside a live writer, truncateBefore may remove a segment between the listing and its open: list again.
+  for (int tries = 0; options.live_writer && s.code == Code::kIo && s.err == ENOENT && tries < 8; tries++) {
+    Recovered again;
+    s = recover_all(options, &again);
+    *out = std::move(again);
+  }
+  if (s.code != Code::kCorruption) return s;
+  // Beside a live writer, a last batch being copied into the page cache can look
+  // damaged: scan again until the same damage is found twice (bounded).
+  for (int tries = 0; options.live_writer && tries < 8; tries++) {
+    bool in_last = out->scanning != nullptr && out->scanning->path == s.path;
+    if (!in_last) break;
+    ::usleep(5000);
+    Recovered again;
+    Status t = recover_all(options, &again);
+    bool same = t.code == s.code && t.path == s.path && t.offset == s.offset;
+    s = t;
+    *out = std::move(again);
+    if (t.code != Code::kCorruption || same) break;
+  }
+  if (s.code != Code::kCorruption) return s;
+  out->damage = s;
+  out->torn_path.clear();
+  // The damaged segment's records that verified, before the damage.
+  std::shared_ptr<Segment> seg = out->scanning;
+  // (Kept even when none did: its size and version still describe it.)
+  if (seg != nullptr && seg->path == s.path &&
+      (out->segments.empty() || out->segments.back()->last_index + 1 == seg->first_index)) {
+    seg->sparse.insert(seg->sparse.end(), out->scan_sparse.begin(), out->scan_sparse.end());
+    while (!seg->sparse.empty() && seg->sparse.back().index > out->scan_last) seg->sparse.pop_back();
+    seg->last_index = out->scan_last;
+    out->segments.push_back(seg);
+  }
+  if (out->segments.empty()) {
+    out->first_index = seg != nullptr ? seg->first_index : 1;
+    out->last_index = out->first_index - 1;
   } else {
     out->first_index = out->segments.front()->first_index;
     out->last_index = out->segments.back()->last_index;

@@ -24,6 +24,16 @@ bool decode_truncate_marker(const uint8_t* data, size_t size, uint64_t* last_ind
 struct RecoveryOptions {
   std::string dir;
   uint32_t block = 4096;   // block size of the coming writes (alignment of the write offset)
+  // Read-only (Wal.open readOnly, `tidemark wal verify`): nothing is written,
+  // removed or repaired; a torn tail is reported (torn_*) and left in place;
+  // damage (TM_CORRUPTION) does not fail recovery: it is returned in `damage`
+  // and the log is what precedes it (the damaged segment's records up to it).
+  bool read_only = false;
+  // Read-only: a writer holds the lock, so a damaged-looking last batch may be a
+  // write in flight: the scan is repeated, and damage in the last segment is
+  // reported only when two scans in a row find it at the same place.
+  bool live_writer = false;
+  uint64_t from_segment = 0;  // ignore segment files whose first index is below this
 };
 
 struct Recovered {
@@ -31,6 +41,14 @@ struct Recovered {
   uint64_t first_index = 1;
   uint64_t last_index = 0;
   bool repaired = false;           // a torn tail was dropped or a truncation finished
+  // Read-only results.
+  Status damage;                   // TM_CORRUPTION with path and offset, or Ok
+  std::string torn_path;           // a torn tail left in place: [torn_offset, torn_end) of torn_path
+  uint64_t torn_offset = 0, torn_end = 0;
+  // The segment being scanned and how far its records verified (for `damage`).
+  std::shared_ptr<Segment> scanning;
+  uint64_t scan_last = 0;
+  std::vector<SparseEntry> scan_sparse;  // sparse entries of records after its committed end
 };
 
 Status recover(const RecoveryOptions& options, Recovered* out);

@@ -1,5 +1,10 @@
-// Segment files: `<first index, 20 digits>.wal`, a fixed size, preallocated and
-// zero-filled once at creation.
+// Segment files: `<first index, 20 digits>.wal`, preallocated and zero-filled
+// once at creation. Sizes grow: a new log's first segment is
+// kSegmentBytesInitial (1 MiB, or segmentBytes when smaller), each later one
+// twice the one before it, up to segmentBytes (next_segment_bytes), so a small
+// log costs a few MiB of disk, not two whole segments. A record that does not
+// fit the grown size gets a segment of segmentBytes. Every segment keeps the
+// size it was created with; recovery reads each file's own size.
 //
 // Layout: a 32-byte header at offset 0 (rest of the first 4 KiB zero), frames
 // from offset 4096 (record.h).
@@ -59,7 +64,7 @@ struct SparseEntry {
 struct Segment {
   std::string path;
   uint64_t first_index = 0;
-  uint64_t file_bytes = 0;            // size of the file (fixed at creation)
+  uint64_t file_bytes = 0;            // size of the file (fixed at creation; segments differ)
   uint32_t version = kSegmentVersion; // format version (batch headers from 2)
   int read_fd = -1;                   // buffered, read-only; pread from any thread
   std::unique_ptr<File> file;         // writer's handle; only the writer thread uses it
@@ -89,10 +94,21 @@ struct Segment {
   void note_record(uint64_t index, uint64_t offset, uint32_t seed);
 };
 
+// Size of a new log's first segment: kSegmentBytesInitial, at most `max_bytes`.
+uint64_t first_segment_bytes(uint64_t max_bytes);
+// Size of the segment after one of `prev_bytes`: twice it, at least the first
+// segment's size, at most `max_bytes` (segmentBytes).
+uint64_t next_segment_bytes(uint64_t prev_bytes, uint64_t max_bytes);
+
 // Creates `path` (must not exist) of `bytes`, reserved with fallocate (falling
 // back silently when refused) and zero-written, then fdatasync'd. The caller
 // fsyncs the directory after renaming it into place.
 Status create_zeroed_file(const std::string& path, uint64_t bytes);
+
+// Makes the zero-filled (spare) file `path` exactly `bytes` long: shrinks it,
+// or reserves and zero-writes the bytes it lacks; then fdatasync. On failure the
+// file may be partly extended (the caller removes it).
+Status resize_zeroed_file(const std::string& path, uint64_t bytes);
 
 // Writes a fresh header (random nonce) into a zero-filled segment file and syncs it.
 // `*nonce` and `*header_crc` describe the new chain start.

@@ -81,7 +81,7 @@ void Log::preparer_main() {
     std::string ready = dir_ + "/" + kSpareReadyName;
     lk.unlock();
     ::unlink(tmp.c_str());
-    Status s = create_zeroed_file(tmp, options_.segment_bytes);
+    Status s = create_zeroed_file(tmp, spare_bytes_.load(std::memory_order_relaxed));
     if (s.ok() && ::rename(tmp.c_str(), ready.c_str()) != 0) {
       s = Status::Errno("rename", errno, ready);
       ::unlink(tmp.c_str());
@@ -99,7 +99,7 @@ void Log::preparer_main() {
   // A prepared spare stays for the next open.
 }
 
-Status Log::take_spare(std::string* path) {
+Status Log::take_spare(std::string* path, uint64_t bytes) {
   std::unique_lock<std::mutex> lk(prep_mu_);
   if (!spare_ready_ && !spare_busy_) {
     // None ready and none in the making: try (again) now; space may be back.
@@ -111,17 +111,23 @@ Status Log::take_spare(std::string* path) {
   if (spare_ready_) {
     *path = spare_path_;
     spare_ready_ = false;  // the next one is wanted once this one is renamed (rotate)
-    return Status::Ok();
+    lk.unlock();
+    // Prepared for another size (segments grow; a record too big for the grown
+    // size; a spare kept from an open with other options): resize it first.
+    Status s = resize_zeroed_file(*path, bytes);
+    if (!s.ok()) ::unlink(path->c_str());
+    return s;
   }
   if (prep_stop_) return Status::Make(Code::kClosed, "the log is closing");
   return spare_status_;
 }
 
-Status Log::take_spares(size_t count, std::vector<std::string>* paths) {
+Status Log::take_spares(const std::vector<uint64_t>& sizes, std::vector<std::string>* paths) {
   paths->clear();
+  size_t count = sizes.size();
   if (count == 1) {
     std::string path;
-    Status s = take_spare(&path);
+    Status s = take_spare(&path, sizes[0]);
     if (s.ok()) paths->push_back(path);
     return s;
   }
@@ -130,7 +136,7 @@ Status Log::take_spares(size_t count, std::vector<std::string>* paths) {
   // the ready name while we hold it.
   for (size_t i = 0; i < count; i++) {
     std::string path;
-    Status s = take_spare(&path);
+    Status s = take_spare(&path, sizes[i]);
     if (!s.ok()) {
       release_spares(paths);
       return s;
@@ -146,6 +152,7 @@ Status Log::take_spares(size_t count, std::vector<std::string>* paths) {
     paths->push_back(held);
     {
       std::lock_guard<std::mutex> lk(prep_mu_);
+      if (i + 1 < count) spare_bytes_.store(sizes[i + 1], std::memory_order_relaxed);
       spare_wanted_ = true;
     }
     prep_cv_.notify_all();
@@ -193,11 +200,11 @@ Status Log::zero_dirty_tail(Segment* seg) {
   return Status::Ok();
 }
 
-Status Log::rotate(uint64_t first_index, const std::string& spare_path, std::shared_ptr<Segment>* out) {
+Status Log::rotate(uint64_t first_index, const std::string& spare_path, uint64_t bytes, std::shared_ptr<Segment>* out) {
   auto seg = std::make_shared<Segment>();
   seg->first_index = first_index;
   seg->path = dir_ + "/" + segment_name(first_index);
-  seg->file_bytes = options_.segment_bytes;
+  seg->file_bytes = bytes;
   seg->last_index = first_index - 1;
   seg->write_offset = kSegmentDataOffset;
   Status s = write_segment_header(spare_path, first_index, &seg->header_nonce, &seg->tail_crc);
@@ -206,6 +213,7 @@ Status Log::rotate(uint64_t first_index, const std::string& spare_path, std::sha
   {
     // The spare's name is free again: prepare the next one ahead of need.
     std::lock_guard<std::mutex> lk(prep_mu_);
+    spare_bytes_.store(next_segment_bytes(bytes, options_.segment_bytes), std::memory_order_relaxed);
     spare_wanted_ = true;
   }
   prep_cv_.notify_all();
@@ -216,9 +224,15 @@ Status Log::rotate(uint64_t first_index, const std::string& spare_path, std::sha
   {
     std::lock_guard<std::mutex> lk(index_mu_);
     segments_.back()->file.reset();  // sealed: no more writes
-    segments_.push_back(seg);
+    if (segments_.back()->first_index == first_index) {
+      // The active segment was empty and too small for the next record: the
+      // rename above replaced it (atomically: either file is a valid empty segment).
+      segments_.back() = seg;
+    } else {
+      segments_.push_back(seg);
+      m_segments_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
-  m_segments_.fetch_add(1, std::memory_order_relaxed);
   *out = std::move(seg);
   return Status::Ok();
 }
@@ -250,7 +264,7 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
   // ENOSPC must reject a batch before any of it is durable: count the
   // rotations the batch needs (the same layout as the loop below) and take
   // that many spares now.
-  size_t rotations = 0;
+  std::vector<uint64_t> rotations;  // the size of each new segment
   {
     uint64_t off = seg->write_offset;
     uint64_t cap = seg->file_bytes;
@@ -268,9 +282,11 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
         *clean = true;
         return Status::Make(Code::kInvalidArgument, "a record does not fit in an empty segment");
       }
-      rotations++;
+      // Segments grow (segment.h); a record too big for the grown size gets a full one.
+      cap = next_segment_bytes(cap, options_.segment_bytes);
+      if (!fits(kSegmentDataOffset, frame_bytes(load32(base + p + 4)), true, cap)) cap = options_.segment_bytes;
+      rotations.push_back(cap);
       off = kSegmentDataOffset;
-      cap = options_.segment_bytes;
       v2 = true;  // new segments are written in the current format
     }
   }
@@ -286,7 +302,7 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
       }
     }
   } spares{this, {}, 0};
-  if (rotations > 0) {
+  if (!rotations.empty()) {
     Status s = take_spares(rotations, &spares.paths);
     if (!s.ok()) {
       // Nothing of the log was touched: a clean rejection, whatever the errno.
@@ -375,14 +391,16 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
     }
     if (!last_part) {
       std::string spare;
+      uint64_t bytes = options_.segment_bytes;
       if (spares.used < spares.paths.size()) {
+        bytes = rotations[spares.used];
         spare = spares.paths[spares.used++];
       } else {
-        Status s = take_spare(&spare);  // not reached: the count above is exact
+        Status s = take_spare(&spare, bytes);  // not reached: the count above is exact
         if (!s.ok()) return s;
       }
       std::shared_ptr<Segment> next;
-      Status s = rotate(load64(base + pos + 8), spare, &next);
+      Status s = rotate(load64(base + pos + 8), spare, bytes, &next);
       if (!s.ok()) {
         if (s.code == Code::kNoSpace) s.code = Code::kIo;
         *durable_any = true;  // the directory changed: not a clean rejection
@@ -726,6 +744,9 @@ void Log::writer_main() {
       {
         std::lock_guard<std::mutex> lk(index_mu_);
         for (auto& seg : segments_) seg->file.reset();
+        // Their read fds too (a read in flight holds its segment): a closed log keeps
+        // no file open until the garbage collector frees it (repeated read-only opens).
+        segments_.clear();
       }
       release_lock();
       report->closed = true;

@@ -15,6 +15,7 @@ import { isTidemarkError } from '../errors';
 import { buildFromSource } from './build';
 import { Scratch, cleanUpOnSignal } from './cleanup';
 import { makeDirectories } from '../log/mkdirp';
+import { runWal, walHelpText } from './wal-tools';
 
 const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -32,7 +33,7 @@ Usage:
       anything was lost). --dir must be new or empty: the demo writes records of its
       own (--resume: check every record of a log an earlier demo kept, then go on).
       Ctrl-C removes the temp directory and the scratch copies.
-${benchFsyncUsage}  tidemark build-from-source
+${benchFsyncUsage}${walHelpText}  tidemark build-from-source
       Compile the native addon inside this installed package (build/Release/tidemark.node)
       for a platform it ships no prebuilt binary for. Needs a C++17 compiler, python3
       and make; run it as \`npx tidemark build-from-source\` in your project.
@@ -199,6 +200,12 @@ async function demoChild(args: string[]): Promise<number> {
   });
 }
 
+/** One line to stdout, waiting when its buffer is full (long dumps). */
+function writeLine(line: string): Promise<void> | void {
+  if (process.stdout.write(`${line}\n`)) return;
+  return new Promise((resolve) => process.stdout.once('drain', () => resolve()));
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command !== undefined && command !== 'demo-child' && (rest.includes('--help') || rest.includes('-h'))) {
@@ -225,6 +232,8 @@ async function main(argv: string[]): Promise<number> {
     case 'build-from-source':
       parse(rest, {}, 'build-from-source');
       return buildFromSource({ packageRoot: path.join(__dirname, '..', '..'), print: (line) => console.log(line) });
+    case 'wal':
+      return runWal(rest, { out: writeLine, err: (line) => process.stderr.write(`${line}\n`) });
     case 'bench': {
       const [what, ...benchArgs] = rest;
       if (what === 'fsync') return benchFsyncCommand(benchArgs, (message) => new UsageError(message));

@@ -69,6 +69,27 @@ export interface NativeLog {
   unref(): void;
   /** Acknowledges `count` reports that settled appends (the writer's batch-formation gate). */
   settled(count: number): void;
+  /** What a read-only open found (damage, a torn tail left in place) and the segments it holds. */
+  inspect(): NativeInspection;
+}
+
+/** One segment as the native log holds it. */
+export interface NativeSegment {
+  path: string;
+  firstIndex: number;
+  /** `firstIndex - 1` when it holds no record. */
+  lastIndex: number;
+  fileBytes: number;
+  /** Where the next batch would start (the end of the last complete batch). */
+  endOffset: number;
+  version: number;
+}
+
+/** {@link NativeLog.inspect}. */
+export interface NativeInspection {
+  damage: NativeError | null;
+  torn: { path: string; offset: number; end: number } | null;
+  segments: NativeSegment[];
 }
 
 /** The raw native surface. Arguments are validated in TypeScript before they get here. */
@@ -77,7 +98,18 @@ export interface NativeBinding {
   crc32cImplementation(): string;
   crc32cForceTable(force: boolean): void;
   /** sync: 0 fdatasync, 1 dsync, 2 direct, 3 none. */
-  openLog(dir: string, sync: number, segmentBytes: number, maxRecordBytes: number, busyPollMicros: number, onReport: NativeReport): Promise<NativeLog>;
+  openLog(
+    dir: string,
+    sync: number,
+    segmentBytes: number,
+    maxRecordBytes: number,
+    busyPollMicros: number,
+    onReport: NativeReport,
+    /** No lock, no writes; damage is reported by inspect() instead of failing the open. */
+    readOnly?: boolean,
+    /** Read-only: ignore segment files whose first index is below this. */
+    fromSegment?: number,
+  ): Promise<NativeLog>;
   limits: { segmentBytesMin: number; segmentBytesMax: number; recordBytesMax: number };
 }
 

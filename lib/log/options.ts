@@ -27,7 +27,10 @@ export interface WalOptions {
   /**
    * Size of each segment file in bytes: a multiple of 4096 in
    * [{@link SEGMENT_BYTES_MIN} (64 KiB), {@link SEGMENT_BYTES_MAX} (1 GiB)]; default 64 MiB.
-   * Segments are preallocated and zero-filled at creation.
+   * Segments are preallocated and zero-filled at creation. A new log's first
+   * segment is 1 MiB (or `segmentBytes` when smaller) and each later one twice
+   * the one before, up to `segmentBytes`; a record too large for that size gets
+   * a segment of `segmentBytes`.
    */
   segmentBytes?: number;
   /**
@@ -55,6 +58,23 @@ export interface WalOptions {
    * Durability is the same either way.
    */
   busyPollMicros?: number;
+  /**
+   * Create the directory and a new log when `dir` holds none; default `true`.
+   * With `false`, opening a missing directory, or one without segment files,
+   * rejects `TM_INVALID_ARGUMENT` (a mistyped path does not become an empty log).
+   */
+  createIfMissing?: boolean;
+  /** Reject `TM_INVALID_ARGUMENT` when `dir` already holds a log; default `false`. */
+  errorIfExists?: boolean;
+  /**
+   * Open without the lock, beside a running writer or on a damaged log, and
+   * never write anything (not even the repair of a torn tail); default `false`.
+   * The log is what recovery finds at open (a snapshot: later appends of a live
+   * writer are not seen); appends and truncations reject `TM_INVALID_ARGUMENT`.
+   * Damage does not fail the open: records before it are readable and
+   * {@link Wal.damage} says where it is. Never creates a log.
+   */
+  readOnly?: boolean;
 }
 
 /** Smallest `segmentBytes` (64 KiB). */
@@ -87,17 +107,35 @@ export function segmentOverheadBytes(segmentBytes: number): number {
 }
 
 const SYNC_MODES: readonly SyncMode[] = ['fdatasync', 'dsync', 'direct', 'none'];
-const OPTION_KEYS: readonly string[] = ['sync', 'segmentBytes', 'maxRecordBytes', 'busyPollMicros'];
+const OPTION_KEYS: readonly string[] = [
+  'sync',
+  'segmentBytes',
+  'maxRecordBytes',
+  'busyPollMicros',
+  'createIfMissing',
+  'errorIfExists',
+  'readOnly',
+];
 
 /** Native sync mode numbers (native/log.h SyncMode). */
 export const SYNC_MODE_CODES = { fdatasync: 0, dsync: 1, direct: 2, none: 3 } as const;
 
-/** Options after defaults and validation. */
+/** Options after defaults and validation ({@link Wal.options}); each field as in {@link WalOptions}. */
 export interface ResolvedWalOptions {
   sync: SyncMode;
   segmentBytes: number;
   maxRecordBytes: number;
   busyPollMicros: number;
+  createIfMissing: boolean;
+  errorIfExists: boolean;
+  readOnly: boolean;
+}
+
+function flag(o: Record<string, unknown>, key: string, fallback: boolean): boolean {
+  const v = o[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw TidemarkError.invalidArgument(`Wal.open: options.${key} must be true or false, got ${describe(v)}`);
+  return v;
 }
 
 /** How a bad argument is named in an error message: `null`, `an array`, `a Map`, `"text"`, `-1`. */
@@ -164,5 +202,11 @@ export function resolveWalOptions(options: unknown): ResolvedWalOptions {
     }
     busyPollMicros = v;
   }
-  return { sync, segmentBytes, maxRecordBytes, busyPollMicros };
+  const createIfMissing = flag(o, 'createIfMissing', true);
+  const errorIfExists = flag(o, 'errorIfExists', false);
+  const readOnly = flag(o, 'readOnly', false);
+  if (readOnly && errorIfExists) {
+    throw TidemarkError.invalidArgument('Wal.open: options.readOnly and options.errorIfExists cannot both be true (a read-only open needs an existing log)');
+  }
+  return { sync, segmentBytes, maxRecordBytes, busyPollMicros, createIfMissing, errorIfExists, readOnly };
 }

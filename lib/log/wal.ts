@@ -8,14 +8,15 @@
  *
  * @packageDocumentation
  */
-import { open as openFile } from 'node:fs/promises';
+import { EventEmitter } from 'node:events';
+import { open as openFile, readdir, stat } from 'node:fs/promises';
 import { makeDirectories } from './mkdirp';
 import * as path from 'node:path';
 import { ErrorCodes, TidemarkError, type TidemarkErrorCode } from '../errors';
-import { binding, type NativeBinding, type NativeError, type NativeLog } from './binding';
+import { binding, type NativeBinding, type NativeError, type NativeInspection, type NativeLog } from './binding';
 import { describe, resolveWalOptions, SYNC_MODE_CODES, type ResolvedWalOptions, type SyncMode, type WalOptions } from './options';
 
-export type { SyncMode, WalOptions } from './options';
+export type { ResolvedWalOptions, SyncMode, WalOptions } from './options';
 
 /** Bytes the native staging queue holds (native/limits.h kStagingBytesMax): one appendMany must fit. */
 const STAGING_BYTES_MAX = 2 ** 30;
@@ -60,12 +61,75 @@ export interface WalEntry {
   data: Buffer;
 }
 
-/** An inclusive range of indexes for {@link Wal.entries}. */
+/** What {@link Wal.entries} iterates: an inclusive range of indexes, and how. */
 export interface WalRange {
   /** First index; default `wal.firstIndex`. */
   from?: number;
-  /** Last index; default `wal.lastIndex` when the iteration starts. */
+  /**
+   * Last index; default `wal.lastIndex` when the iteration starts (with
+   * `follow`: no end). Without `follow` it may not be above `lastIndex`.
+   */
   to?: number;
+  /** Newest first: from `to` down to `from`; default `false`. Not with `follow`. */
+  reverse?: boolean;
+  /** Yield at most this many entries (a non-negative integer); default no limit. */
+  limit?: number;
+  /**
+   * A live tail: after the last record, wait for new durable appends and yield
+   * them as they are acknowledged; default `false`. The iteration ends (done) when
+   * the log is closed or `to` is reached; it rejects `TM_OUT_OF_RANGE` when a
+   * `truncateAfter` cuts records it already yielded. A waiting tail keeps
+   * nothing alive: like any pending promise it does not stop the process from exiting.
+   */
+  follow?: boolean;
+  /** Aborting it makes the iteration reject with `signal.reason` (at once, also while a tail waits). */
+  signal?: AbortSignal;
+}
+
+const RANGE_KEYS: readonly string[] = ['from', 'to', 'reverse', 'limit', 'follow', 'signal'];
+
+/** Where a read-only open found damage ({@link Wal.damage}). */
+export interface WalDamage {
+  /** The damaged segment file. */
+  path: string;
+  /** Byte offset of the damage in `path`. */
+  offset: number;
+  /** The first index that cannot be read (`lastIndex + 1`): records before it all verified. */
+  index: number;
+  /** What recovery found there (the `TM_CORRUPTION` message). */
+  reason: string;
+}
+
+/**
+ * Events of a {@link Wal} (it is an `EventEmitter`):
+ * - `'poisoned'` `(error)`: a write or sync failed; every later append rejects
+ *   `TM_POISONED` (promise 4). Emitted once, with the first `TM_POISONED` error
+ *   (carrying the original errno). A clean `TM_NOSPC` rejection is not poisoning.
+ * - `'close'` `()`: the log is closed (after the `close()` promise resolves).
+ */
+export interface WalEvents {
+  poisoned: [error: TidemarkError];
+  close: [];
+}
+
+/** A live tail (entries with follow) waiting for the log to move. */
+interface Follower {
+  next: number;
+  /** Set when a truncateAfter(cut) dropped records this tail yielded. */
+  cut: number | undefined;
+  wake: (() => void) | undefined;
+}
+
+/** Files a log directory may hold (native/segment.h, recovery.cc): anything else is refused at open. */
+function isLogFile(name: string): boolean {
+  return (
+    /^\d{20}\.wal$/.test(name) ||
+    name === 'LOCK' ||
+    name === 'TRUNCATE' ||
+    name === 'spare.wal.ready' ||
+    name.endsWith('.tmp') ||
+    name === 'lost+found' // a filesystem's root, used as the log directory
+  );
 }
 
 /**
@@ -77,7 +141,11 @@ export interface WalHistogram {
   counts: number[];
 }
 
-/** Counters of one open log; cheap to read (atomics). */
+/**
+ * Counters of one open log, since it was opened: every `Wal.open` starts them
+ * at zero (they are not stored in the log); `segments` is the current count.
+ * Cheap to read (atomics).
+ */
 export interface WalStats {
   /** Records made durable. */
   appends: number;
@@ -133,8 +201,11 @@ function histogram(counts: number[], firstLowerBound: number): WalHistogram {
  * const data = await wal.read(index);
  * await wal.close();
  * ```
+ *
+ * It is an `EventEmitter` of {@link WalEvents} (`'poisoned'`, `'close'`) and
+ * async-disposable: `await using wal = await Wal.open(dir)` closes it.
  */
-export class Wal {
+export class Wal extends EventEmitter<WalEvents> {
   readonly #native: NativeLog;
   readonly #dir: string;
   readonly #options: Readonly<ResolvedWalOptions>;
@@ -147,7 +218,8 @@ export class Wal {
   #head = 0;
   #ticket = 0;
   #settled = 0;
-  #commands = new Map<number, { resolve: () => void; reject: (err: TidemarkError) => void }>();
+  // Pending truncations; `cut` is truncateAfter's index (live tails above it are told).
+  #commands = new Map<number, { resolve: () => void; reject: (err: TidemarkError) => void; cut?: number }>();
   // appendMany's packing scratch (payloads back to back, and their lengths); copied
   // into the native staging buffer before appendPacked returns, so reused at once.
   #pack = new Uint8Array(0);
@@ -166,7 +238,12 @@ export class Wal {
     this.#native.settled(n);
   };
 
+  #damage: WalDamage | null = null;
+  #poisonedBy: TidemarkError | undefined;
+  readonly #followers = new Set<Follower>();
+
   private constructor(native: NativeLog, dir: string, options: ResolvedWalOptions) {
+    super();
     this.#native = native;
     this.#dir = dir;
     this.#options = Object.freeze({ ...options });
@@ -177,8 +254,13 @@ export class Wal {
   /**
    * Opens (creating if needed) the log in `dir`: takes its lock, recovers it
    * (verifying every record, repairing a torn tail) and starts its writer.
+   * With `readOnly`, see {@link WalOptions.readOnly}: no lock, no writes, damage
+   * reported in {@link Wal.damage}.
    *
-   * @throws `TM_INVALID_ARGUMENT` for bad options, `TM_LOCKED` when another
+   * @throws `TM_INVALID_ARGUMENT` for bad options, a directory holding a file
+   *   that is not a log's (named in the message), a missing log with
+   *   `createIfMissing: false` or `readOnly`, or an existing one with
+   *   `errorIfExists`; `TM_IO` (`EEXIST`) for a path that is a file; `TM_LOCKED` when another
    *   writer (process or open in this process) holds the directory,
    *   `TM_CORRUPTION` (with `path` and `offset`) when a record is damaged
    *   anywhere but the unacknowledged tail, `TM_DIRECT_UNSUPPORTED`, `TM_IO`.
@@ -188,15 +270,16 @@ export class Wal {
   }
 
   /** @internal Opens through a given binding (the test-only faults addon). */
-  static async _openWith(native: NativeBinding, dir: string, options?: WalOptions): Promise<Wal> {
+  static async _openWith(native: NativeBinding, dir: string, options?: WalOptions, fromSegment?: number): Promise<Wal> {
     if (typeof dir !== 'string' || dir.length === 0) {
       throw TidemarkError.invalidArgument(`Wal.open: dir must be a non-empty string path, got ${describe(dir)}`);
     }
     const resolved = resolveWalOptions(options);
     const abs = path.resolve(dir);
+    const exists = await checkLogDir(abs, resolved);
     let created: string | undefined;
     try {
-      created = await makeDirectories(abs);
+      if (!exists) created = await makeDirectories(abs);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new TidemarkError(ErrorCodes.IO, `Wal.open: cannot create directory ${abs}: ${e.message}`, {
@@ -226,12 +309,43 @@ export class Wal {
             });
           }
         },
+        resolved.readOnly,
+        fromSegment ?? 0,
       );
     } catch (err) {
       throw toError(err as NativeError);
     }
     wal = new Wal(handle, abs, resolved);
+    if (resolved.readOnly) {
+      const found = handle.inspect().damage;
+      if (found !== null) {
+        wal.#damage = { path: found.path ?? abs, offset: found.offset ?? 0, index: wal.#lastIndex + 1, reason: found.message };
+      }
+    }
     return wal;
+  }
+
+  /**
+   * @internal What the native log holds (`tidemark wal verify`): its segments,
+   * a torn tail a read-only open left in place, the damage it found.
+   */
+  _inspect(): NativeInspection {
+    return this.#native.inspect();
+  }
+
+  /**
+   * Read-only opens: where recovery found damage (`TM_CORRUPTION`), or `null`.
+   * The log then ends just before it: records `firstIndex..lastIndex` are
+   * readable, `damage.index` (`lastIndex + 1`) is the first that is not. Always
+   * `null` for a writable open (damage fails the open instead).
+   */
+  get damage(): WalDamage | null {
+    return this.#damage;
+  }
+
+  /** Whether this log was opened with `readOnly`. */
+  get readOnly(): boolean {
+    return this.#options.readOnly;
   }
 
   /** The directory of this log (absolute). */
@@ -276,6 +390,7 @@ export class Wal {
       );
     }
     if (this.#closing) return Promise.reject(TidemarkError.closed('log'));
+    if (this.#options.readOnly) return Promise.reject(readOnlyError('append'));
     const index = this.#native.append(data);
     if (index < 0) return Promise.reject(toError(this.#native.lastError()));
     return this.#enqueue(index);
@@ -323,6 +438,7 @@ export class Wal {
       );
     }
     if (this.#closing) return Promise.reject(TidemarkError.closed('log'));
+    if (this.#options.readOnly) return Promise.reject(readOnlyError('appendMany'));
     let last: number;
     if (payload <= PACK_BYTES_MAX && count <= PACK_RECORDS_MAX) {
       // Small records: copying them back to back here and crossing into native
@@ -394,21 +510,28 @@ export class Wal {
   }
 
   /**
-   * Iterates records `from..to` (inclusive), in order, reading ahead in chunks.
+   * Iterates records `from..to` (inclusive), in order (newest first with
+   * `reverse`), reading ahead in chunks; `limit` caps how many; `follow` turns
+   * it into a live tail of durable appends; `signal` aborts it (see {@link WalRange}).
    * Defaults: the whole log as it is when called.
    *
-   * @throws `TM_INVALID_ARGUMENT` (bad range, or `from` more than one past `to`; thrown at once), `TM_OUT_OF_RANGE`
-   *   (`from` below `firstIndex` or `to` above `lastIndex`, thrown at once);
-   *   the iteration rejects `TM_CLOSED`, `TM_OUT_OF_RANGE` (truncated meanwhile),
-   *   `TM_CORRUPTION`, `TM_IO`.
+   * ```ts
+   * for await (const e of wal.entries({ from: wal.lastIndex + 1, follow: true, signal })) handle(e);
+   * for await (const e of wal.entries({ reverse: true, limit: 10 })) {}   // the last ten, newest first
+   * ```
+   *
+   * @throws `TM_INVALID_ARGUMENT` (bad range or option, `reverse` with `follow`, or `from` more than one past `to`; thrown at once), `TM_OUT_OF_RANGE`
+   *   (`from` below `firstIndex`, or `to` above `lastIndex` without `follow`, or `from` above `lastIndex + 1`, thrown at once);
+   *   the iteration rejects `TM_CLOSED` (not with `follow`: it ends), `TM_OUT_OF_RANGE` (truncated meanwhile),
+   *   `TM_CORRUPTION`, `TM_IO`, or `signal.reason` once aborted.
    */
   entries(range: WalRange = {}): AsyncIterableIterator<WalEntry> {
     if (range === null || typeof range !== 'object' || Array.isArray(range)) {
-      throw TidemarkError.invalidArgument(`entries: range must be an object { from?, to? }, got ${describe(range)}`);
+      throw TidemarkError.invalidArgument(`entries: range must be an object { from?, to?, reverse?, limit?, follow?, signal? }, got ${describe(range)}`);
     }
     for (const key of Object.keys(range)) {
-      if (key !== 'from' && key !== 'to') {
-        throw TidemarkError.invalidArgument(`entries: unknown range key "${key}"; allowed keys are from, to`);
+      if (!RANGE_KEYS.includes(key)) {
+        throw TidemarkError.invalidArgument(`entries: unknown range key "${key}"; allowed keys are ${RANGE_KEYS.join(', ')}`);
       }
     }
     if (range.from !== undefined && !isIndex(range.from)) {
@@ -417,9 +540,26 @@ export class Wal {
     if (range.to !== undefined && !isIndex(range.to)) {
       throw TidemarkError.invalidArgument(`entries: to must be a non-negative safe integer, got ${describe(range.to)}`);
     }
+    for (const key of ['reverse', 'follow'] as const) {
+      if (range[key] !== undefined && typeof range[key] !== 'boolean') {
+        throw TidemarkError.invalidArgument(`entries: ${key} must be true or false, got ${describe(range[key])}`);
+      }
+    }
+    if (range.limit !== undefined && !isIndex(range.limit)) {
+      throw TidemarkError.invalidArgument(`entries: limit must be a non-negative safe integer, got ${describe(range.limit)}`);
+    }
+    if (range.signal !== undefined && !(range.signal instanceof AbortSignal)) {
+      throw TidemarkError.invalidArgument(`entries: signal must be an AbortSignal, got ${describe(range.signal)}`);
+    }
+    if (range.reverse === true && range.follow === true) {
+      throw TidemarkError.invalidArgument('entries: reverse and follow cannot be combined (a live tail runs forward)');
+    }
     if (this.#closing) throw TidemarkError.closed('log');
+    const limit = range.limit ?? Number.POSITIVE_INFINITY;
+    const signal = range.signal;
     const from = range.from ?? this.#firstIndex;
-    const to = range.to ?? this.#lastIndex;
+    const follow = range.follow === true;
+    const to = range.to ?? (follow ? Number.POSITIVE_INFINITY : this.#lastIndex);
     // An empty range is written from = to + 1 (e.g. { from: lastIndex + 1 } on a caught-up reader);
     // anything further apart is a caller's mistake, not an empty answer.
     if (from > to + 1) {
@@ -432,29 +572,127 @@ export class Wal {
       if (from < this.#firstIndex) {
         throw TidemarkError.outOfRange(`entries: from ${from} is below firstIndex ${this.#firstIndex}`);
       }
+      if (follow) {
+        if (from > this.#lastIndex + 1) {
+          throw TidemarkError.outOfRange(`entries: from ${from} is above lastIndex + 1 (${this.#lastIndex + 1})`);
+        }
+        return this.#follow(from, to, limit, signal);
+      }
       if (to > this.#lastIndex) throw TidemarkError.outOfRange(`entries: to ${to} is above lastIndex ${this.#lastIndex}`);
     }
-    return this.#iterate(from, to);
+    return range.reverse === true ? this.#iterateReverse(from, to, limit, signal) : this.#iterate(from, to, limit, signal);
   }
 
-  async *#iterate(from: number, to: number): AsyncIterableIterator<WalEntry> {
+  async #readChunk(from: number, to: number): Promise<[Buffer, number[], number]> {
+    try {
+      return await this.#native.readRange(from, to, READ_CHUNK_BYTES);
+    } catch (err) {
+      throw toError(err as NativeError);
+    }
+  }
+
+  async *#iterate(from: number, to: number, limit: number, signal: AbortSignal | undefined): AsyncIterableIterator<WalEntry> {
     let next = from;
-    while (next <= to) {
+    let left = limit;
+    while (next <= to && left > 0) {
+      signal?.throwIfAborted();
       if (this.#closing) throw TidemarkError.closed('log');
-      let chunk: [Buffer, number[], number];
-      try {
-        chunk = await this.#native.readRange(next, to, READ_CHUNK_BYTES);
-      } catch (err) {
-        throw toError(err as NativeError);
-      }
-      const [buf, lengths] = chunk;
+      const [buf, lengths] = await this.#readChunk(next, to);
       let offset = 0;
       for (const length of lengths) {
+        if (left === 0) return;
+        signal?.throwIfAborted();
         yield { index: next, data: buf.subarray(offset, offset + length) };
         offset += length;
         next++;
+        left--;
       }
     }
+  }
+
+  /** Newest first: reads windows of about one chunk forward, yields each backwards. */
+  async *#iterateReverse(from: number, to: number, limit: number, signal: AbortSignal | undefined): AsyncIterableIterator<WalEntry> {
+    let hi = to;
+    let left = limit;
+    let step = 64;
+    while (hi >= from && left > 0) {
+      signal?.throwIfAborted();
+      if (this.#closing) throw TidemarkError.closed('log');
+      const lo = Math.max(from, hi - step + 1, hi - left + 1);
+      const window: WalEntry[] = [];
+      let bytes = 0;
+      for (let next = lo; next <= hi; ) {
+        const [buf, lengths] = await this.#readChunk(next, hi);
+        let offset = 0;
+        for (const length of lengths) {
+          window.push({ index: next, data: buf.subarray(offset, offset + length) });
+          offset += length;
+          bytes += length;
+          next++;
+        }
+      }
+      for (let k = window.length - 1; k >= 0 && left > 0; k--) {
+        signal?.throwIfAborted();
+        yield window[k] as WalEntry;
+        left--;
+      }
+      // Aim the next window at about one read chunk of payload.
+      step = Math.max(1, Math.min(65536, Math.floor((step * READ_CHUNK_BYTES) / Math.max(bytes + 16 * window.length, 1))));
+      hi = lo - 1;
+    }
+  }
+
+  /** A live tail: yields what is durable, then waits for the writer's next report. */
+  async *#follow(from: number, to: number, limit: number, signal: AbortSignal | undefined): AsyncIterableIterator<WalEntry> {
+    const f: Follower = { next: from, cut: undefined, wake: undefined };
+    this.#followers.add(f);
+    try {
+      let left = limit;
+      while (left > 0 && f.next <= to) {
+        signal?.throwIfAborted();
+        if (f.cut !== undefined) {
+          throw TidemarkError.outOfRange(
+            `entries: truncateAfter(${f.cut}) dropped records this live tail had yielded (up to ${f.next - 1})`,
+          );
+        }
+        if (this.#closing) return;
+        if (f.next > this.#lastIndex) {
+          await this.#waitForTail(f, signal);
+          continue;
+        }
+        const [buf, lengths] = await this.#readChunk(f.next, Math.min(to, this.#lastIndex));
+        let offset = 0;
+        for (const length of lengths) {
+          if (left === 0 || f.cut !== undefined) break;
+          signal?.throwIfAborted();
+          const index = f.next++;
+          left--;
+          yield { index, data: buf.subarray(offset, offset + length) };
+          offset += length;
+        }
+      }
+    } finally {
+      this.#followers.delete(f);
+    }
+  }
+
+  #waitForTail(f: Follower, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        f.wake = undefined;
+        reject(signal?.reason);
+      };
+      f.wake = () => {
+        f.wake = undefined;
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #wakeFollowers(): void {
+    for (const f of this.#followers) f.wake?.();
   }
 
   /**
@@ -471,7 +709,8 @@ export class Wal {
       return Promise.reject(TidemarkError.invalidArgument(`truncateAfter: index must be a non-negative safe integer, got ${describe(index)}`));
     }
     if (this.#closing) return Promise.reject(TidemarkError.closed('log'));
-    return this.#command(this.#native.truncateAfter(index));
+    if (this.#options.readOnly) return Promise.reject(readOnlyError('truncateAfter'));
+    return this.#command(this.#native.truncateAfter(index), index);
   }
 
   /**
@@ -488,21 +727,25 @@ export class Wal {
       return Promise.reject(TidemarkError.invalidArgument(`truncateBefore: index must be a non-negative safe integer, got ${describe(index)}`));
     }
     if (this.#closing) return Promise.reject(TidemarkError.closed('log'));
+    if (this.#options.readOnly) return Promise.reject(readOnlyError('truncateBefore'));
     return this.#command(this.#native.truncateBefore(index));
   }
 
-  #command(id: number): Promise<void> {
+  #command(id: number, cut?: number): Promise<void> {
     if (id < 0) return Promise.reject(toError(this.#native.lastError()));
     if (!this.#refed) {
       this.#refed = true;
       this.#native.ref();
     }
     return new Promise<void>((resolve, reject) => {
-      this.#commands.set(id, { resolve, reject });
+      this.#commands.set(id, cut === undefined ? { resolve, reject } : { resolve, reject, cut });
     });
   }
 
-  /** A snapshot of the counters. Works after close too. */
+  /**
+   * A snapshot of the counters of this open (see {@link WalStats}: they start
+   * at zero at every `Wal.open`). Works after close too.
+   */
   stats(): WalStats {
     const s = this.#native.stats();
     return {
@@ -534,6 +777,7 @@ export class Wal {
       this.#native.ref();
     }
     this.#native.close();
+    this.#wakeFollowers();  // live tails end now
     return this.#closed;
   }
 
@@ -548,6 +792,7 @@ export class Wal {
     closed: boolean,
     ack: boolean,
   ): void {
+    const moved = this.#lastIndex !== lastIndex || this.#firstIndex !== firstIndex;
     this.#firstIndex = firstIndex;
     this.#lastIndex = lastIndex;
     // First, so nothing below can skip it: the writer waits for it (native/log.h kGateReleaseBytes).
@@ -563,6 +808,7 @@ export class Wal {
     }
     if (failedTicket > this.#settled) {
       const err = toError(failure);
+      if (err.code === ErrorCodes.POISONED) this.#poisoned(err);
       while (this.#settled < failedTicket) {
         const k = this.#head++;
         this.#settled++;
@@ -585,10 +831,17 @@ export class Wal {
         const pending = this.#commands.get(id);
         if (pending === undefined) continue;
         this.#commands.delete(id);
-        if (result === null) pending.resolve();
-        else pending.reject(toError(result));
+        if (result === null) {
+          if (pending.cut !== undefined) this.#cutFollowers(pending.cut);
+          pending.resolve();
+        } else {
+          const err = toError(result);
+          if (err.code === ErrorCodes.POISONED) this.#poisoned(err);
+          pending.reject(err);
+        }
       }
     }
+    if (moved || closed || commands !== undefined) this.#wakeFollowers();
     if (closed) {
       // Nothing can be pending now; settle defensively anyway.
       const err = TidemarkError.closed('log');
@@ -600,6 +853,7 @@ export class Wal {
       this.#commands.clear();
       this.#refed = false;
       this.#onClosed?.();
+      process.nextTick(() => this.emit('close'));
       return;
     }
     if (this.#refed && this.#settled === this.#ticket && this.#commands.size === 0 && !this.#closing) {
@@ -607,6 +861,93 @@ export class Wal {
       this.#native.unref();
     }
   }
+
+  #poisoned(err: TidemarkError): void {
+    if (this.#poisonedBy !== undefined) return;
+    this.#poisonedBy = err;
+    // After the rejections: a listener that throws cannot break the settling above.
+    process.nextTick(() => this.emit('poisoned', err));
+  }
+
+  /** A truncateAfter(cut) finished: live tails that yielded records above it must stop. */
+  #cutFollowers(cut: number): void {
+    for (const f of this.#followers) {
+      if (f.next - 1 > cut && (f.cut === undefined || cut < f.cut)) f.cut = cut;
+    }
+  }
+}
+
+// `await using wal = await Wal.open(dir)`: closes the log. Defined where the
+// runtime has the symbol (Node >= 20.4 / 18.18); older runtimes lack only this.
+if (typeof Symbol.asyncDispose === 'symbol') {
+  Object.defineProperty(Wal.prototype, Symbol.asyncDispose, {
+    value: function asyncDispose(this: Wal): Promise<void> {
+      return this.close();
+    },
+    writable: true,
+    configurable: true,
+  });
+}
+
+// The method's type; the runtime definition is just above.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface Wal {
+  /** Closes the log (`close()`): `await using wal = await Wal.open(dir)`. Defined on runtimes that have `Symbol.asyncDispose`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+function readOnlyError(op: string): TidemarkError {
+  return TidemarkError.invalidArgument(`${op}: the log is open read-only (readOnly: true); nothing was written`);
+}
+
+/**
+ * Checks `dir` before an open (createIfMissing, errorIfExists, readOnly, files
+ * that are not a log's); returns whether the directory exists.
+ */
+async function checkLogDir(dir: string, options: ResolvedWalOptions): Promise<boolean> {
+  let names: string[];
+  try {
+    const st = await stat(dir);
+    if (!st.isDirectory()) {
+      throw new TidemarkError(ErrorCodes.IO, `Wal.open: cannot create directory ${dir}: a file that is not a directory is there`, {
+        errno: 'EEXIST',
+        syscall: 'mkdir',
+        path: dir,
+      });
+    }
+    names = await readdir(dir);
+  } catch (err) {
+    if (err instanceof TidemarkError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'ENOENT') {
+      throw new TidemarkError(ErrorCodes.IO, `Wal.open: cannot read directory ${dir}: ${e.message}`, {
+        ...(e.code !== undefined ? { errno: e.code } : {}),
+        path: dir,
+        cause: err,
+      });
+    }
+    if (options.readOnly) throw TidemarkError.invalidArgument(`Wal.open: there is no log at ${dir} (the directory does not exist; readOnly never creates one)`);
+    if (!options.createIfMissing) {
+      throw TidemarkError.invalidArgument(`Wal.open: there is no log at ${dir} (the directory does not exist) and createIfMissing is false`);
+    }
+    return false;
+  }
+  const foreign = names.find((n) => !isLogFile(n));
+  if (foreign !== undefined) {
+    throw new TidemarkError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `Wal.open: ${dir} holds ${JSON.stringify(foreign)}, which is not a file of a tidemark log; refusing to use the directory as a log ` +
+        '(a log directory holds only <20 digits>.wal segments, LOCK, TRUNCATE, spare.wal.ready and *.tmp files)',
+      { path: path.join(dir, foreign) },
+    );
+  }
+  const hasLog = names.some((n) => /^\d{20}\.wal$/.test(n));
+  if (hasLog && options.errorIfExists) throw TidemarkError.invalidArgument(`Wal.open: a log already exists at ${dir} and errorIfExists is true`);
+  if (!hasLog && options.readOnly) throw TidemarkError.invalidArgument(`Wal.open: there is no log at ${dir} (no segment files; readOnly never creates one)`);
+  if (!hasLog && !options.createIfMissing) {
+    throw TidemarkError.invalidArgument(`Wal.open: there is no log at ${dir} (no segment files) and createIfMissing is false`);
+  }
+  return true;
 }
 
 /** @internal */

@@ -60,7 +60,15 @@ describe('Wal.open rejects bad options with TM_INVALID_ARGUMENT, before touching
     ['busyPollMicros: 1001', { busyPollMicros: 1001 }, [/busyPollMicros/, /\[0, 1000\]/]],
     ['busyPollMicros: 2.5', { busyPollMicros: 2.5 }, [/busyPollMicros/, /integer/]],
     ["busyPollMicros: '50'", { busyPollMicros: '50' }, [/busyPollMicros/]],
-    ['unknown option syncMode', { syncMode: 'none' }, [/syncMode/, /sync, segmentBytes, maxRecordBytes, busyPollMicros/]],
+    ['unknown option syncMode', { syncMode: 'none' }, [/syncMode/, /sync, segmentBytes, maxRecordBytes, busyPollMicros, createIfMissing, errorIfExists, readOnly/]],
+    ["createIfMissing: 'yes'", { createIfMissing: 'yes' }, [/createIfMissing/, /true or false/, /"yes"/]],
+    ['createIfMissing: 0', { createIfMissing: 0 }, [/createIfMissing/, /true or false/]],
+    ['errorIfExists: 1', { errorIfExists: 1 }, [/errorIfExists/, /true or false/]],
+    ['errorIfExists: null', { errorIfExists: null }, [/errorIfExists/, /null/]],
+    ["readOnly: 'true'", { readOnly: 'true' }, [/readOnly/, /true or false/]],
+    ['readOnly with errorIfExists', { readOnly: true, errorIfExists: true }, [/readOnly/, /errorIfExists/]],
+    ['readOnly on a missing directory', { readOnly: true }, [/no log/, /readOnly never creates/]],
+    ['createIfMissing: false on a missing directory', { createIfMissing: false }, [/no log/, /createIfMissing is false/]],
     ['unknown option segmentSize', { segmentSize: 65536 }, [/segmentSize/]],
     ["options: 'fdatasync' (a string)", 'fdatasync', [/options/, /object/]],
     ['options: 42', 42, [/options/, /object/]],
@@ -113,6 +121,26 @@ describe('Wal.open: the directory argument', () => {
     expect(await wal.append(Buffer.from('x'))).toBe(1);
     await wal.close();
     expect((await stat(dir)).isDirectory()).toBe(true);
+  });
+
+  it('createIfMissing: false and readOnly refuse an existing directory without a log; errorIfExists refuses a log', async () => {
+    const parent = await tmpDir('exists');
+    const empty = join(parent, 'empty');
+    await mkdir(empty);
+    for (const options of [{ createIfMissing: false }, { readOnly: true }]) {
+      expectError(await rejectionOf(() => Wal.open(empty, options)), 'TM_INVALID_ARGUMENT', /no log/, /no segment files/);
+      expect(await readdir(empty), 'nothing was created').toEqual([]);
+    }
+    const dir = join(parent, 'log');
+    expectError(await rejectionOf(() => Wal.open(dir, { createIfMissing: false })), 'TM_INVALID_ARGUMENT', /no log/);
+    const wal = await Wal.open(dir, { segmentBytes: SEGMENT_BYTES, errorIfExists: true });
+    await wal.append(Buffer.from('x'));
+    await wal.close();
+    const err = await rejectionOf(() => Wal.open(dir, { segmentBytes: SEGMENT_BYTES, errorIfExists: true }));
+    expectError(err, 'TM_INVALID_ARGUMENT', /already exists/, /errorIfExists/);
+    const again = await Wal.open(dir, { segmentBytes: SEGMENT_BYTES, createIfMissing: false });
+    expect(again.lastIndex).toBe(1);
+    await again.close();
   });
 
   it('a path through a regular file rejects TM_IO (ENOTDIR) naming the path', async () => {
@@ -237,6 +265,13 @@ describe('bad arguments on an open log: a clear error, and the log unchanged and
     ['entries({ to: -1 })', (wal) => wal.entries({ to: -1 }), 'TM_INVALID_ARGUMENT', [/to/]],
     ['entries({ start: 1 })', (wal) => wal.entries({ start: 1 } as unknown as { from: number }), 'TM_INVALID_ARGUMENT', [/start/, /from, to/]],
     ['entries(null)', (wal) => wal.entries(null as unknown as { from: number }), 'TM_INVALID_ARGUMENT', [/range/, /object/]],
+    ["entries({ reverse: 'yes' })", (wal) => wal.entries({ reverse: 'yes' as unknown as boolean }), 'TM_INVALID_ARGUMENT', [/reverse/, /true or false/]],
+    ['entries({ follow: 1 })', (wal) => wal.entries({ follow: 1 as unknown as boolean }), 'TM_INVALID_ARGUMENT', [/follow/, /true or false/]],
+    ['entries({ limit: -1 })', (wal) => wal.entries({ limit: -1 }), 'TM_INVALID_ARGUMENT', [/limit/, /-1/]],
+    ['entries({ limit: 1.5 })', (wal) => wal.entries({ limit: 1.5 }), 'TM_INVALID_ARGUMENT', [/limit/, /integer/]],
+    ['entries({ signal: {} })', (wal) => wal.entries({ signal: {} as AbortSignal }), 'TM_INVALID_ARGUMENT', [/signal/, /AbortSignal/]],
+    ['entries({ reverse, follow })', (wal) => wal.entries({ reverse: true, follow: true }), 'TM_INVALID_ARGUMENT', [/reverse/, /follow/]],
+    ['entries({ from: 12, follow }) past lastIndex + 1', (wal) => wal.entries({ from: 12, follow: true }), 'TM_OUT_OF_RANGE', [/from/, /12/]],
   ];
   // entries() returns an iterator, not a promise: bad ranges throw at the call (documented in lib/log/wal.ts).
   it.each(entryCases)('%s throws at once, and the log is unchanged', async (_label, call, code, mentions) => {
@@ -401,15 +436,24 @@ describe('damaged files: open refuses with TM_CORRUPTION naming file and offset,
     expect(err.offset).toBe(0);
   });
 
-  it('files that are not named like segments are left alone', async () => {
+  it('a directory holding files that are not a log\'s is refused, naming one, and the files are left alone', async () => {
     const dir = await tmpDir('stray');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'notes.txt'), 'hello');
     await writeFile(join(dir, 'abc.wal'), 'not a segment');
-    const wal = await Wal.open(dir, { segmentBytes: SEGMENT_BYTES });
-    expect(await wal.append(Buffer.from('x'))).toBe(1);
-    await wal.close();
+    const err = await rejectionOf(() => Wal.open(dir, { segmentBytes: SEGMENT_BYTES }));
+    expectError(err, 'TM_INVALID_ARGUMENT', /not a file of a tidemark log/, /"(notes\.txt|abc\.wal)"/);
+    expect([join(dir, 'notes.txt'), join(dir, 'abc.wal')]).toContain(err.path);
+    expect((await readdir(dir)).sort()).toEqual(['abc.wal', 'notes.txt']);
     expect(await readFile(join(dir, 'notes.txt'), 'utf8')).toBe('hello');
     expect(await readFile(join(dir, 'abc.wal'), 'utf8')).toBe('not a segment');
+    // Beside a real log too; a log's own leftovers (*.tmp, spare, LOCK) are no reason to refuse.
+    const log = await tmpDir('stray-log');
+    await (await Wal.open(log, { segmentBytes: SEGMENT_BYTES })).close();
+    await writeFile(join(log, 'spare.held.0.tmp'), '');
+    const again = await Wal.open(log, { segmentBytes: SEGMENT_BYTES });
+    await again.close();
+    await writeFile(join(log, 'README'), 'x');
+    expectError(await rejectionOf(() => Wal.open(log, { segmentBytes: SEGMENT_BYTES })), 'TM_INVALID_ARGUMENT', /"README"/);
   });
 });
