@@ -11,13 +11,14 @@ import { demoSegmentBytesDefault, runDemo, runDemoChild } from './demo';
 import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN } from '../index';
 import { formatFsyncReport, runFsyncBench } from './fsync';
 import { isTidemarkError } from '../errors';
+import { clusterHelpText, runClusterCli } from './cluster-main';
 
 const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
 const helpText = `tidemark: a durable, replicated write-ahead log for Node.js
 
 Usage:
-  tidemark demo [--dir D] [--records N] [--rounds R] [--seed S] [--segment-bytes B] [--no-torn]
+${clusterHelpText}  tidemark demo wal [--dir D] [--records N] [--rounds R] [--seed S] [--segment-bytes B] [--no-torn]
       Append durably from a child process at concurrency 32, SIGKILL it at a random
       moment, recover, verify every acknowledged record byte for byte, append more;
       R rounds (default 5), N records per child (default 20000), segments of B bytes
@@ -140,6 +141,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText);
     return ExitCodes.OK;
   }
+  const cluster = runClusterCli(command, rest, selfCommand);
+  if (cluster !== undefined) return cluster;
   switch (command) {
     case undefined:
       process.stderr.write(helpText);
@@ -154,7 +157,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(readVersion());
       return ExitCodes.OK;
     case 'demo':
-      return demo(rest);
+      return demo(rest[0] === 'wal' ? rest.slice(1) : rest);
     case 'demo-child':
       return demoChild(rest);
     case 'bench': {
