@@ -8,8 +8,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { onTestFailed, onTestFinished } from 'vitest';
+import { expect, onTestFailed, onTestFinished } from 'vitest';
 import { LocalCluster, sleep, type LocalClusterOptions } from '../../lib/cli/local-cluster';
+import { readAll, verify, type Load } from '../../lib/cli/load';
 import { classifyFailure, openKv, probeStatus, type KvFacade } from '../../lib/cli/wiring';
 import type { Endpoint } from '../../lib/net/api';
 import { Rng } from '../helpers';
@@ -71,7 +72,10 @@ export function testSeed(round: number): number {
  * recording the history. Values are unique (`c<client>.<n>`), so the checker can tell writes apart.
  */
 export class RegisterWorkload {
-  readonly history = new HistoryRecorder(classifyFailure);
+  readonly history = new HistoryRecorder((err) => {
+    const f = classifyFailure(err);
+    return { outcome: f.outcome === 'unknown' ? 'unknown' : 'fail', code: f.code };
+  });
   private stopped = false;
   private readonly running: Promise<void>[] = [];
 
@@ -131,5 +135,20 @@ export async function eventually(what: string, fn: () => Promise<boolean> | bool
   while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
     await sleep(50);
+  }
+}
+
+/**
+ * Waits until every node has applied the leader's high-water mark, then checks on every
+ * node (follower reads) that each load's acknowledged writes are there with their values
+ * and that nothing else is (only unknown outcomes may be present).
+ */
+export async function expectEveryNodeHas(cluster: LocalCluster, kv: (endpoints?: readonly Endpoint[]) => KvFacade, loads: readonly Load[], label: string): Promise<void> {
+  const leader = await cluster.waitForLeader(20_000);
+  for (const id of cluster.ids()) await cluster.waitForApplied(id, leader.view.commit, 30_000);
+  for (const load of loads) expect(load.acked.size, `${label}: a load had no acknowledged write`).toBeGreaterThan(0);
+  for (const id of cluster.ids()) {
+    const read = await readAll(kv([cluster.endpoint(id)]), true);
+    loads.forEach((load, i) => expect(verify(read, load).slice(0, 5), `${label}: node ${id}, load ${i}`).toEqual([]));
   }
 }

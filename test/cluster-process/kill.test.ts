@@ -7,9 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../../lib/cli/local-cluster';
-import { longestGap, readAll, startLoad, verify } from '../../lib/cli/load';
+import { longestGap, startLoad } from '../../lib/cli/load';
 import { Rng } from '../helpers';
-import { RegisterWorkload, testCluster, testSeed } from './harness';
+import { RegisterWorkload, expectEveryNodeHas, testCluster, testSeed } from './harness';
 
 const ROUNDS = Number(process.env.TIDEMARK_KILL_ROUNDS ?? 3);
 
@@ -48,13 +48,7 @@ describe('cluster processes: SIGKILL of the leader', () => {
       await load.done;
       await registers.stop();
     }
-    const leader = await cluster.waitForLeader(20_000);
-    for (const id of cluster.ids()) await cluster.waitForApplied(id, leader.view.commit, 30_000);
-    expect(load.acked.size).toBeGreaterThan(0);
-    for (const id of cluster.ids()) {
-      const problems = verify(await readAll(kv([cluster.endpoint(id)]), true), load);
-      expect(problems.slice(0, 5), `seed ${seed}: node ${id}`).toEqual([]);
-    }
+    await expectEveryNodeHas(cluster, kv, [load], `seed ${seed}`);
     const lin = await registers.check(kv());
     process.stdout.write(`[kill] ${load.acked.size} unique writes acknowledged, ${load.unknown.size} unknown; registers: ${lin.message}; gaps ${gaps.map((g) => Math.round(g)).join(', ')} ms\n`);
     expect(lin.ok, lin.message).toBe(true);

@@ -8,9 +8,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../../lib/cli/local-cluster';
-import { readAll, startLoad, verify } from '../../lib/cli/load';
+import { startLoad } from '../../lib/cli/load';
 import { Rng } from '../helpers';
-import { RegisterWorkload, eventually, testCluster, testSeed } from './harness';
+import { RegisterWorkload, eventually, expectEveryNodeHas, testCluster, testSeed } from './harness';
 import { TcpProxy } from './proxy';
 
 describe('cluster processes: partition of the leader', () => {
@@ -65,13 +65,7 @@ describe('cluster processes: partition of the leader', () => {
       all.stop = true;
       pinned.stop = true;
       await Promise.all([all.done, pinned.done, registers.stop()]);
-      const leader = await cluster.waitForLeader(20_000);
-      for (const id of cluster.ids()) await cluster.waitForApplied(id, leader.view.commit, 30_000);
-      for (const id of cluster.ids()) {
-        const read = await readAll(kv([cluster.endpoint(id)]), true);
-        expect(verify(read, all).slice(0, 5), `node ${id} (majority writes)`).toEqual([]);
-        expect(verify(read, pinned).slice(0, 5), `node ${id} (writes sent to the cut-off leader)`).toEqual([]);
-      }
+      await expectEveryNodeHas(cluster, kv, [all, pinned], `seed ${seed} (majority writes, writes sent to the cut-off leader)`);
       const lin = await registers.check(kv());
       process.stdout.write(`[partition] ${all.acked.size} + ${pinned.acked.size} acknowledged, ${all.unknown.size + pinned.unknown.size} unknown; registers: ${lin.message}\n`);
       expect(lin.ok, lin.message).toBe(true);

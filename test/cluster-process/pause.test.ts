@@ -8,9 +8,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../../lib/cli/local-cluster';
-import { readAll, startLoad, verify } from '../../lib/cli/load';
+import { startLoad } from '../../lib/cli/load';
 import { Rng } from '../helpers';
-import { ELECTION_TIMEOUT_MS, RegisterWorkload, eventually, testCluster, testSeed } from './harness';
+import { ELECTION_TIMEOUT_MS, RegisterWorkload, eventually, expectEveryNodeHas, testCluster, testSeed } from './harness';
 
 describe('cluster processes: SIGSTOP of the leader', () => {
   it('the paused leader steps down on SIGCONT and nothing it accepted is silently lost', { timeout: 120_000 }, async () => {
@@ -40,13 +40,7 @@ describe('cluster processes: SIGSTOP of the leader', () => {
     await pinned.done;
     await registers.stop();
 
-    const leader = await cluster.waitForLeader(20_000);
-    for (const id of cluster.ids()) await cluster.waitForApplied(id, leader.view.commit, 30_000);
-    expect(pinned.acked.size).toBeGreaterThan(0);
-    for (const id of cluster.ids()) {
-      const problems = verify(await readAll(kv([cluster.endpoint(id)]), true), pinned);
-      expect(problems.slice(0, 5), `seed ${seed}: node ${id}`).toEqual([]);
-    }
+    await expectEveryNodeHas(cluster, kv, [pinned], `seed ${seed}`);
     const lin = await registers.check(kv());
     process.stdout.write(`[pause] pinned client: ${pinned.acked.size} acknowledged, ${pinned.unknown.size} unknown, ${pinned.notApplied} not applied; registers: ${lin.message}\n`);
     expect(lin.ok, lin.message).toBe(true);
