@@ -6,12 +6,13 @@
  *
  * @packageDocumentation
  */
-import { CliUsageError, formatEndpoint, integerOption, parseClusterList, parseOptions } from './cluster-args';
+import { CliUsageError, DEFAULT_CLUSTER_ID, formatEndpoint, integerOption, parseClusterList, parseOptions } from './cluster-args';
 import { formatStatusTable, type StatusRow } from './status-table';
 import { openKv, probeStatus } from './wiring';
 
 const common = {
   cluster: { type: 'string' },
+  'cluster-id': { type: 'string' },
   'timeout-ms': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
@@ -31,8 +32,8 @@ export const clusterHelpText = `  tidemark node --id ID --dir DIR --listen HOST:
   tidemark kv del KEY --cluster ...
   tidemark kv cas KEY EXPECTED NEW [--absent] --cluster ...   (--absent: swap only if KEY is absent)
   tidemark kv range [START] [END] [--limit N] --cluster ...
-      Every kv command takes --timeout-ms (default 5000) and --json.
-  tidemark status --cluster HOST:PORT,... [--json]
+      Every kv command takes --timeout-ms (default 5000), --cluster-id (default tidemark) and --json.
+  tidemark status --cluster HOST:PORT,... [--cluster-id ID] [--json]
       Role, generation, high-water mark, log range and lag per peer of every node.
   tidemark demo [--seconds S] [--clients C] [--keep]
       Three node processes on loopback: a write load, SIGKILL of the leader, the
@@ -82,7 +83,7 @@ export async function runKvCommand(args: string[]): Promise<number> {
       if (positionals.length > 2) throw new CliUsageError('kv range: usage: tidemark kv range [START] [END] [--limit N]');
       break;
   }
-  const kv = openKv(cluster, { timeoutMs });
+  const kv = openKv(cluster, { timeoutMs, clusterId: (v['cluster-id'] as string | undefined) ?? DEFAULT_CLUSTER_ID });
   try {
     switch (name) {
       case 'put': {
@@ -133,7 +134,7 @@ export async function runStatusCommand(args: string[]): Promise<number> {
   const rows: StatusRow[] = await Promise.all(
     cluster.map(async (e): Promise<StatusRow> => {
       try {
-        return { address: formatEndpoint(e), view: await probeStatus(e, timeoutMs) };
+        return { address: formatEndpoint(e), view: await probeStatus(e, timeoutMs, values['cluster-id'] ?? DEFAULT_CLUSTER_ID) };
       } catch (err) {
         return { address: formatEndpoint(e), error: err instanceof Error ? err.message : String(err) };
       }

@@ -19,7 +19,7 @@ import { formatEndpoint } from './cluster-args';
 import type { NodeView } from './status-table';
 
 /** Asks one node for its status document (through the client protocol). */
-export type StatusProbe = (endpoint: Endpoint, timeoutMs: number) => Promise<NodeView>;
+export type StatusProbe = (endpoint: Endpoint, timeoutMs: number, clusterId?: string) => Promise<NodeView>;
 
 /** Options of {@link LocalCluster.start}. */
 export interface LocalClusterOptions {
@@ -243,7 +243,7 @@ export class LocalCluster {
   /** The node's status, or the reason it gave none. */
   async status(id: string, timeoutMs = 1000): Promise<NodeView | Error> {
     try {
-      return await this.opts.probe(this.endpoint(id), timeoutMs);
+      return await this.opts.probe(this.endpoint(id), timeoutMs, this.opts.clusterId);
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));
     }

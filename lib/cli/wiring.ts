@@ -41,6 +41,6 @@ export interface CallFailure {
 }
 
 export declare function startNode(config: NodeConfig, logger: Logger, onFatal: (err: unknown) => void): Promise<RunningNode>;
-export declare function openKv(endpoints: readonly Endpoint[], options: { timeoutMs: number; logger?: Logger }): KvFacade;
-export declare function probeStatus(endpoint: Endpoint, timeoutMs: number): Promise<NodeView>;
+export declare function openKv(endpoints: readonly Endpoint[], options: { timeoutMs: number; clusterId?: string; logger?: Logger }): KvFacade;
+export declare function probeStatus(endpoint: Endpoint, timeoutMs: number, clusterId?: string): Promise<NodeView>;
 export declare function classifyFailure(err: unknown): CallFailure;
