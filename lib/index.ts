@@ -12,3 +12,6 @@ export type { SyncMode, WalOptions } from './log/options';
 export { SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX, SEGMENT_BYTES_DEFAULT, RECORD_BYTES_DEFAULT, BUSY_POLL_MICROS_DEFAULT, BUSY_POLL_MICROS_MAX } from './log/options';
 export * from './core/index';
 export { MemoryLog } from './log/memory';
+export { Client, parseAddress } from './net/client';
+export type { ClientOptions, ClientResult, ReadOptions } from './net/client';
+export type { ClientRequest, ClientResponse, Endpoint, Logger, Transport, TransportHandlers } from './net/api';

@@ -42,10 +42,10 @@ import { SeededRandom } from '../core/random';
 import type { Message, NodeId } from '../core/types';
 import { TidemarkError, ErrorCodes } from '../errors';
 import type { ClientRequest, ClientResponse, Endpoint, Logger, Transport, TransportHandlers } from './api';
+import { dials, judgeInbound, judgeOutbound, type HandshakeContext, type HandshakeVerdict } from './handshake';
 import {
   CLIENT_MAX_FRAME_BYTES_DEFAULT,
   decodeClientRequest,
-  decodeHandshake,
   decodeMessage,
   decodeReject,
   encodeClientResponse,
@@ -60,7 +60,6 @@ import {
   PEER_MAX_FRAME_BYTES_DEFAULT,
   PROTOCOL_VERSION,
   type Frame,
-  type Handshake,
 } from './codec';
 
 /** Named limits of a transport. Every one has a safe default. */
@@ -177,6 +176,7 @@ export class TcpTransport implements Transport {
   private readonly reconnectBaseMs: number;
   private readonly reconnectMaxMs: number;
   private readonly peers = new Map<NodeId, Peer>();
+  private readonly handshakeContext: HandshakeContext;
   private readonly inbound = new Set<Conn>();
   private readonly outbound = new Set<Conn>();
   private server: net.Server | null = null;
@@ -213,12 +213,13 @@ export class TcpTransport implements Transport {
     this.random = new SeededRandom(options.seed ?? 1);
     this.reconnectBaseMs = positiveInt('reconnectBaseMs', options.reconnectBaseMs, 20);
     this.reconnectMaxMs = positiveInt('reconnectMaxMs', options.reconnectMaxMs, 1000);
+    this.handshakeContext = { nodeId: this.nodeId, clusterId: this.clusterId, peers: new Set(Object.keys(options.peers ?? {})) };
     for (const [id, endpoint] of Object.entries(options.peers ?? {})) {
       if (id === this.nodeId) throw TidemarkError.invalidArgument(`TcpTransport: peers must not contain this node (${id})`);
       this.peers.set(id, {
         id,
         endpoint: checkEndpoint(`peers.${id}`, endpoint),
-        dials: this.nodeId < id,
+        dials: dials(this.nodeId, id),
         conn: null,
         dialing: null,
         queue: [],
@@ -391,7 +392,9 @@ export class TcpTransport implements Transport {
   }
 
   private onFrame(conn: Conn, f: Frame): void {
-    if (f.type === FrameTypes.REJECT) {
+    // A REJECT is the other side's reason for closing; as the first frame of an accepted
+    // connection it is just not a handshake (the judge says so below).
+    if (f.type === FrameTypes.REJECT && !(conn.inbound && conn.state === 'handshake')) {
       let why = 'unreadable reason';
       try {
         const r = decodeReject(f.body);
@@ -403,14 +406,8 @@ export class TcpTransport implements Transport {
       return;
     }
     if (conn.state === 'handshake') {
-      if (f.type !== FrameTypes.HANDSHAKE) {
-        this.reject(conn, 'not-handshake', `first frame has type ${f.type}`);
-        return;
-      }
-      const h = this.decodeOrReject(conn, () => decodeHandshake(f.body));
-      if (h === null) return;
-      if (conn.inbound) this.onInboundHandshake(conn, h);
-      else this.onOutboundHandshake(conn, h);
+      if (conn.inbound) this.onInboundHandshake(conn, judgeInbound(f, this.handshakeContext));
+      else this.onOutboundHandshake(conn, judgeOutbound(f, conn.peerId ?? '', this.handshakeContext));
       return;
     }
     if (conn.state === 'peer') {
@@ -447,25 +444,15 @@ export class TcpTransport implements Transport {
     }
   }
 
-  private handshakeError(h: Handshake): [string, string] | null {
-    if (h.protocolVersion !== PROTOCOL_VERSION) return ['wrong-version', `protocol version ${h.protocolVersion}, this node speaks ${PROTOCOL_VERSION}`];
-    if (h.clusterId !== this.clusterId) return ['wrong-cluster', `cluster ${JSON.stringify(h.clusterId)}, this node is in ${JSON.stringify(this.clusterId)}`];
-    return null;
-  }
-
-  private onInboundHandshake(conn: Conn, h: Handshake): void {
-    const e = this.handshakeError(h);
-    if (e !== null) return this.reject(conn, e[0], e[1]);
-    if (h.role === 'client') {
+  private onInboundHandshake(conn: Conn, v: HandshakeVerdict): void {
+    if (!v.ok) return this.reject(conn, v.reason, v.message);
+    if (v.role === 'client') {
       this.established(conn, 'client');
       conn.decoder.setMaxFrameBytes(this.limits.maxClientFrameBytes);
       this.write(conn, encodeHandshake({ protocolVersion: PROTOCOL_VERSION, clusterId: this.clusterId, role: 'server', nodeId: this.nodeId }));
       return;
     }
-    if (h.role !== 'peer') return this.reject(conn, 'not-allowed', `role ${h.role} cannot open a connection`);
-    const peer = this.peers.get(h.nodeId);
-    if (peer === undefined) return this.reject(conn, 'unknown-node', `node ${JSON.stringify(h.nodeId)} is not a peer of ${this.nodeId}`);
-    if (peer.dials) return this.reject(conn, 'wrong-direction', `${this.nodeId} dials ${h.nodeId}, not the other way round`);
+    const peer = this.peers.get(v.peerId)!;
     conn.peerId = peer.id;
     const old = peer.conn;
     if (old !== null) {
@@ -478,13 +465,9 @@ export class TcpTransport implements Transport {
     this.peerUp(peer, conn);
   }
 
-  private onOutboundHandshake(conn: Conn, h: Handshake): void {
-    const e = this.handshakeError(h);
-    if (e !== null) return this.closeConn(conn, e[0], e[1]);
-    const peer = conn.peerId === null ? undefined : this.peers.get(conn.peerId);
-    if (peer === undefined || h.role !== 'peer' || h.nodeId !== peer.id) {
-      return this.closeConn(conn, 'peer-mismatch', `dialed ${conn.peerId ?? '?'}, answered by ${h.role} ${JSON.stringify(h.nodeId)}`);
-    }
+  private onOutboundHandshake(conn: Conn, v: HandshakeVerdict): void {
+    if (!v.ok) return this.closeConn(conn, v.reason, v.message);
+    const peer = this.peers.get(conn.peerId!)!;
     if (peer.dialing === conn) peer.dialing = null;
     this.peerUp(peer, conn);
   }

@@ -10,6 +10,9 @@ import {
   encodeHandshake,
   encodeMessage,
   decodeReject,
+  decodeClientResponse,
+  decodeMessage,
+  encodeClientRequest,
   FrameTypes,
   PROTOCOL_VERSION,
 } from '../../lib/net/codec';
@@ -177,3 +180,67 @@ describe('hostile connections are closed with a logged reason while a good peer 
     }
   });
 });
+
+describe('bounded queues and backpressure', () => {
+  const hsAs = (nodeId: string, role: 'peer' | 'client' = 'peer') =>
+    encodeHandshake({ protocolVersion: PROTOCOL_VERSION, clusterId: 'test-cluster', role, nodeId: role === 'client' ? '' : nodeId });
+
+  it('a peer that stops reading: the queue stays under its bound, the oldest frames are dropped, the newest arrive in order', async () => {
+    const [p2, p0] = await freePorts(2);
+    const limit = 2 * 1024 * 1024;
+    const n2 = await startNode('n2', p2!, { n0: { host: HOST, port: p0! } }, { limits: { maxSendQueueBytes: limit } });
+    nodes.push(n2);
+    const raw = await rawConnect(p2!);
+    raw.socket.write(hsAs('n0'));
+    await waitFor(() => raw.frames.length === 1 && n2.transport.isConnected('n0'), 'fake n0 connected');
+    raw.socket.pause();
+    const data = new Uint8Array(256 * 1024).fill(7);
+    const total = 200;
+    for (let i = 1; i <= total; i++) {
+      n2.transport.send({ type: 'append', from: 'n2', to: 'n0', clusterId: 'test-cluster', generation: 1, prevIndex: i - 1, prevGeneration: 1, commit: i, entries: [{ index: i, generation: 1, kind: 'normal', data }] });
+      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 5)); // let the socket push back
+      expect(n2.transport.stats().peers.n0!.queuedBytes).toBeLessThanOrEqual(limit);
+    }
+    const dropped = n2.transport.stats().messagesDropped;
+    expect(dropped).toBeGreaterThan(0);
+    raw.socket.resume();
+    await waitFor(() => raw.frames.length - 1 === total - dropped, 'every frame not dropped');
+    const commits = raw.frames.slice(1).map((f) => f.body.length > 0 && (decodeMessageOf(f) as { commit: number }).commit);
+    for (let i = 1; i < commits.length; i++) expect(commits[i]).toBeGreaterThan(commits[i - 1] as number);
+    expect(commits[commits.length - 1]).toBe(total); // the newest is never the one dropped
+  });
+
+  it('a client with more than maxClientInflight unanswered requests gets TM_BUSY (not applied) for the excess', async () => {
+    const [p] = await freePorts(1);
+    const n = await startNode('n1', p!, {}, { limits: { maxClientInflight: 2 } });
+    nodes.push(n);
+    n.onClient = () => {}; // never answers
+    const raw = await rawConnect(p!);
+    raw.socket.write(hsAs('', 'client'));
+    for (let i = 1; i <= 3; i++) raw.socket.write(encodeClientRequest({ requestId: i, kind: 'propose', clientId: 'c', seq: i, payload: new Uint8Array(1) }));
+    await waitFor(() => raw.frames.length === 2, 'handshake answer and one response');
+    expect(decodeClientResponse(raw.frames[1]!.body)).toMatchObject({ requestId: 3, ok: false, code: 'TM_BUSY', outcome: 'not-applied' });
+    raw.socket.destroy();
+  });
+
+  it('a client that never reads its responses is closed as a slow reader', async () => {
+    const [p] = await freePorts(1);
+    const n = await startNode('n1', p!, {}, { limits: { maxSendQueueBytes: 1024 * 1024 } });
+    nodes.push(n);
+    const big = new Uint8Array(64 * 1024);
+    n.onClient = (req, reply) => reply({ requestId: req.requestId, ok: true, index: 1, result: big });
+    const raw = await rawConnect(p!);
+    raw.socket.pause();
+    raw.socket.write(hsAs('', 'client'));
+    for (let i = 1; i <= 1000 && !raw.closed; i++) {
+      raw.socket.write(encodeClientRequest({ requestId: i, kind: 'read', clientId: '', seq: 0, payload: new Uint8Array(0) }));
+      if (i % 50 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    await waitFor(() => (n.transport.stats().rejected['slow-reader'] ?? 0) === 1, 'slow-reader refusal');
+    raw.socket.destroy();
+  });
+});
+
+function decodeMessageOf(f: { type: number; body: Uint8Array }) {
+  return decodeMessage(f.type, f.body);
+}
