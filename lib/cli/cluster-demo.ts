@@ -95,6 +95,7 @@ export async function runClusterDemo(opts: ClusterDemoOptions): Promise<number> 
       }
     }, 200);
     const endProgress = () => {
+      clearInterval(progress);
       if (opts.tty) process.stdout.write(`\r${line()}\u001b[K\n`);
     };
 
@@ -155,7 +156,7 @@ export async function runClusterDemo(opts: ClusterDemoOptions): Promise<number> 
     const ok = checks.every((x) => x.ok);
     print('');
     print('summary');
-    print(`  writes: ${load.acked.size} acknowledged, ${load.unknown.size} unknown outcome, ${load.notApplied} refused (not applied); ${writers} concurrent writers`);
+    print(`  writes: ${load.acked.size} acknowledged, ${load.unknown.size} unknown outcome, ${load.notApplied} refused (not applied); ${writers} concurrent writers${load.failures.size === 0 ? '' : `; failures: ${[...load.failures].map(([code, n]) => `${code} ${n}`).join(', ')}`}`);
     print(`  failover: ${before.id} (gen ${before.view.generation}) killed -> ${after.id} (gen ${after.view.generation}) leader after ${Math.round(tElected - tKill)} ms; write gap ${Math.round(gapMs)} ms`);
     print(`  final: leader ${final.id}, generation ${final.view.generation}, high-water mark ${final.view.commit}`);
     print(`  checks: ${checks.filter((x) => x.ok).length}/${checks.length} passed${ok ? '' : ` — logs kept in ${baseDir}`}`);

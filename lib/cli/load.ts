@@ -20,6 +20,8 @@ export interface Load {
   readonly acked: Map<string, string>;
   readonly unknown: Map<string, string>;
   notApplied: number;
+  /** Failed calls by error code. */
+  readonly failures: Map<string, number>;
   /** performance.now() of every acknowledgement, in order. */
   readonly ackTimes: number[];
   stop: boolean;
@@ -27,7 +29,7 @@ export interface Load {
 }
 
 export function startLoad(kv: KvFacade, writers: number): Load {
-  const load: Load = { acked: new Map(), unknown: new Map(), notApplied: 0, ackTimes: [], stop: false, done: Promise.resolve() };
+  const load: Load = { acked: new Map(), unknown: new Map(), notApplied: 0, failures: new Map(), ackTimes: [], stop: false, done: Promise.resolve() };
   const writer = async (w: number) => {
     for (let seq = 1; !load.stop; seq++) {
       const key = demoKey(w, seq);
@@ -38,6 +40,7 @@ export function startLoad(kv: KvFacade, writers: number): Load {
         load.ackTimes.push(performance.now());
       } catch (err) {
         const f = classifyFailure(err);
+        load.failures.set(f.code, (load.failures.get(f.code) ?? 0) + 1);
         if (f.outcome === 'unknown') load.unknown.set(key, value);
         else load.notApplied++;
         await sleep(20);
@@ -56,7 +59,7 @@ export async function readAll(kv: KvFacade, follower: boolean): Promise<Map<stri
     const r = await kv.range(start, 'demo0', 5000, { follower });
     for (const [k, v] of r.entries) out.set(k, v);
     const last = r.entries[r.entries.length - 1];
-    if (r.entries.length < 5000 || last === undefined) break;
+    if (!r.more || last === undefined) break;
     start = last[0] + '\u0000';
   }
   return out;

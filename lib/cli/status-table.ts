@@ -62,7 +62,7 @@ export function toNodeView(doc: unknown): NodeView {
   return {
     id,
     role,
-    leaderId: typeof d.leaderId === 'string' ? d.leaderId : null,
+    leaderId: typeof d.leaderId === 'string' ? d.leaderId : typeof d.leader === 'string' ? d.leader : null,
     generation,
     commit,
     applied: num(d.applied),
