@@ -403,6 +403,11 @@ export class RaftStorage implements LogReader {
     });
   }
 
+  /** Largest entry payload a WAL record can carry (the WAL's `maxRecordBytes` less the entry header). */
+  get maxEntryBytes(): number {
+    return this.wal.options.maxRecordBytes - ENTRY_RECORD_HEADER_BYTES;
+  }
+
   /** Counters for status pages and tests. */
   stats(): RaftStorageStats {
     return {
