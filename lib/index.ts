@@ -15,3 +15,4 @@ export { MemoryLog } from './log/memory';
 export { Client, parseAddress } from './net/client';
 export type { ClientOptions, ClientResult, ReadOptions } from './net/client';
 export type { ClientRequest, ClientResponse, Endpoint, Logger, Transport, TransportHandlers } from './net/api';
+export * from './cluster/index';

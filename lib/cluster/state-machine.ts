@@ -1,0 +1,203 @@
+/**
+ * The user's replicated state machine, and what the node keeps around it: the
+ * Idempotent Receiver session table (a retried command is applied once), the
+ * envelope every replicated command travels in, and the node snapshot format
+ * (session table + the state machine's own snapshot).
+ *
+ * @packageDocumentation
+ */
+import { ErrorCodes } from '../errors';
+import { ByteReader, ByteWriter } from './bytes';
+
+/**
+ * A deterministic state machine replicated by a {@link TidemarkNode}. Every replica
+ * applies the same commands in the same order, so every method must be a pure function
+ * of the machine's state and its arguments: no clock, no randomness, no I/O whose result
+ * can differ between replicas. Errors a command can cause belong in its result, not in a
+ * throw: a throwing `apply` stops the node (it cannot be skipped on one replica only).
+ *
+ * @example
+ * ```ts
+ * class Counter implements StateMachine {
+ *   private n = 0;
+ *   apply(command: Uint8Array): Uint8Array { this.n += command[0] ?? 0; return Uint8Array.of(this.n); }
+ *   query(): Uint8Array { return Uint8Array.of(this.n); }
+ *   snapshot(): Uint8Array { return Uint8Array.of(this.n); }
+ *   restore(data: Uint8Array): void { this.n = data[0] ?? 0; }
+ * }
+ * ```
+ */
+export interface StateMachine {
+  /**
+   * Applies one committed command (log entry `index`, increasing by one per call
+   * except across a {@link restore}) and returns its result, which is sent to the
+   * client that proposed it and cached for its retries.
+   */
+  apply(command: Uint8Array, index: number): Uint8Array;
+  /** Answers a read-only query against the current state (must not change it). */
+  query(query: Uint8Array): Uint8Array;
+  /** The whole state as bytes (taken at the last applied index). */
+  snapshot(): Uint8Array;
+  /** Replaces the whole state by one {@link snapshot} returned (possibly on another replica). */
+  restore(data: Uint8Array): void;
+}
+
+// ---------------------------------------------------------------------------
+// Command envelope: what a replicated log entry of a client command holds.
+// u8 version (1) | u32 clientId length | clientId UTF-8 | u64 seq | command bytes
+// An empty clientId (seq 0) is a command without a session: never deduplicated.
+// ---------------------------------------------------------------------------
+
+const ENVELOPE_VERSION = 1;
+
+/** A client command with its session tag. */
+export interface CommandEnvelope {
+  readonly clientId: string;
+  readonly seq: number;
+  readonly command: Uint8Array;
+}
+
+export function encodeEnvelope(e: CommandEnvelope): Uint8Array {
+  return new ByteWriter(32 + e.command.length).u8(ENVELOPE_VERSION).string(e.clientId).u64(e.seq).raw(e.command).finish();
+}
+
+/** @throws TidemarkError TM_CORRUPTION (it comes from the log) */
+export function decodeEnvelope(data: Uint8Array): CommandEnvelope {
+  const r = new ByteReader(data, ErrorCodes.CORRUPTION, 'command envelope');
+  const version = r.u8();
+  if (version !== ENVELOPE_VERSION) r.fail(`unknown envelope version ${version}`);
+  const clientId = r.string();
+  const seq = r.u64();
+  return { clientId, seq, command: r.rest() };
+}
+
+// ---------------------------------------------------------------------------
+// Sessions (Idempotent Receiver)
+// ---------------------------------------------------------------------------
+
+/** Limits of the session table. Every replica must use the same values (they decide results). */
+export interface SessionOptions {
+  /** Sessions kept at most; the least recently used is dropped beyond. Default 10,000. */
+  readonly maxSessions?: number;
+  /** A session unused for this many log entries is dropped. Default 1,000,000. */
+  readonly expiryEntries?: number;
+}
+
+interface Session {
+  seq: number;
+  /** Log index of the last command applied in this session. */
+  index: number;
+  result: Uint8Array;
+}
+
+/** What applying an envelope through the session table gave. */
+export type SessionOutcome =
+  | { readonly kind: 'applied'; readonly result: Uint8Array }
+  | { readonly kind: 'duplicate'; readonly result: Uint8Array; readonly index: number }
+  /** The command's session is unknown (expired) or it is older than the session's last: not applied now. */
+  | { readonly kind: 'rejected'; readonly code: string; readonly message: string };
+
+/** Error code: a command of a session the cluster no longer remembers (its outcome is unknown). */
+export const SESSION_EXPIRED = 'TM_SESSION_EXPIRED';
+
+/**
+ * The session table: per client id, the last sequence number applied and its result.
+ * A command with that seq again returns the cached result without applying; a newer one
+ * is applied. Part of the replicated state (in every snapshot); expiry is driven by the
+ * log (count and index age), so every replica drops the same sessions at the same entry.
+ */
+export class SessionTable {
+  private readonly sessions = new Map<string, Session>();
+  readonly maxSessions: number;
+  readonly expiryEntries: number;
+
+  constructor(options: SessionOptions = {}) {
+    this.maxSessions = options.maxSessions ?? 10_000;
+    this.expiryEntries = options.expiryEntries ?? 1_000_000;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** The cached answer for (clientId, seq) if that command was already applied. */
+  lookup(clientId: string, seq: number): { result: Uint8Array; index: number } | 'older' | undefined {
+    const s = this.sessions.get(clientId);
+    if (s === undefined) return undefined;
+    if (seq === s.seq) return { result: s.result, index: s.index };
+    if (seq < s.seq) return 'older';
+    return undefined;
+  }
+
+  /** Applies `env` (log entry `index`) through the table; `apply` runs only for a new command. */
+  apply(env: CommandEnvelope, index: number, apply: (command: Uint8Array) => Uint8Array): SessionOutcome {
+    this.expire(index);
+    if (env.clientId === '') return { kind: 'applied', result: apply(env.command) };
+    const s = this.sessions.get(env.clientId);
+    if (s !== undefined) {
+      if (env.seq === s.seq) return { kind: 'duplicate', result: s.result, index: s.index };
+      if (env.seq < s.seq) {
+        return { kind: 'rejected', code: SESSION_EXPIRED, message: `seq ${env.seq} is older than the session's last applied seq ${s.seq}` };
+      }
+    } else if (env.seq > 1) {
+      // A session we no longer (or never) knew: its earlier commands may have been applied and this one too.
+      return { kind: 'rejected', code: SESSION_EXPIRED, message: `session ${env.clientId} is unknown or expired (seq ${env.seq}); start a new session` };
+    }
+    const result = apply(env.command);
+    this.sessions.delete(env.clientId);
+    this.sessions.set(env.clientId, { seq: env.seq, index, result });
+    while (this.sessions.size > this.maxSessions) {
+      const oldest = this.sessions.keys().next().value as string;
+      this.sessions.delete(oldest);
+    }
+    return { kind: 'applied', result };
+  }
+
+  private expire(index: number): void {
+    for (const [id, s] of this.sessions) {
+      if (s.index + this.expiryEntries >= index) break; // ordered by last use: the rest are newer
+      this.sessions.delete(id);
+    }
+  }
+
+  encode(w: ByteWriter): void {
+    w.u32(this.sessions.size);
+    for (const [id, s] of this.sessions) w.string(id).u64(s.seq).u64(s.index).bytes(s.result);
+  }
+
+  /** Replaces the table by the one encoded in `r`. */
+  decode(r: ByteReader): void {
+    this.sessions.clear();
+    const n = r.u32();
+    for (let i = 0; i < n; i++) {
+      const id = r.string();
+      const seq = r.u64();
+      const index = r.u64();
+      const result = r.bytes();
+      this.sessions.set(id, { seq, index, result });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Node snapshot: u32 magic "TMNS" | u8 version | session table | state-machine bytes (rest)
+// ---------------------------------------------------------------------------
+
+const NODE_SNAPSHOT_MAGIC = 0x534e4d54;
+const NODE_SNAPSHOT_VERSION = 1;
+
+export function encodeNodeSnapshot(sessions: SessionTable, machine: Uint8Array): Uint8Array {
+  const w = new ByteWriter(64 + machine.length).u32(NODE_SNAPSHOT_MAGIC).u8(NODE_SNAPSHOT_VERSION);
+  sessions.encode(w);
+  return w.raw(machine).finish();
+}
+
+/** Restores `sessions` and returns the state machine's bytes. @throws TM_CORRUPTION */
+export function decodeNodeSnapshot(data: Uint8Array, sessions: SessionTable): Uint8Array {
+  const r = new ByteReader(data, ErrorCodes.CORRUPTION, 'node snapshot');
+  if (r.u32() !== NODE_SNAPSHOT_MAGIC) r.fail('bad magic');
+  const version = r.u8();
+  if (version !== NODE_SNAPSHOT_VERSION) r.fail(`unknown version ${version}`);
+  sessions.decode(r);
+  return r.rest();
+}
