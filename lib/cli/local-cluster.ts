@@ -38,6 +38,8 @@ export interface LocalClusterOptions {
   readonly peerEndpoint?: (from: string, to: string, listen: Endpoint) => Endpoint;
   /** Reads one node's status. */
   readonly probe: StatusProbe;
+  /** Give every node a `--metrics-port` (see {@link LocalCluster.metrics}). */
+  readonly metrics?: boolean;
   /** Called with every line a node prints (stdout and stderr). */
   readonly onLine?: (id: string, line: string) => void;
 }
@@ -47,6 +49,7 @@ interface Member {
   readonly listen: Endpoint;
   readonly dir: string;
   readonly logFile: string;
+  readonly metricsPort: number | undefined;
   child: ChildProcess | null;
   exited: Promise<void> | null;
   stopped: boolean;
@@ -99,11 +102,11 @@ export class LocalCluster {
   static async prepare(opts: LocalClusterOptions): Promise<LocalCluster> {
     const c = new LocalCluster(opts);
     const ids = opts.ids ?? ['n1', 'n2', 'n3'];
-    const ports = await freePorts(ids.length);
+    const ports = await freePorts(opts.metrics === true ? 2 * ids.length : ids.length);
     ids.forEach((id, i) => {
       const dir = path.join(opts.baseDir, id);
       fs.mkdirSync(dir, { recursive: true });
-      c.members.set(id, { id, listen: { host: '127.0.0.1', port: ports[i] as number }, dir, logFile: path.join(opts.baseDir, `${id}.log`), child: null, exited: null, stopped: true, starts: 0 });
+      c.members.set(id, { id, listen: { host: '127.0.0.1', port: ports[i] as number }, dir, logFile: path.join(opts.baseDir, `${id}.log`), metricsPort: opts.metrics === true ? ports[ids.length + i] : undefined, child: null, exited: null, stopped: true, starts: 0 });
     });
     return c;
   }
@@ -161,6 +164,7 @@ export class LocalCluster {
     const args = ['node', '--id', id, '--dir', m.dir, '--listen', formatEndpoint(m.listen)];
     for (const other of this.ids()) if (other !== id) args.push('--peer', `${other}=${formatEndpoint(peerEndpoint(id, other, this.endpoint(other)))}`);
     if (this.opts.clusterId !== undefined) args.push('--cluster-id', this.opts.clusterId);
+    if (m.metricsPort !== undefined) args.push('--metrics-port', String(m.metricsPort));
     args.push(...(this.opts.nodeArgs ?? []), ...(this.opts.nodeArgsFor?.(id) ?? []));
     return args;
   }
@@ -231,6 +235,15 @@ export class LocalCluster {
     clearTimeout(timer);
     if (!clean) await this.kill(id);
     return clean === true;
+  }
+
+  /** The node's Prometheus text from its `--metrics-port` (needs the `metrics` option). */
+  async metrics(id: string, timeoutMs = 2000): Promise<string> {
+    const port = this.member(id).metricsPort;
+    if (port === undefined) throw new Error('LocalCluster: started without the metrics option');
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) throw new Error(`metrics of ${id}: HTTP ${res.status}`);
+    return res.text();
   }
 
   /** Exit code and signal of the node's last process, from its log file. */

@@ -122,3 +122,14 @@ export async function serveMetrics(host: string, port: number, render: () => str
   });
   return server;
 }
+
+/**
+ * The value of one sample in Prometheus text (`name` or `name{labels}` exactly as
+ * rendered, e.g. `tidemark_role{role="leader"}`), or undefined when absent.
+ */
+export function sampleValue(text: string, sample: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(sample + ' ')) return Number(line.slice(sample.length + 1));
+  }
+  return undefined;
+}

@@ -5,14 +5,25 @@
  *   below the leader's low-water mark catches up by snapshot (its log restarts after the
  *   snapshot's index) and holds every acknowledged write;
  * - then every node is stopped (SIGTERM) and started again: the state machine is the
- *   same on every node, byte for byte, and a counter advanced by compare-and-set shows
- *   that no entry was applied twice (a replayed cas would fail or double-count).
+ *   same on every node, and each node applied, since it started, exactly the entries
+ *   after the snapshot it opened with (its `tidemark_commits_total` on /metrics equals
+ *   its applied index minus that snapshot index): nothing applied twice, nothing skipped.
  */
 import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
 import { readAll, startLoad, verify } from '../../lib/cli/load';
 import { sleep } from '../../lib/cli/local-cluster';
 import type { NodeView } from '../../lib/cli/status-table';
+import { sampleValue } from '../../lib/cli/prometheus';
 import { eventually, testCluster } from './harness';
+
+/** The snapshot index in the last "node opened" line of a node's log. */
+function openedSnapshotIndex(logFile: string): number {
+  const lines = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"msg":"node opened"'));
+  const last = lines[lines.length - 1];
+  if (last === undefined) throw new Error(`no "node opened" line in ${logFile}`);
+  return (JSON.parse(last) as { snapshotIndex: number }).snapshotIndex;
+}
 
 async function statusOf(get: () => Promise<NodeView | Error>): Promise<NodeView> {
   const v = await get();
@@ -22,7 +33,7 @@ async function statusOf(get: () => Promise<NodeView | Error>): Promise<NodeView>
 
 describe('cluster processes: restarts', () => {
   it('a node below the low-water mark catches up by snapshot; a full restart changes nothing', { timeout: 150_000 }, async () => {
-    const { cluster, kv } = await testCluster({ nodeArgsFor: () => ['--snapshot-entries', '50'] });
+    const { cluster, kv } = await testCluster({ nodeArgsFor: () => ['--snapshot-entries', '50'], metrics: true });
     const leader = await cluster.waitForLeader(30_000);
     const follower = cluster.ids().find((id) => id !== leader.id) as string;
     const client = kv();
@@ -67,6 +78,17 @@ describe('cluster processes: restarts', () => {
     for (const id of cluster.ids()) await cluster.waitForApplied(id, leaderNow.view.commit, 30_000);
     const after = kv();
     expect((await after.get('counter')).value).toBe(String(counter));
+    // Each node applied, since it started, exactly the entries after the snapshot it opened with.
+    const settledBefore = await cluster.waitForLeader(10_000);
+    for (const id of cluster.ids()) {
+      const v = await cluster.waitForApplied(id, settledBefore.view.commit, 30_000);
+      const opened = openedSnapshotIndex(cluster.logFile(id));
+      const text = await cluster.metrics(id);
+      const applied = sampleValue(text, 'tidemark_applied_index');
+      const commits = sampleValue(text, 'tidemark_commits_total');
+      process.stdout.write(`[restart] ${id}: opened at snapshot ${opened}, applied ${applied} (status ${v.applied}), entries applied since start ${commits}\n`);
+      expect(commits, `node ${id}: entries applied since the restart`).toBe((applied as number) - opened);
+    }
     expect((await after.cas('counter', String(counter), String(counter + 1))).swapped).toBe(true);
     counter++;
     const settled = await cluster.waitForLeader(10_000);
