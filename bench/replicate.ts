@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { LocalCluster, sleep } from '../lib/cli/local-cluster';
-import { longestGap } from '../lib/cli/load';
+import { writeGap } from '../lib/cli/load';
 import { openKv, probeStatus, type KvFacade } from '../lib/cli/wiring';
 
 const { values } = parseArgs({
@@ -151,8 +151,7 @@ async function main(): Promise<void> {
     const next = await cluster.waitForLeader(20_000, cluster.ids().filter((id) => id !== leader.id), [leader.id]);
     const tElected = performance.now();
     const r = await loadDone;
-    const first = r.ackTimes.find((t) => t > tKill);
-    const gap = first === undefined ? NaN : longestGap(r.ackTimes.sort((a, b) => a - b), tKill, first);
+    const gap = writeGap(r.ackTimes, tKill, tElected) ?? NaN;
     out.failover = { killed: leader.id, newLeader: next.id, electedAfterMs: Math.round(tElected - tKill), writeGapMs: Math.round(gap) };
     process.stdout.write(`failover: killed ${leader.id}, ${next.id} leader after ${Math.round(tElected - tKill)} ms, write gap ${Math.round(gap)} ms\n`);
     cluster.spawn(leader.id);

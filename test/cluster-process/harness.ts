@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { expect, onTestFailed, onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { LocalCluster, sleep, type LocalClusterOptions } from '../../lib/cli/local-cluster';
 import { readAll, verify, type Load } from '../../lib/cli/load';
 import { classifyFailure, openKv, probeStatus, type KvFacade } from '../../lib/cli/wiring';
@@ -36,21 +36,21 @@ export async function testCluster(opts: Partial<LocalClusterOptions> & { start?:
     ...opts,
   };
   const cluster = opts.start === false ? await LocalCluster.prepare(options) : await LocalCluster.start(options);
-  onTestFailed(() => {
-    for (const id of cluster.ids()) {
-      let text = '';
-      try {
-        text = fs.readFileSync(cluster.logFile(id), 'utf8');
-      } catch {
-        text = '(no log)';
-      }
-      const lines = text.split('\n');
-      process.stderr.write(`\n----- ${id} log (last 80 of ${lines.length} lines) -----\n${lines.slice(-80).join('\n')}\n`);
-    }
-  });
-  onTestFinished(async () => {
+  onTestFinished(async (ctx) => {
     await Promise.allSettled(clients.map((c) => c.close()));
     await cluster.killAll();
+    if (ctx.task.result?.state === 'fail') {
+      for (const id of cluster.ids()) {
+        let text: string;
+        try {
+          text = fs.readFileSync(cluster.logFile(id), 'utf8');
+        } catch {
+          text = '(no log)';
+        }
+        const lines = text.split('\n');
+        process.stderr.write(`\n----- ${id} log (last 80 of ${lines.length} lines; all in ${cluster.logFile(id)} with TIDEMARK_KEEP_TMP=1) -----\n${lines.slice(-80).join('\n')}\n`);
+      }
+    }
     if (process.env.TIDEMARK_KEEP_TMP !== '1') fs.rmSync(dir, { recursive: true, force: true });
   });
   const kv = (endpoints: readonly Endpoint[] = cluster.endpoints()) => {
@@ -148,7 +148,9 @@ export async function expectEveryNodeHas(cluster: LocalCluster, kv: (endpoints?:
   for (const id of cluster.ids()) await cluster.waitForApplied(id, leader.view.commit, 30_000);
   for (const load of loads) expect(load.acked.size, `${label}: a load had no acknowledged write`).toBeGreaterThan(0);
   for (const id of cluster.ids()) {
-    const read = await readAll(kv([cluster.endpoint(id)]), true);
-    loads.forEach((load, i) => expect(verify(read, load).slice(0, 5), `${label}: node ${id}, load ${i}`).toEqual([]));
+    for (const load of loads) {
+      const read = await readAll(kv([cluster.endpoint(id)]), true, load.prefix);
+      expect(verify(read, load).slice(0, 5), `${label}: node ${id}, load '${load.prefix}'`).toEqual([]);
+    }
   }
 }

@@ -30,8 +30,8 @@ describe('cluster processes: partition of the leader', () => {
       for (const from of cluster.ids()) for (const to of cluster.ids()) if (from !== to) proxies.set(`${from}>${to}`, await TcpProxy.start(cluster.endpoint(to)));
       for (const id of cluster.ids()) cluster.spawn(id);
       const old = await cluster.waitForLeader(30_000);
-      const all = startLoad(kv(), 4);
-      const pinned = startLoad(kv([cluster.endpoint(old.id)]), 2);
+      const all = startLoad(kv(), 4, 'all');
+      const pinned = startLoad(kv([cluster.endpoint(old.id)]), 2, 'pinned');
       const registers = new RegisterWorkload(kv(), rng);
       registers.start(4);
       await sleep(500);
