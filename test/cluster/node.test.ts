@@ -164,6 +164,22 @@ describe('TidemarkNode cluster (in-memory transport, real WALs)', () => {
       }
       // An unknown session past seq 1 is refused (its earlier commands may be forgotten).
       expect(await leader.request({ ...req, clientId: 'stranger', seq: 5 })).toMatchObject({ ok: false, code: 'TM_SESSION_EXPIRED' });
+      // A pipelined session: 20 seqs in flight at once (firstUnackedSeq 1), then every one retried.
+      const pipe = (seq: number) => ({ kind: 'propose' as const, clientId: 'pipe', seq, firstUnackedSeq: 1, payload: Buffer.from(`p${seq}`) });
+      const seqs = Array.from({ length: 20 }, (_, i) => 20 - i);
+      const firstRound = await Promise.all(seqs.map((s) => leader.request(pipe(s))));
+      const retries = await Promise.all(seqs.map((s) => leader.request(pipe(s))));
+      for (let i = 0; i < seqs.length; i++) {
+        const x = firstRound[i];
+        const y = retries[i];
+        if (x === undefined || y === undefined || !x.ok || !y.ok) throw new Error(`pipelined seq ${seqs[i]} failed`);
+        expect([y.index, Buffer.from(y.result).toString()]).toEqual([x.index, Buffer.from(x.result).toString()]);
+      }
+      await c.waitForApplied(leader.applied);
+      for (const id of IDS) {
+        const texts = (c.machines.get(id) as ListMachine).items.map((i) => i.text).filter((t) => t.startsWith('p'));
+        expect(texts.sort()).toEqual(seqs.map((s) => `p${s}`).sort());
+      }
       // Not the leader: a definite refusal with the leader's id.
       const follower = [...c.nodes.values()].find((n) => n.role !== 'leader');
       expect(await follower?.request({ ...req, clientId: 'x', seq: 1 })).toMatchObject({ ok: false, code: 'TM_NOT_LEADER', outcome: 'not-applied', leaderId: leader.id });
