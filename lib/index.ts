@@ -11,5 +11,5 @@ export type { WalEntry, WalHistogram, WalRange, WalStats } from './log/wal';
 export type { SyncMode, WalOptions } from './log/options';
 export { SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX, SEGMENT_BYTES_DEFAULT, RECORD_BYTES_DEFAULT, BUSY_POLL_MICROS_DEFAULT, BUSY_POLL_MICROS_MAX } from './log/options';
 export * from './core/index';
-export * from './cluster/index';
 export { MemoryLog } from './log/memory';
+export * from './cluster/index';
