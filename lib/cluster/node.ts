@@ -24,7 +24,7 @@ import { Replica, type ReplicaStatus } from '../core/replica';
 import type { ReplicaOptions } from '../core/options';
 import { SeededRandom } from '../core/random';
 import { type Entry, type Message, type NodeId, type ReadState, type Ready, type Role, Roles, type Snapshot } from '../core/types';
-import type { WalOptions } from '../log/wal';
+import type { WalHistogram, WalOptions } from '../log/wal';
 import type { ClientRequest, ClientResponse, Logger, Transport } from '../net/api';
 import { KvStore } from './kv';
 import { type SessionOptions, SessionTable, type StateMachine, decodeEnvelope, envelopeOverhead, decodeNodeSnapshot, encodeEnvelope, encodeNodeSnapshot } from './state-machine';
@@ -137,7 +137,10 @@ export interface NodeMetrics {
   readonly sessions: number;
   readonly persistLatencyUs: NodeHistogram;
   readonly walSyncs: number;
+  /** The WAL's own fdatasync latency histogram (lower bounds in µs, counts). */
+  readonly walSyncLatencyUs: WalHistogram;
   readonly walBytesWritten: number;
+  readonly walSegments: number;
   readonly memoryEntryBytes: number;
   /** Leader only. */
   readonly peers: ReadonlyArray<{ readonly id: NodeId; readonly match: number; readonly lag: number; readonly inflightAppends: number; readonly inflightBytes: number }>;
@@ -764,7 +767,9 @@ export class TidemarkNode extends EventEmitter {
       sessions: this.sessions.size,
       persistLatencyUs: this.persistLatency.snapshot('microseconds'),
       walSyncs: st.wal.syncs,
+      walSyncLatencyUs: st.wal.syncLatencyUs,
       walBytesWritten: st.wal.bytesWritten,
+      walSegments: st.wal.segments,
       memoryEntryBytes: st.memoryEntryBytes,
       peers: s.peers.map((p) => ({ id: p.id, match: p.match, lag: s.lastIndex - p.match, inflightAppends: p.inflightAppends, inflightBytes: p.inflightBytes })),
     };
