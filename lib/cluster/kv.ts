@@ -50,6 +50,8 @@ const OP = { put: 0x01, delete: 0x02, cas: 0x03, get: 0x11, range: 0x12, error: 
 
 function checkKey(key: unknown): string {
   if (typeof key !== 'string') throw TidemarkError.invalidArgument(`key must be a string, got ${typeof key}`);
+  // A lone surrogate has no UTF-8 form: two different keys would be stored as one.
+  if (!(key as string & { isWellFormed(): boolean }).isWellFormed()) throw TidemarkError.invalidArgument('key must be well-formed UTF-16 (no lone surrogates)');
   return key;
 }
 function checkBytes(name: string, v: unknown): Uint8Array {

@@ -24,10 +24,10 @@ import { Replica, type ReplicaStatus } from '../core/replica';
 import type { ReplicaOptions } from '../core/options';
 import { SeededRandom } from '../core/random';
 import { type Entry, type Message, type NodeId, type ReadState, type Ready, type Role, Roles, type Snapshot } from '../core/types';
-import type { WalOptions } from '../log/wal';
+import type { WalHistogram, WalOptions } from '../log/wal';
 import type { ClientRequest, ClientResponse, Logger, Transport } from '../net/api';
 import { KvStore } from './kv';
-import { type SessionOptions, SessionTable, type StateMachine, decodeEnvelope, decodeNodeSnapshot, encodeEnvelope, encodeNodeSnapshot } from './state-machine';
+import { type SessionOptions, SessionTable, type StateMachine, decodeEnvelope, envelopeOverhead, decodeNodeSnapshot, encodeEnvelope, encodeNodeSnapshot } from './state-machine';
 import { RaftStorage } from './storage';
 
 /** Error code of a command whose fate is unknown (it may or may not be applied): retry with the same client id and seq. */
@@ -137,7 +137,10 @@ export interface NodeMetrics {
   readonly sessions: number;
   readonly persistLatencyUs: NodeHistogram;
   readonly walSyncs: number;
+  /** The WAL's own fdatasync latency histogram (lower bounds in µs, counts). */
+  readonly walSyncLatencyUs: WalHistogram;
   readonly walBytesWritten: number;
+  readonly walSegments: number;
   readonly memoryEntryBytes: number;
   /** Leader only. */
   readonly peers: ReadonlyArray<{ readonly id: NodeId; readonly match: number; readonly lag: number; readonly inflightAppends: number; readonly inflightBytes: number }>;
@@ -175,6 +178,10 @@ interface PendingRead {
   index: number;
 }
 
+function sessionKey(clientId: string, seq: number): string {
+  return `${seq}:${clientId}`;
+}
+
 function positive(name: string, v: number | undefined, fallback: number): number {
   const x = v ?? fallback;
   if (!Number.isSafeInteger(x) || x < 1) throw TidemarkError.invalidArgument(`${name} must be a positive integer, got ${String(v)}`);
@@ -200,7 +207,8 @@ export class TidemarkNode extends EventEmitter {
 
   private appliedIndex: number;
   private readonly pending = new Map<number, PendingProposal>();
-  private readonly pendingBySession = new Map<string, { seq: number; index: number }>();
+  /** (clientId, seq) → log index of its proposal in flight on this leader. */
+  private readonly pendingBySession = new Map<string, number>();
   private readonly reads = new Map<string, PendingRead>();
   private waitingReads: PendingRead[] = [];
   private readSeq = 0;
@@ -262,7 +270,7 @@ export class TidemarkNode extends EventEmitter {
       random: new SeededRandom(seed),
       electionTimeoutTicks,
       heartbeatTicks,
-      maxEntryBytes: storage.maxEntryBytes - 16 - MAX_CLIENT_ID_BYTES, // room for the session envelope
+      maxEntryBytes: storage.maxEntryBytes - envelopeOverhead(MAX_CLIENT_ID_BYTES),
       applied: this.appliedIndex,
     });
     this.lastRole = this.replica.role;
@@ -459,6 +467,10 @@ export class TidemarkNode extends EventEmitter {
         reply(this.failure(req.requestId, ErrorCodes.INVALID_ARGUMENT, `clientId is longer than ${MAX_CLIENT_ID_BYTES} bytes`, 'not-applied'));
         return;
       }
+      if (req.firstUnackedSeq !== undefined && (!Number.isSafeInteger(req.firstUnackedSeq) || req.firstUnackedSeq < 0)) {
+        reply(this.failure(req.requestId, ErrorCodes.INVALID_ARGUMENT, 'firstUnackedSeq must be a non-negative integer', 'not-applied'));
+        return;
+      }
       if (req.seq < 1) {
         reply(this.failure(req.requestId, ErrorCodes.INVALID_ARGUMENT, 'seq must be 1 or more with a clientId', 'not-applied'));
         return;
@@ -472,18 +484,16 @@ export class TidemarkNode extends EventEmitter {
         reply({ requestId: req.requestId, ok: true, result: cached.result, index: cached.index });
         return;
       }
-      const inFlight = this.pendingBySession.get(req.clientId);
-      if (inFlight !== undefined && inFlight.seq === req.seq) {
-        const p = this.pending.get(inFlight.index);
-        if (p !== undefined) {
-          p.waiters.push(waiter);
-          return;
-        }
+      const inFlight = this.pendingBySession.get(sessionKey(req.clientId, req.seq));
+      const p = inFlight === undefined ? undefined : this.pending.get(inFlight);
+      if (p !== undefined) {
+        p.waiters.push(waiter);
+        return;
       }
     }
     let at: { index: number; generation: number };
     try {
-      at = this.replica.propose(encodeEnvelope({ clientId: req.clientId, seq: req.seq, command: req.payload }));
+      at = this.replica.propose(encodeEnvelope({ clientId: req.clientId, seq: req.seq, firstUnackedSeq: req.firstUnackedSeq ?? 0, command: req.payload }));
     } catch (err) {
       this.counters.proposalsRefused++;
       reply(this.refusal(req.requestId, err));
@@ -491,7 +501,7 @@ export class TidemarkNode extends EventEmitter {
     }
     this.counters.proposals++;
     this.pending.set(at.index, { generation: at.generation, clientId: req.clientId, seq: req.seq, waiters: [waiter] });
-    if (req.clientId !== '') this.pendingBySession.set(req.clientId, { seq: req.seq, index: at.index });
+    if (req.clientId !== '') this.pendingBySession.set(sessionKey(req.clientId, req.seq), at.index);
     this.schedule();
   }
 
@@ -617,8 +627,8 @@ export class TidemarkNode extends EventEmitter {
 
   private forgetSession(p: PendingProposal, index: number): void {
     if (p.clientId === '') return;
-    const s = this.pendingBySession.get(p.clientId);
-    if (s !== undefined && s.index === index) this.pendingBySession.delete(p.clientId);
+    const key = sessionKey(p.clientId, p.seq);
+    if (this.pendingBySession.get(key) === index) this.pendingBySession.delete(key);
   }
 
   private settleUnknown(index: number, p: PendingProposal, why: string): void {
@@ -690,7 +700,7 @@ export class TidemarkNode extends EventEmitter {
     const snapIndex = this.storage.firstIndex() - 1;
     const applied = this.appliedIndex;
     if (applied <= snapIndex) return;
-    if (applied - snapIndex < this.snapshotEntries && this.storage.stats().memoryEntryBytes < this.snapshotBytes) return;
+    if (applied - snapIndex < this.snapshotEntries && this.storage.memoryEntryBytes < this.snapshotBytes) return;
     this.snapshotNow();
   }
 
@@ -757,7 +767,9 @@ export class TidemarkNode extends EventEmitter {
       sessions: this.sessions.size,
       persistLatencyUs: this.persistLatency.snapshot('microseconds'),
       walSyncs: st.wal.syncs,
+      walSyncLatencyUs: st.wal.syncLatencyUs,
       walBytesWritten: st.wal.bytesWritten,
+      walSegments: st.wal.segments,
       memoryEntryBytes: st.memoryEntryBytes,
       peers: s.peers.map((p) => ({ id: p.id, match: p.match, lag: s.lastIndex - p.match, inflightAppends: p.inflightAppends, inflightBytes: p.inflightBytes })),
     };

@@ -44,7 +44,7 @@ export interface StateMachine {
 
 // ---------------------------------------------------------------------------
 // Command envelope: what a replicated log entry of a client command holds.
-// u8 version (1) | u32 clientId length | clientId UTF-8 | u64 seq | command bytes
+// u8 version (1) | str clientId | u64 seq | u64 firstUnackedSeq (0: not sent) | command bytes
 // An empty clientId (seq 0) is a command without a session: never deduplicated.
 // ---------------------------------------------------------------------------
 
@@ -54,11 +54,18 @@ const ENVELOPE_VERSION = 1;
 export interface CommandEnvelope {
   readonly clientId: string;
   readonly seq: number;
+  /** Every seq of the session below this was answered to the client (0: not said). */
+  readonly firstUnackedSeq: number;
   readonly command: Uint8Array;
 }
 
+/** Bytes an envelope adds to a command, for a client id of `clientIdBytes`. */
+export function envelopeOverhead(clientIdBytes: number): number {
+  return 1 + 4 + clientIdBytes + 8 + 8;
+}
+
 export function encodeEnvelope(e: CommandEnvelope): Uint8Array {
-  return new ByteWriter(32 + e.command.length).u8(ENVELOPE_VERSION).string(e.clientId).u64(e.seq).raw(e.command).finish();
+  return new ByteWriter(32 + e.command.length).u8(ENVELOPE_VERSION).string(e.clientId).u64(e.seq).u64(e.firstUnackedSeq).raw(e.command).finish();
 }
 
 /** @throws TidemarkError TM_CORRUPTION (it comes from the log) */
@@ -68,7 +75,8 @@ export function decodeEnvelope(data: Uint8Array): CommandEnvelope {
   if (version !== ENVELOPE_VERSION) r.fail(`unknown envelope version ${version}`);
   const clientId = r.string();
   const seq = r.u64();
-  return { clientId, seq, command: r.rest() };
+  const firstUnackedSeq = r.u64();
+  return { clientId, seq, firstUnackedSeq, command: r.rest() };
 }
 
 // ---------------------------------------------------------------------------
@@ -79,40 +87,53 @@ export function decodeEnvelope(data: Uint8Array): CommandEnvelope {
 export interface SessionOptions {
   /** Sessions kept at most; the least recently used is dropped beyond. Default 10,000. */
   readonly maxSessions?: number;
+  /** Cached results per session at most (pipelined clients); the lowest seq is dropped beyond. Default 256. */
+  readonly maxResultsPerSession?: number;
   /** A session unused for this many log entries is dropped. Default 1,000,000. */
   readonly expiryEntries?: number;
 }
 
 interface Session {
-  seq: number;
-  /** Log index of the last command applied in this session. */
+  /** Every seq below this was answered (the client said so, or its result was dropped): a copy of one is refused. */
+  floor: number;
+  /** Log index of the last command applied in this session (expiry, LRU order). */
   index: number;
-  result: Uint8Array;
+  /** Results of seqs ≥ floor, by seq. */
+  readonly results: Map<number, { index: number; result: Uint8Array }>;
 }
 
 /** What applying an envelope through the session table gave. */
 export type SessionOutcome =
   | { readonly kind: 'applied'; readonly result: Uint8Array }
   | { readonly kind: 'duplicate'; readonly result: Uint8Array; readonly index: number }
-  /** The command's session is unknown (expired) or it is older than the session's last: not applied now. */
+  /** Not applied now: the session is unknown though the client had answers (expired), or the seq is below the session's floor. */
   | { readonly kind: 'rejected'; readonly code: string; readonly message: string };
 
-/** Error code: a command of a session the cluster no longer remembers (its outcome is unknown). */
+/** Error code: a command of a session the cluster no longer remembers, or an old copy (its outcome is unknown). */
 export const SESSION_EXPIRED = 'TM_SESSION_EXPIRED';
 
 /**
- * The session table: per client id, the last sequence number applied and its result.
- * A command with that seq again returns the cached result without applying; a newer one
- * is applied. Part of the replicated state (in every snapshot); expiry is driven by the
- * log (count and index age), so every replica drops the same sessions at the same entry.
+ * The session table (Raft thesis §6.3): per client id, the results of its recent commands
+ * by seq. A command whose seq has a result returns it without applying again; a new seq is
+ * applied. Clients may pipeline (several seqs in flight, applied in any order); each command
+ * carries the client's `firstUnackedSeq`, below which results are dropped. A client that does
+ * not send it is taken to have one command in flight (floor = seq).
+ *
+ * A session the table does not know is created when the client has had no answer yet
+ * (floor ≤ 1); otherwise it expired here and the command is refused with
+ * {@link SESSION_EXPIRED} (outcome unknown: start a new session). Part of the replicated
+ * state (in every snapshot); expiry is driven by the log (LRU count and index age), so every
+ * replica drops the same sessions at the same entry.
  */
 export class SessionTable {
   private readonly sessions = new Map<string, Session>();
   readonly maxSessions: number;
+  readonly maxResultsPerSession: number;
   readonly expiryEntries: number;
 
   constructor(options: SessionOptions = {}) {
     this.maxSessions = options.maxSessions ?? 10_000;
+    this.maxResultsPerSession = options.maxResultsPerSession ?? 256;
     this.expiryEntries = options.expiryEntries ?? 1_000_000;
   }
 
@@ -120,32 +141,48 @@ export class SessionTable {
     return this.sessions.size;
   }
 
-  /** The cached answer for (clientId, seq) if that command was already applied. */
+  /** The cached answer for (clientId, seq) if that command was already applied; 'older' if below the floor. */
   lookup(clientId: string, seq: number): { result: Uint8Array; index: number } | 'older' | undefined {
     const s = this.sessions.get(clientId);
     if (s === undefined) return undefined;
-    if (seq === s.seq) return { result: s.result, index: s.index };
-    if (seq < s.seq) return 'older';
-    return undefined;
+    const r = s.results.get(seq);
+    if (r !== undefined) return r;
+    return seq < s.floor ? 'older' : undefined;
   }
 
   /** Applies `env` (log entry `index`) through the table; `apply` runs only for a new command. */
   apply(env: CommandEnvelope, index: number, apply: (command: Uint8Array) => Uint8Array): SessionOutcome {
     this.expire(index);
     if (env.clientId === '') return { kind: 'applied', result: apply(env.command) };
-    const s = this.sessions.get(env.clientId);
-    if (s !== undefined) {
-      if (env.seq === s.seq) return { kind: 'duplicate', result: s.result, index: s.index };
-      if (env.seq < s.seq) {
-        return { kind: 'rejected', code: SESSION_EXPIRED, message: `seq ${env.seq} is older than the session's last applied seq ${s.seq}` };
+    const floor = env.firstUnackedSeq > 0 ? Math.min(env.firstUnackedSeq, env.seq) : env.seq;
+    let s = this.sessions.get(env.clientId);
+    if (s === undefined) {
+      if (floor > 1) {
+        return { kind: 'rejected', code: SESSION_EXPIRED, message: `session ${env.clientId} is unknown or expired (seq ${env.seq}); start a new session` };
       }
-    } else if (env.seq > 1) {
-      // A session we no longer (or never) knew: its earlier commands may have been applied and this one too.
-      return { kind: 'rejected', code: SESSION_EXPIRED, message: `session ${env.clientId} is unknown or expired (seq ${env.seq}); start a new session` };
+      s = { floor: 1, index, results: new Map() };
+    } else {
+      const r = s.results.get(env.seq);
+      if (r !== undefined) return { kind: 'duplicate', result: r.result, index: r.index };
+      if (env.seq < s.floor) {
+        return { kind: 'rejected', code: SESSION_EXPIRED, message: `seq ${env.seq} is below the session's oldest remembered seq ${s.floor}` };
+      }
+    }
+    if (floor > s.floor) {
+      s.floor = floor;
+      for (const seq of s.results.keys()) if (seq < floor) s.results.delete(seq);
     }
     const result = apply(env.command);
+    s.results.set(env.seq, { index, result });
+    if (s.results.size > this.maxResultsPerSession) {
+      let lowest = Number.POSITIVE_INFINITY;
+      for (const seq of s.results.keys()) if (seq < lowest) lowest = seq;
+      s.results.delete(lowest);
+      s.floor = Math.max(s.floor, lowest + 1);
+    }
+    s.index = index;
     this.sessions.delete(env.clientId);
-    this.sessions.set(env.clientId, { seq: env.seq, index, result });
+    this.sessions.set(env.clientId, s);
     while (this.sessions.size > this.maxSessions) {
       const oldest = this.sessions.keys().next().value as string;
       this.sessions.delete(oldest);
@@ -162,7 +199,10 @@ export class SessionTable {
 
   encode(w: ByteWriter): void {
     w.u32(this.sessions.size);
-    for (const [id, s] of this.sessions) w.string(id).u64(s.seq).u64(s.index).bytes(s.result);
+    for (const [id, s] of this.sessions) {
+      w.string(id).u64(s.floor).u64(s.index).u32(s.results.size);
+      for (const [seq, r] of s.results) w.u64(seq).u64(r.index).bytes(r.result);
+    }
   }
 
   /** Replaces the table by the one encoded in `r`. */
@@ -171,10 +211,16 @@ export class SessionTable {
     const n = r.u32();
     for (let i = 0; i < n; i++) {
       const id = r.string();
-      const seq = r.u64();
+      const floor = r.u64();
       const index = r.u64();
-      const result = r.bytes();
-      this.sessions.set(id, { seq, index, result });
+      const count = r.u32();
+      const results = new Map<number, { index: number; result: Uint8Array }>();
+      for (let k = 0; k < count; k++) {
+        const seq = r.u64();
+        const at = r.u64();
+        results.set(seq, { index: at, result: r.bytes() });
+      }
+      this.sessions.set(id, { floor, index, results });
     }
   }
 }

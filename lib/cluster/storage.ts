@@ -403,6 +403,11 @@ export class RaftStorage implements LogReader {
     });
   }
 
+  /** Bytes of the entries held in memory (payloads plus {@link ENTRY_OVERHEAD_BYTES} each). */
+  get memoryEntryBytes(): number {
+    return this.memBytes;
+  }
+
   /** Largest entry payload a WAL record can carry (the WAL's `maxRecordBytes` less the entry header). */
   get maxEntryBytes(): number {
     return this.wal.options.maxRecordBytes - ENTRY_RECORD_HEADER_BYTES;

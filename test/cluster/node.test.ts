@@ -137,6 +137,40 @@ describe('TidemarkNode cluster (in-memory transport, real WALs)', () => {
     }
   });
 
+  it('keeps disk and memory bounded by the snapshot policy as the log grows', async () => {
+    const c = new TestCluster(await tmpDir('cluster'), IDS, { snapshotEntries: 200, wal: { sync: 'fdatasync', segmentBytes: 64 * 1024 } });
+    try {
+      await c.startAll();
+      await c.waitForLeader();
+      const value = 'v'.repeat(1000);
+      const maxSeen = { segments: 0, memory: 0 };
+      await Promise.all(
+        [0, 1, 2, 3, 4, 5, 6, 7].map(async (w) => {
+          const kv = new KvClient(c.client(`bounded${w}`));
+          for (let i = 0; i < 250; i++) {
+            await kv.put(`w${w}-${i % 50}`, value);
+            for (const n of c.nodes.values()) {
+              const m = n.metrics();
+              maxSeen.segments = Math.max(maxSeen.segments, m.walSegments);
+              maxSeen.memory = Math.max(maxSeen.memory, m.memoryEntryBytes);
+            }
+          }
+        }),
+      );
+      const leader = c.leader();
+      if (leader === undefined) throw new Error('no leader');
+      expect(leader.applied).toBeGreaterThan(2000);
+      // 2000 entries of ~1 KiB would fill ~35 segments of 64 KiB and ~2 MiB of memory without compaction.
+      // eslint-disable-next-line no-console
+      console.log(`node.test: at most ${maxSeen.segments} WAL segments and ${maxSeen.memory} entry bytes in memory on any node`);
+      expect(maxSeen.segments).toBeLessThan(12);
+      expect(maxSeen.memory).toBeLessThan(600 * 1024);
+      expect(leader.metrics().snapshotsTaken).toBeGreaterThanOrEqual(5);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
   it('applies a retried command once and returns the cached result', async () => {
     const c = new TestCluster(await tmpDir('cluster'), IDS, {}, () => new ListMachine());
     try {
@@ -164,6 +198,22 @@ describe('TidemarkNode cluster (in-memory transport, real WALs)', () => {
       }
       // An unknown session past seq 1 is refused (its earlier commands may be forgotten).
       expect(await leader.request({ ...req, clientId: 'stranger', seq: 5 })).toMatchObject({ ok: false, code: 'TM_SESSION_EXPIRED' });
+      // A pipelined session: 20 seqs in flight at once (firstUnackedSeq 1), then every one retried.
+      const pipe = (seq: number) => ({ kind: 'propose' as const, clientId: 'pipe', seq, firstUnackedSeq: 1, payload: Buffer.from(`p${seq}`) });
+      const seqs = Array.from({ length: 20 }, (_, i) => 20 - i);
+      const firstRound = await Promise.all(seqs.map((s) => leader.request(pipe(s))));
+      const retries = await Promise.all(seqs.map((s) => leader.request(pipe(s))));
+      for (let i = 0; i < seqs.length; i++) {
+        const x = firstRound[i];
+        const y = retries[i];
+        if (x === undefined || y === undefined || !x.ok || !y.ok) throw new Error(`pipelined seq ${seqs[i]} failed`);
+        expect([y.index, Buffer.from(y.result).toString()]).toEqual([x.index, Buffer.from(x.result).toString()]);
+      }
+      await c.waitForApplied(leader.applied);
+      for (const id of IDS) {
+        const texts = (c.machines.get(id) as ListMachine).items.map((i) => i.text).filter((t) => t.startsWith('p'));
+        expect(texts.sort()).toEqual(seqs.map((s) => `p${s}`).sort());
+      }
       // Not the leader: a definite refusal with the leader's id.
       const follower = [...c.nodes.values()].find((n) => n.role !== 'leader');
       expect(await follower?.request({ ...req, clientId: 'x', seq: 1 })).toMatchObject({ ok: false, code: 'TM_NOT_LEADER', outcome: 'not-applied', leaderId: leader.id });
