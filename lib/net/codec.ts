@@ -31,8 +31,10 @@
  * `count:u32` entries, each at least {@link ENTRY_WIRE_MIN_BYTES} bytes, checked against
  * the body before any entry is decoded.
  *
- * Decoded byte fields (entry data, snapshot chunks, payloads) are views into the frame
- * body, not copies: the decoder copies a frame that arrived in several chunks once, into
+ * Decoded byte fields (entry data, snapshot chunks, payloads) are plain `Uint8Array` views
+ * into the frame body (not Buffers, not copies; wrap with `Buffer.from(v.buffer,
+ * v.byteOffset, v.length)` for Buffer methods, and copy what you keep for long, since a
+ * view keeps its whole chunk alive): the decoder copies a frame that arrived in several chunks once, into
  * one body buffer, and a frame that arrived inside one chunk not at all.
  *
  * @packageDocumentation
@@ -144,6 +146,24 @@ const KINDS: readonly EntryKind[] = ['normal', 'noop'];
 const U53_HIGH_LIMIT = 0x20_0000; // 2^21: high word of a safe integer
 const U32_LIMIT = 0x1_0000_0000;
 
+/** CRC-32C of the two covered header bytes (version 1, type), per known type: the seed of the body's CRC. */
+const HEADER_CRC = new Map<number, number>([...KNOWN_TYPES].map((t) => [t, crc32c(Uint8Array.of(PROTOCOL_VERSION, t))]));
+
+function frameCrc(type: number, body: Uint8Array): number {
+  return crc32c(body, HEADER_CRC.get(type)!);
+}
+
+/** UTF-8 byte length of `s`; the common all-ASCII case without a call into Buffer. */
+function utf8Length(s: string): number {
+  const n = s.length;
+  if (n <= 64) {
+    let i = 0;
+    while (i < n && s.charCodeAt(i) < 0x80) i++;
+    if (i === n) return n;
+  }
+  return Buffer.byteLength(s, 'utf8');
+}
+
 function bad(reason: string): TidemarkError {
   return TidemarkError.badFrame(reason);
 }
@@ -168,21 +188,36 @@ class Writer {
     this.pos += 2;
   }
   u32(v: number): void {
-    this.buf.writeUInt32LE(v, this.pos);
-    this.pos += 4;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v;
+    b[p + 1] = v >>> 8;
+    b[p + 2] = v >>> 16;
+    b[p + 3] = v >>> 24;
+    this.pos = p + 4;
   }
   u53(v: number): void {
-    this.buf.writeUInt32LE(v % U32_LIMIT, this.pos);
-    this.buf.writeUInt32LE(Math.floor(v / U32_LIMIT), this.pos + 4);
-    this.pos += 8;
+    this.u32(v >>> 0);
+    this.u32(v < U32_LIMIT ? 0 : Math.floor(v / U32_LIMIT));
   }
   bool(v: boolean): void {
     this.u8(v ? 1 : 0);
   }
   str(s: string): void {
-    const n = this.buf.write(s, this.pos + 2, 'utf8');
-    this.buf.writeUInt16LE(n, this.pos);
-    this.pos += 2 + n;
+    const b = this.buf;
+    const n = s.length;
+    let p = this.pos + 2;
+    let i = 0;
+    if (n <= 64) for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[p++] = c;
+    }
+    if (i < n) p += b.write(s.slice(i), p, 'utf8'); // the rest is not ASCII (or long)
+    const bytes = p - this.pos - 2;
+    b[this.pos] = bytes;
+    b[this.pos + 1] = bytes >>> 8;
+    this.pos = p;
   }
   bytes(b: Uint8Array): void {
     this.u32(b.length);
@@ -196,14 +231,13 @@ class Writer {
     this.buf.writeUInt32LE(body, 0);
     this.buf[4] = PROTOCOL_VERSION;
     this.buf[5] = type;
-    const crc = crc32c(this.buf.subarray(FRAME_HEADER_BYTES), crc32c(this.buf.subarray(4, 6)));
-    this.buf.writeUInt32LE(crc, 6);
+    this.buf.writeUInt32LE(frameCrc(type, this.buf.subarray(FRAME_HEADER_BYTES)), 6);
     return this.buf;
   }
 }
 
 function strBytes(s: string): number {
-  return 2 + Buffer.byteLength(s, 'utf8');
+  return 2 + utf8Length(s);
 }
 
 function checkU53(v: number, what: string): void {
@@ -214,7 +248,7 @@ function checkU32(v: number, what: string): void {
 }
 function checkStr(s: string, what: string, minBytes: number, maxBytes: number): void {
   if (typeof s !== 'string') throw TidemarkError.invalidArgument(`codec: ${what} must be a string`);
-  const n = Buffer.byteLength(s, 'utf8');
+  const n = utf8Length(s);
   if (n < minBytes || n > maxBytes) throw TidemarkError.invalidArgument(`codec: ${what} must be ${minBytes}..${maxBytes} UTF-8 bytes, got ${n}`);
 }
 
@@ -488,10 +522,7 @@ const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
 /** Reads a body with bounds checks; every failure is `TM_BAD_FRAME`. */
 class Reader {
   private pos = 0;
-  private readonly view: DataView;
-  constructor(private readonly body: Uint8Array, private readonly what: string) {
-    this.view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  }
+  constructor(private readonly body: Uint8Array, private readonly what: string) {}
   private need(n: number, field: string): void {
     if (this.body.length - this.pos < n) throw bad(`${this.what}: body ends inside ${field}`);
   }
@@ -504,20 +535,25 @@ class Reader {
   }
   u16(field: string): number {
     this.need(2, field);
-    const v = this.view.getUint16(this.pos, true);
-    this.pos += 2;
-    return v;
+    const b = this.body;
+    const p = this.pos;
+    this.pos = p + 2;
+    return b[p]! | (b[p + 1]! << 8);
+  }
+  private word(p: number): number {
+    const b = this.body;
+    return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
   }
   u32(field: string): number {
     this.need(4, field);
-    const v = this.view.getUint32(this.pos, true);
+    const v = this.word(this.pos);
     this.pos += 4;
     return v;
   }
   u53(field: string): number {
     this.need(8, field);
-    const lo = this.view.getUint32(this.pos, true);
-    const hi = this.view.getUint32(this.pos + 4, true);
+    const lo = this.word(this.pos);
+    const hi = this.word(this.pos + 4);
     if (hi >= U53_HIGH_LIMIT) throw bad(`${this.what}: ${field} is not a safe integer`);
     this.pos += 8;
     return hi * U32_LIMIT + lo;
@@ -531,13 +567,30 @@ class Reader {
     const n = this.u16(field);
     if (n < minBytes || n > maxBytes) throw bad(`${this.what}: ${field} must be ${minBytes}..${maxBytes} bytes, got ${n}`);
     this.need(n, field);
+    const b = this.body;
+    const start = this.pos;
+    const end = start + n;
+    if (n <= 64) {
+      // ASCII fast path: ids are short and almost always ASCII (valid UTF-8 by definition).
+      let s = '';
+      let i = start;
+      for (; i < end; i++) {
+        const c = b[i]!;
+        if (c >= 0x80) break;
+        s += String.fromCharCode(c);
+      }
+      if (i === end) {
+        this.pos = end;
+        return s;
+      }
+    }
     let s: string;
     try {
-      s = utf8Fatal.decode(this.body.subarray(this.pos, this.pos + n));
+      s = utf8Fatal.decode(b.subarray(start, end));
     } catch {
       throw bad(`${this.what}: ${field} is not valid UTF-8`);
     }
-    this.pos += n;
+    this.pos = end;
     return s;
   }
   id(field: string): string {
@@ -548,9 +601,10 @@ class Reader {
     const n = this.u32(field);
     if (n > maxBytes) throw bad(`${this.what}: ${field} of ${n} bytes is over ${maxBytes}`);
     this.need(n, field);
-    const b = this.body.subarray(this.pos, this.pos + n);
+    // A plain Uint8Array view (cheaper to make than a Buffer's subarray).
+    const v = new Uint8Array(this.body.buffer, this.body.byteOffset + this.pos, n);
     this.pos += n;
-    return b;
+    return v;
   }
   end(): void {
     if (this.pos !== this.body.length) throw bad(`${this.what}: ${this.body.length - this.pos} trailing bytes`);
@@ -608,30 +662,32 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
   const to: NodeId = r.id('to');
   const clusterId = r.id('clusterId');
   const generation = r.u53('generation');
-  const base = { from, to, clusterId, generation };
   let m: Message;
   switch (t) {
     case 'pre-vote':
-      m = { type: t, ...base, lastIndex: r.u53('lastIndex'), lastGeneration: r.u53('lastGeneration') };
+      m = { type: t, from, to, clusterId, generation, lastIndex: r.u53('lastIndex'), lastGeneration: r.u53('lastGeneration') };
       break;
     case 'vote':
-      m = { type: t, ...base, lastIndex: r.u53('lastIndex'), lastGeneration: r.u53('lastGeneration'), transfer: r.bool('transfer') };
+      m = { type: t, from, to, clusterId, generation, lastIndex: r.u53('lastIndex'), lastGeneration: r.u53('lastGeneration'), transfer: r.bool('transfer') };
       break;
     case 'pre-vote-response':
     case 'vote-response':
-      m = { type: t, ...base, granted: r.bool('granted') };
+      m = { type: t, from, to, clusterId, generation, granted: r.bool('granted') };
       break;
     case 'append': {
       const prevIndex = r.u53('prevIndex');
       const prevGeneration = r.u53('prevGeneration');
       const commit = r.u53('commit');
-      m = { type: t, ...base, prevIndex, prevGeneration, commit, entries: decodeEntries(r) };
+      m = { type: t, from, to, clusterId, generation, prevIndex, prevGeneration, commit, entries: decodeEntries(r) };
       break;
     }
     case 'append-response':
       m = {
         type: t,
-        ...base,
+        from,
+        to,
+        clusterId,
+        generation,
         success: r.bool('success'),
         index: r.u53('index'),
         hintIndex: r.u53('hintIndex'),
@@ -639,10 +695,10 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
       };
       break;
     case 'heartbeat':
-      m = { type: t, ...base, commit: r.u53('commit'), readRound: r.u53('readRound') };
+      m = { type: t, from, to, clusterId, generation, commit: r.u53('commit'), readRound: r.u53('readRound') };
       break;
     case 'heartbeat-response':
-      m = { type: t, ...base, readRound: r.u53('readRound') };
+      m = { type: t, from, to, clusterId, generation, readRound: r.u53('readRound') };
       break;
     case 'snapshot-chunk': {
       const meta = { index: r.u53('snapshot index'), generation: r.u53('snapshot generation') };
@@ -650,14 +706,14 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
       const totalBytes = r.u53('totalBytes');
       const data = r.bytes('chunk data');
       if (offset + data.length > totalBytes) throw bad(`snapshot-chunk: bytes [${offset}, ${offset + data.length}) past totalBytes ${totalBytes}`);
-      m = { type: t, ...base, meta, offset, totalBytes, data };
+      m = { type: t, from, to, clusterId, generation, meta, offset, totalBytes, data };
       break;
     }
     case 'snapshot-response':
-      m = { type: t, ...base, snapshotIndex: r.u53('snapshotIndex'), nextOffset: r.u53('nextOffset') };
+      m = { type: t, from, to, clusterId, generation, snapshotIndex: r.u53('snapshotIndex'), nextOffset: r.u53('nextOffset') };
       break;
     case 'timeout-now':
-      m = { type: t, ...base };
+      m = { type: t, from, to, clusterId, generation };
       break;
   }
   r.end();
@@ -767,6 +823,28 @@ export class FrameDecoder {
     for (;;) {
       if (this.bodyBytes < 0) {
         if (pos >= chunk.length) break;
+        if (this.headerFill === 0 && chunk.length - pos >= FRAME_HEADER_BYTES) {
+          // Fast path: the whole header is in this chunk.
+          const length = (chunk[pos]! | (chunk[pos + 1]! << 8) | (chunk[pos + 2]! << 16) | (chunk[pos + 3]! << 24)) >>> 0;
+          if (length > this.maxFrameBytes) return this.fail(frames, `frame of ${length} bytes is over the limit of ${this.maxFrameBytes}`);
+          const version = chunk[pos + 4]!;
+          const type = chunk[pos + 5]!;
+          if (version !== PROTOCOL_VERSION) return this.fail(frames, `unknown protocol version ${version}`);
+          if (!KNOWN_TYPES.has(type)) return this.fail(frames, `unknown frame type ${type}`);
+          const crc = (chunk[pos + 6]! | (chunk[pos + 7]! << 8) | (chunk[pos + 8]! << 16) | (chunk[pos + 9]! << 24)) >>> 0;
+          pos += FRAME_HEADER_BYTES;
+          if (chunk.length - pos >= length) {
+            const body = chunk.subarray(pos, pos + length); // the whole frame is in this chunk: no copy
+            pos += length;
+            if (frameCrc(type, body) !== crc) return this.fail(frames, `bad CRC on a frame of type ${type} (${length} bytes)`);
+            frames.push({ version, type: type as FrameType, body });
+            continue;
+          }
+          this.header.set(chunk.subarray(pos - FRAME_HEADER_BYTES, pos), 0);
+          this.headerFill = FRAME_HEADER_BYTES;
+          this.bodyBytes = length;
+          continue;
+        }
         const take = Math.min(FRAME_HEADER_BYTES - this.headerFill, chunk.length - pos);
         this.header.set(chunk.subarray(pos, pos + take), this.headerFill);
         const before = this.headerFill;
@@ -800,8 +878,7 @@ export class FrameDecoder {
         this.parts = [];
         this.partsBytes = 0;
       }
-      const crc = crc32c(body, crc32c(this.header.subarray(4, 6)));
-      if (crc !== this.header.readUInt32LE(6)) return this.fail(frames, `bad CRC on a frame of type ${this.header[5]!} (${body.length} bytes)`);
+      if (frameCrc(this.header[5]!, body) !== this.header.readUInt32LE(6)) return this.fail(frames, `bad CRC on a frame of type ${this.header[5]!} (${body.length} bytes)`);
       frames.push({ version: this.header[4]!, type: this.header[5] as FrameType, body });
       this.headerFill = 0;
       this.bodyBytes = -1;

@@ -93,7 +93,7 @@ afterEach(async () => {
 describe('handshake against a live transport', () => {
   it('does what the judge says for random first bytes, while a good peer keeps talking', async () => {
     const [p1, p2, p0, p3] = await freePorts(4);
-    const n2 = await startNode('n2', p2!, { n0: { host: HOST, port: p0! }, n1: { host: HOST, port: p1! }, n3: { host: HOST, port: p3! } }, { limits: { handshakeTimeoutMs: 250 } });
+    const n2 = await startNode('n2', p2!, { n0: { host: HOST, port: p0! }, n1: { host: HOST, port: p1! }, n3: { host: HOST, port: p3! } }, { limits: { handshakeTimeoutMs: 600 } });
     live.push(n2);
     const n1 = await startNode('n1', p1!, { n2: { host: HOST, port: p2! } });
     live.push(n1);

@@ -118,7 +118,7 @@ describe('hostile connections are closed with a logged reason while a good peer 
     // n2 knows n1 (real, dials n2), n0 (never started: its identity is used by the fake peer
     // below) and n3 (never started; n2 would dial it, so n3 must not dial n2).
     const [p1, p2, p0, p3] = await freePorts(4);
-    const n2 = await startNode('n2', p2!, { n1: { host: HOST, port: p1! }, n0: { host: HOST, port: p0! }, n3: { host: HOST, port: p3! } }, { limits: { handshakeTimeoutMs: 400, maxConnections: 12 } });
+    const n2 = await startNode('n2', p2!, { n1: { host: HOST, port: p1! }, n0: { host: HOST, port: p0! }, n3: { host: HOST, port: p3! } }, { limits: { handshakeTimeoutMs: 1500, maxConnections: 12 } });
     nodes.push(n2);
     const n1 = await startNode('n1', p1!, { n2: { host: HOST, port: p2! } });
     nodes.push(n1);
