@@ -186,11 +186,23 @@ function checkKey(ops: readonly KvOperation[], initial: Value, maxStates: number
     return c;
   });
   const usedPerClass = new Array<number>(classOf.size).fill(0);
+  const bump = (w: number, by: number): void => {
+    const c = cls[w] as number;
+    usedPerClass[c] = (usedPerClass[c] as number) + by;
+    used[w] = by > 0;
+  };
   // Events in time order; at equal times calls come first (equal times are concurrent).
   const nodes: ListNode[] = [];
   const calls: ListNode[] = [];
+  // Unknown blind writes stay out of the list: they are placed only through compound moves.
+  const blindOps: number[] = [];
+  const used = new Array<boolean>(n).fill(false);
   for (let i = 0; i < n; i++) {
     const o = ops[i] as KvOperation;
+    if (blind[i]) {
+      blindOps.push(i);
+      continue;
+    }
     const c: ListNode = { op: i, isCall: true, time: o.call, match: null, prev: null, next: null };
     calls.push(c);
     nodes.push(c);
@@ -208,7 +220,8 @@ function checkKey(ops: readonly KvOperation[], initial: Value, maxStates: number
     x.prev = prev;
     prev = x;
   }
-  let returnsLeft = nodes.length - n;
+  let returnsLeft = nodes.length - calls.length;
+  blindOps.sort((a, b) => (ops[a] as KvOperation).call - (ops[b] as KvOperation).call);
 
   const lift = (c: ListNode): void => {
     (c.prev as ListNode).next = c.next;
@@ -240,15 +253,23 @@ function checkKey(ops: readonly KvOperation[], initial: Value, maxStates: number
   const seen = new Set<string>();
   const memoKey = (s: Value): string => `${bits.join(',')}|${usedPerClass.join(',')}|${s === null ? '\u0000' : s}`;
 
-  /** Unused unknown blind writes callable before the first remaining return, one per class. */
-  const availableWrites = (): ListNode[] => {
-    const out: ListNode[] = [];
+  /** Unused unknown blind writes called by the first remaining return, one per class (the earliest). */
+  const availableWrites = (): number[] => {
+    let frontier = Infinity;
+    for (let x = head.next; x !== null; x = x.next) {
+      if (!x.isCall) {
+        frontier = x.time;
+        break;
+      }
+    }
+    const out: number[] = [];
     const taken = new Set<number>();
-    for (let x = head.next; x !== null && x.isCall; x = x.next) {
-      const c = cls[x.op] as number;
-      if (c >= 0 && !taken.has(c)) {
+    for (const w of blindOps) {
+      if ((ops[w] as KvOperation).call > frontier) break;
+      const c = cls[w] as number;
+      if (!used[w] && !taken.has(c)) {
         taken.add(c);
-        out.push(x);
+        out.push(w);
       }
     }
     return out;
@@ -256,8 +277,8 @@ function checkKey(ops: readonly KvOperation[], initial: Value, maxStates: number
 
   interface Frame {
     readonly node: ListNode;
-    /** The unknown write placed just before it, if any. */
-    readonly write: ListNode | null;
+    /** The unknown write (op index) placed just before it, or -1. */
+    readonly write: number;
     /** Which candidate (0: none, k: the k-th available write) this frame used. */
     readonly candidate: number;
     readonly state: Value;
@@ -271,21 +292,20 @@ function checkKey(ops: readonly KvOperation[], initial: Value, maxStates: number
 
   while (returnsLeft > 0) {
     if (entry !== null && entry.isCall) {
-      if (blind[entry.op]) {
-        entry = entry.next;
-        continue;
-      }
       const o = ops[entry.op] as KvOperation;
+
       const observes = o.op === 'get' || o.op === 'cas';
       const writes = observes ? availableWrites() : [];
       let placed = false;
       for (let k = firstCandidate; k <= writes.length && !placed; k++) {
-        const w = k === 0 ? null : (writes[k - 1] as ListNode);
-        const before = w === null ? state : step(state, ops[w.op] as KvOperation).next;
+        const w = k === 0 ? -1 : (writes[k - 1] as number);
+        const before = w < 0 ? state : step(state, ops[w] as KvOperation).next;
+        // An unknown cas whose comparison fails is a no-op: leaving it for later dominates placing it.
+        if (o.ret === null && o.op === 'cas' && before !== (o.expected ?? null)) continue;
         const { valid, next } = step(before, o);
         if (!valid) continue;
         setBit(entry.op, true);
-        if (w !== null) usedPerClass[cls[w.op] as number]++;
+        if (w >= 0) bump(w, 1);
         const key = memoKey(next);
         if (!seen.has(key)) {
           seen.add(key);
@@ -293,11 +313,11 @@ function checkKey(ops: readonly KvOperation[], initial: Value, maxStates: number
           stack.push({ node: entry, write: w, candidate: k, state });
           state = next;
           lift(entry);
-          if (w !== null) lift(w);
+
           placed = true;
         } else {
           setBit(entry.op, false);
-          if (w !== null) usedPerClass[cls[w.op] as number]--;
+          if (w >= 0) bump(w, -1);
         }
       }
       firstCandidate = 0;
@@ -312,10 +332,7 @@ function checkKey(ops: readonly KvOperation[], initial: Value, maxStates: number
     const top = stack.pop();
     if (top === undefined) return { kind: 'fail', states: seen.size, stuckAt };
     state = top.state;
-    if (top.write !== null) {
-      unlift(top.write);
-      usedPerClass[cls[top.write.op] as number]--;
-    }
+    if (top.write >= 0) bump(top.write, -1);
     unlift(top.node);
     setBit(top.node.op, false);
     // Retry the same operation with the next candidate write before moving on.
