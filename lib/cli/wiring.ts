@@ -8,6 +8,7 @@
  */
 import { KvClient, TidemarkNode, type NodeHistogram, type NodeMetrics } from '../cluster/index';
 import { ErrorCodes, isTidemarkError } from '../errors';
+import type { WalHistogram } from '../log/wal';
 import type { Endpoint, Logger } from '../net/api';
 import { Client } from '../net/client';
 import { TcpTransport } from '../net/transport';
@@ -53,6 +54,16 @@ function histogramSample(h: NodeHistogram, unitSeconds: number): HistogramSample
   return { buckets, count: h.count, sum: h.sum * unitSeconds };
 }
 
+/**
+ * The WAL's sync histogram (bucket i: [lowerBounds[i], lowerBounds[i+1]) µs) as a Prometheus
+ * histogram in seconds. The WAL keeps no sum of latencies, so `_sum` is NaN rather than made up.
+ */
+function walHistogramSample(h: WalHistogram): HistogramSample {
+  let acc = 0;
+  const buckets = h.counts.map((c, i) => ({ le: i + 1 < h.lowerBounds.length ? (h.lowerBounds[i + 1] as number) * 1e-6 : Infinity, count: (acc += c) }));
+  return { buckets, count: acc, sum: NaN };
+}
+
 /** A node's {@link NodeMetrics} as Prometheus families (names `tidemark_*`, counters `_total`). */
 export function nodeMetricFamilies(m: NodeMetrics): MetricFamily[] {
   const counter = (name: string, help: string, value: number): MetricFamily => ({ name: `tidemark_${name}_total`, help, type: 'counter', samples: [{ value }] });
@@ -90,6 +101,8 @@ export function nodeMetricFamilies(m: NodeMetrics): MetricFamily[] {
     perPeer('peer_match_index', 'Leader only: highest index known replicated on the peer.', (p) => p.match),
     perPeer('peer_inflight_bytes', 'Leader only: entry bytes sent to the peer and not acknowledged.', (p) => p.inflightBytes),
     perPeer('peer_inflight_appends', 'Leader only: append messages in flight to the peer.', (p) => p.inflightAppends),
+    gauge('wal_segments', 'WAL segment files.', m.walSegments),
+    { name: 'tidemark_wal_sync_seconds', help: 'WAL sync latency (fdatasync, or the O_DSYNC write); no sum is kept.', type: 'histogram', samples: [walHistogramSample(m.walSyncLatencyUs)] },
     { name: 'tidemark_persist_seconds', help: 'Time to make one Ready durable (WAL append through fsync).', type: 'histogram', samples: [histogramSample(m.persistLatencyUs, 1e-6)] },
   ];
 }
