@@ -21,7 +21,7 @@
     "cflags!": ["-fno-exceptions"],
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++1y", "-std=gnu++17"],
     "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-O2"],
-    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    "include_dirs": ["<!(node native/napi-include.js)"],
     "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"]
   },
   "targets": [
@@ -33,11 +33,12 @@
     }
   ],
   "conditions": [
-    # Test-only twin with the fault-injecting file layer (test/log/faults.test.ts). Never shipped:
-    # `npm run prebuilds` sets TIDEMARK_PREBUILD=1 and leaves it out. It is also named
-    # build/Release/tidemark_faults.test-addon, not *.node, so node-gyp-build and prebuildify
-    # (which take the first *.node file in build/Release) can never pick it; tests load it with process.dlopen.
-    ["<!(node -p \"process.env.TIDEMARK_PREBUILD ? 0 : 1\")==1", {
+    # Test-only twin with the fault-injecting file layer (test/log/faults.test.ts). Never shipped and
+    # never built in a user's install: only `npm run build:native` (a checkout) sets TIDEMARK_TEST_ADDONS=1;
+    # prebuilds and `npx tidemark build-from-source` leave it out. It is also named
+    # build/Release/tidemark_faults.test-addon, not *.node, so no loader (lib/log/binding.ts, prebuildify,
+    # which takes the first *.node file in build/Release) can ever pick it; tests load it with process.dlopen.
+    ["<!(node -p \"process.env.TIDEMARK_TEST_ADDONS === '1' && !process.env.TIDEMARK_PREBUILD ? 1 : 0\")==1", {
       "targets": [
         {
           "target_name": "tidemark_faults",

@@ -1,5 +1,5 @@
 // The linux-arm64 prebuilt binary, cross-compiled as `npm run prebuilds:arm64` does
-// (scripts/prebuild-arm64.sh), loads and works in an arm64 Node under qemu-user: a Wal
+// (scripts/prebuild.sh --arch arm64), loads and works in an arm64 Node under qemu-user: a Wal
 // is opened, appended to, reopened and read; crc32c runs on the ARMv8 CRC extension
 // (native/crc32c_arm64.cc) and matches every vector in test/fixtures/crc32c.json.
 //
@@ -68,12 +68,11 @@ describe('linux-arm64 prebuilt binary', () => {
   it.skipIf(!wanted || !haveTools)('cross-built, loads in arm64 Node under qemu: Wal round trip, crc32c on the CRC extension', { timeout: 300_000 }, () => {
     const tmp = mkdtempSync(join(tmpdir(), 'tidemark-arm64-'));
     try {
-      // A package as npm installs it: dist/, the arm64 prebuild, node-gyp-build; no build/.
+      // A package as npm installs it: dist/ and the arm64 prebuild; no build/, no dependencies.
       const pkg = join(tmp, 'node_modules', 'tidemark');
       cpSync(join(root, 'dist'), join(pkg, 'dist'), { recursive: true });
       cpSync(join(root, 'package.json'), join(pkg, 'package.json'));
-      cpSync(join(root, 'node_modules', 'node-gyp-build'), join(tmp, 'node_modules', 'node-gyp-build'), { recursive: true });
-      execFileSync('bash', [join(root, 'scripts', 'prebuild-arm64.sh'), pkg], { cwd: root, stdio: 'pipe' });
+      execFileSync('bash', [join(root, 'scripts', 'prebuild.sh'), '--arch', 'arm64', pkg], { cwd: root, stdio: 'pipe' });
       expect(readdirSync(join(pkg, 'prebuilds'))).toEqual(['linux-arm64']);
       cpSync(join(root, 'test', 'fixtures', 'crc32c.json'), join(tmp, 'crc32c.json'));
       writeFileSync(join(tmp, 'use.js'), `

@@ -4,7 +4,7 @@
  * the JSON log lines; and through the real CLI, that bad arguments exit with 2.
  */
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -148,5 +148,71 @@ describe('JSON log lines', () => {
     const b = JSON.parse(lines[1] as string) as { level: number; err: Record<string, unknown> };
     expect(b.level).toBe(50);
     expect(b.err).toMatchObject({ type: 'Error', message: 'boom', code: 'TM_IO' });
+  });
+});
+
+describe('tidemark demo (cluster)', () => {
+  /** Runs the CLI with TMPDIR=tmp; `onStdout` sees the output as it comes. */
+  function run(args: string[], tmp: string, onStdout?: (all: string, child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', ...args], { cwd: root, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => {
+        stdout += s;
+        onStdout?.(stdout, child);
+      });
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  /** Processes whose command line mentions `dir`. */
+  function processesUnder(dir: string): string[] {
+    const ps = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
+    return ps.stdout.split('\n').filter((l) => l.includes(dir) && !l.includes('ps -eo'));
+  }
+
+  it('kills the leader, checks every acknowledged write, rejoins, passes every check, cleans up', { timeout: 180_000 }, async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-cdemo-'));
+    try {
+      const r = await run(['demo', '--seconds', '2', '--clients', '8'], tmp);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/SIGKILL leader n\d/);
+      expect(r.stdout).toMatch(/ok {3}new leader elected/);
+      expect(r.stdout).toMatch(/ok {3}acknowledged writes readable/);
+      expect(r.stdout).toMatch(/ok {3}restarted n\d caught up/);
+      expect(r.stdout).toMatch(/checks: (\d+)\/\1 passed/);
+      expect(r.stdout).not.toContain('\r'); // not a TTY: plain lines, no progress redraws
+      expect(fs.readdirSync(tmp).filter((n) => n.startsWith('tidemark-'))).toEqual([]); // (tsx keeps its cache there too)
+      expect(processesUnder(tmp)).toEqual([]);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('Ctrl-C stops the nodes and removes the temporary directory', { timeout: 120_000 }, async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-cdemo-'));
+    try {
+      let sent = false;
+      const r = await run(['demo', '--seconds', '30'], tmp, (out, child) => {
+        if (!sent && /leader: n\d/.test(out)) {
+          sent = true;
+          setTimeout(() => child.kill('SIGINT'), 500);
+        }
+      });
+      expect(sent, r.stdout + r.stderr).toBe(true);
+      expect(r.code).toBe(130);
+      expect(r.stderr).toContain('interrupted');
+      expect(fs.readdirSync(tmp).filter((n) => n.startsWith('tidemark-'))).toEqual([]); // (tsx keeps its cache there too)
+      expect(processesUnder(tmp)).toEqual([]);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

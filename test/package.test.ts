@@ -1,6 +1,6 @@
 // The built package loads from both module systems on Node 20, as one copy.
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -40,54 +40,74 @@ describe('package entry points', () => {
   });
 });
 
-// What `npm install tidemark` gives a user: the packed tarball, installed with no
-// install scripts (npm 11's default for dependencies) and no compiler step, must load
-// its prebuilt binary; with the binary gone it must say exactly what to do.
+// What installing tidemark gives a user: the packed tarball, installed with npm's strictest
+// script policy (--strict-allow-scripts fails on any install script not approved) and
+// --offline (the package has no dependency, so nothing is fetched: this passes with an
+// empty npm cache), must install with no script and no warning and load its prebuilt
+// binary; with the binary gone it must say exactly what to do, and that command must
+// build a working addon (and only the shipped one) inside the user's node_modules.
 describe('packed package', () => {
-  it('installs without scripts and runs on its prebuilt binary; a missing binary says what to do', { timeout: 300_000 }, async () => {
-    const { mkdtempSync, cpSync, rmSync, readdirSync, writeFileSync, symlinkSync } = await import('node:fs');
+  it('installs with no script, runs on its prebuilt binary; a missing binary says what to do, and that works', { timeout: 600_000 }, async () => {
+    const { mkdtempSync, cpSync, rmSync, readdirSync, readFileSync, writeFileSync, symlinkSync, existsSync: exists } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const tmp = mkdtempSync(join(tmpdir(), 'tidemark-pack-'));
+    const quiet: NodeJS.ProcessEnv = { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
+    delete quiet.TIDEMARK_TEST_ADDONS;
     try {
       const pkg = join(tmp, 'pkg');
       for (const f of ['package.json', 'binding.gyp', 'README.md', 'native', 'dist']) cpSync(join(root, f), join(pkg, f), { recursive: true });
+      rmSync(join(pkg, 'native', 'node-addon-api'), { recursive: true, force: true });
+      // Exactly what `prepack` runs for the host: vendor the headers, then `npm run prebuilds`
+      // (scripts/prebuild.sh, a scratch-copy build; the working tree's build/ is left alone).
       symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'));
-      // Exactly what `npm run prebuilds` runs, in the copy (the working tree's build/ is left alone).
-      execFileSync(process.execPath, [join(root, 'node_modules', 'prebuildify', 'bin.js'), '--napi', '--strip'], {
-        cwd: pkg, env: { ...process.env, TIDEMARK_PREBUILD: '1' }, stdio: 'pipe',
-      });
+      execFileSync(process.execPath, [join(pkg, 'native', 'napi-include.js'), '--vendor'], { cwd: pkg, stdio: 'pipe' });
       rmSync(join(pkg, 'node_modules'));
-      rmSync(join(pkg, 'build'), { recursive: true, force: true });
+      execFileSync('bash', [join(root, 'scripts', 'prebuild.sh'), pkg], { cwd: root, env: quiet, stdio: 'pipe' });
       expect(readdirSync(join(pkg, 'prebuilds', `${process.platform}-${process.arch}`))).toEqual(['tidemark.node']);
+      expect(exists(join(pkg, 'build'))).toBe(false);
 
-      const packed = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: pkg, encoding: 'utf8' });
+      const packed = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: pkg, encoding: 'utf8', env: quiet });
       const [info] = JSON.parse(packed) as Array<{ filename: string; files: Array<{ path: string }> }>;
       const files = info!.files.map((f) => f.path);
       expect(files).toContain(`prebuilds/${process.platform}-${process.arch}/tidemark.node`);
-      expect(files.some((f) => f.includes('faults') && f.endsWith('.node'))).toBe(false);
-      expect(files.some((f) => f.startsWith('build/') || f.startsWith('test/'))).toBe(false);
+      expect(files).toContain('native/node-addon-api/napi.h');
+      expect(files).toContain('binding.gyp');
+      expect(files.some((f) => f.includes('faults'))).toBe(false);
+      expect(files.some((f) => f.startsWith('build/') || f.startsWith('test/') || f.startsWith('bench/'))).toBe(false);
 
       const app = join(tmp, 'app');
       cpSync(join(root, 'test', 'fixtures', 'app-package.json'), join(app, 'package.json'));
-      execFileSync('npm', ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', join(tmp, info!.filename)], { cwd: app, stdio: 'pipe' });
+      const install = spawnSync('npm', ['install', '--offline', '--strict-allow-scripts', join(tmp, info!.filename)], { cwd: app, encoding: 'utf8', env: quiet });
+      expect(install.status, install.stderr).toBe(0);
+      // No script ran or was asked about: no allowScripts warning, no warning at all.
+      expect(install.stderr + install.stdout).not.toMatch(/allowScripts|allow-scripts|npm warn|gyp/i);
       const installed = join(app, 'node_modules', 'tidemark');
+      // Nothing was compiled (npm adds `node-gyp rebuild` for a root binding.gyp unless "gypfile": false).
       expect(readdirSync(installed)).not.toContain('build');
+      const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { scripts?: Record<string, string>; dependencies?: object; gypfile?: boolean };
+      expect(manifest.scripts?.install).toBeUndefined();
+      expect(manifest.scripts?.preinstall).toBeUndefined();
+      expect(manifest.scripts?.postinstall).toBeUndefined();
+      expect(manifest.gypfile).toBe(false);
+      expect(manifest.dependencies ?? {}).toEqual({});
+      expect(readdirSync(join(app, 'node_modules')).filter((n) => !n.startsWith('.'))).toEqual(['tidemark']);
 
-      writeFileSync(join(app, 'use.js'), `
-        const { Wal, crc32c } = require('tidemark');
-        (async () => {
-          const wal = await Wal.open(${JSON.stringify(join(app, 'wal'))});
-          const index = await wal.append(Buffer.from('from the prebuilt binary'));
-          await wal.close();
-          const again = await Wal.open(${JSON.stringify(join(app, 'wal'))});
-          const text = (await again.read(index)).toString();
-          await again.close();
-          console.log(JSON.stringify({ index, text, crc: crc32c(Buffer.alloc(64 * 1024, 7)) }));
-        })().catch((err) => { console.error(err); process.exit(1); });
-      `);
-      const used = JSON.parse(execFileSync(process.execPath, ['use.js'], { cwd: app, encoding: 'utf8' })) as { index: number; text: string; crc: number };
-      expect(used.index).toBe(1);
-      expect(used.text).toBe('from the prebuilt binary');
+      const use = (walDir: string, text: string): { index: number; text: string } => {
+        writeFileSync(join(app, 'use.js'), `
+          const { Wal } = require('tidemark');
+          (async () => {
+            const wal = await Wal.open(${JSON.stringify(walDir)});
+            const index = await wal.append(Buffer.from(${JSON.stringify(text)}));
+            await wal.close();
+            const again = await Wal.open(${JSON.stringify(walDir)});
+            const text = (await again.read(index)).toString();
+            await again.close();
+            console.log(JSON.stringify({ index, text }));
+          })().catch((err) => { console.error(err); process.exit(1); });
+        `);
+        return JSON.parse(execFileSync(process.execPath, ['use.js'], { cwd: app, encoding: 'utf8' })) as { index: number; text: string };
+      };
+      expect(use(join(app, 'wal1'), 'from the prebuilt binary')).toEqual({ index: 1, text: 'from the prebuilt binary' });
 
       rmSync(join(installed, 'prebuilds'), { recursive: true });
       const missing = execFileSync(process.execPath, ['-e', `
@@ -96,7 +116,16 @@ describe('packed package', () => {
       `], { cwd: app, encoding: 'utf8' });
       const err = JSON.parse(missing) as { code: string; message: string };
       expect(err.code).toBe('TM_NO_BINARY');
-      expect(err.message).toContain('npm rebuild tidemark --build-from-source');
+      expect(err.message).toContain('npx tidemark build-from-source');
+      expect(err.message).toContain(join(installed, 'prebuilds', `${process.platform}-${process.arch}`, 'tidemark.node'));
+
+      // The command the message names, run as it says, in the user's project.
+      const built = spawnSync('npx', ['tidemark', 'build-from-source'], { cwd: app, encoding: 'utf8', env: quiet });
+      expect(built.status, built.stdout + built.stderr).toBe(0);
+      expect(built.stdout).toContain('build-from-source: done');
+      expect(readdirSync(join(installed, 'build', 'Release')).filter((n) => n.includes('faults'))).toEqual([]);
+      expect(exists(join(installed, 'build', 'Release', 'tidemark.node'))).toBe(true);
+      expect(use(join(app, 'wal2'), 'from the source build')).toEqual({ index: 1, text: 'from the source build' });
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

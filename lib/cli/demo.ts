@@ -1,5 +1,6 @@
 /**
- * `tidemark demo`: append durably, crash, recover, verify, several times over.
+ * `tidemark demo wal` (for now also plain `tidemark demo`): append durably, crash, recover,
+ * verify, several times over.
  *
  * A child process (this same CLI, hidden `demo-child` command) opens the log and appends
  * records at concurrency 32, printing every acknowledged index on stdout (a pipe: on Linux
@@ -13,6 +14,28 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Wal } from '../index';
+import { isTidemarkError } from '../errors';
+import type { Scratch } from './cleanup';
+
+/** `1 crash`, `2 crashes`. */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+/** An error as one line that keeps its cause: `TM_LOCKED: ...`, `EACCES: ...`. */
+export function describeError(err: unknown): string {
+  if (isTidemarkError(err)) return err.message.includes(err.code) ? err.message : `${err.code}: ${err.message}`;
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code !== undefined && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+/** Names of the files a log directory holds: its segments, the spare segment and the lock file (native/segment.h, native/log.cc). */
+export function isLogFileName(name: string): boolean {
+  return name === 'LOCK' || name === 'spare.wal.tmp' || name === 'spare.wal.ready' || /^\d{20}\.wal$/.test(name);
+}
 
 /** Appends in flight in the child. */
 export const demoConcurrency = 32;
@@ -75,6 +98,16 @@ export interface DemoChildOptions {
  * returned index is a failure (`error ...`, exit 1).
  */
 export async function runDemoChild(options: DemoChildOptions): Promise<number> {
+  try {
+    return await appendInChild(options);
+  } catch (err) {
+    // Not a wrong answer but an operating error (a lock, a permission, a full disk): say which.
+    process.stdout.write(`fatal ${describeError(err).replace(/\n/g, ' ')}\n`);
+    return 1;
+  }
+}
+
+async function appendInChild(options: DemoChildOptions): Promise<number> {
   const wal = await Wal.open(options.dir, { segmentBytes: options.segmentBytes });
   let next = wal.lastIndex + 1;
   const last = wal.lastIndex + options.records;
@@ -132,6 +165,13 @@ export interface DemoOptions {
   selfCommand: readonly string[];
   /** Where report lines go. */
   print: (line: string) => void;
+  /**
+   * The directory holds a log an earlier demo kept: check every record in it first, then
+   * continue it. Without it the caller must give an empty or new directory.
+   */
+  resume?: boolean;
+  /** Scratch directories and children, removed and killed if the command is interrupted. */
+  scratch?: Scratch;
 }
 
 interface RoundResult {
@@ -145,7 +185,12 @@ interface RoundResult {
 }
 
 /** Runs the child until it has acknowledged `killAfter` records, then SIGKILLs it. */
-function runChildRound(options: DemoOptions, dir: string, killAfter: number, acked: Set<number>): Promise<{ acked: number; maxAcked: number; childExit: string; killed: boolean; error?: string }> {
+function runChildRound(
+  options: DemoOptions,
+  dir: string,
+  killAfter: number,
+  acked: Set<number>,
+): Promise<{ acked: number; maxAcked: number; childExit: string; killed: boolean; error?: string; fatal?: string }> {
   return new Promise((resolve, reject) => {
     const [command, ...args] = options.selfCommand;
     if (command === undefined) {
@@ -155,10 +200,12 @@ function runChildRound(options: DemoOptions, dir: string, killAfter: number, ack
     const child = spawn(command, [...args, 'demo-child', '--dir', dir, '--records', String(options.records), '--concurrency', String(demoConcurrency), '--segment-bytes', String(options.segmentBytes)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    options.scratch?.child(child);
     let count = 0;
     let maxAcked = 0;
     let killed = false;
     let error: string | undefined;
+    let fatal: string | undefined;
     let pending = '';
     let stderr = '';
     child.stderr.setEncoding('utf8');
@@ -185,14 +232,17 @@ function runChildRound(options: DemoOptions, dir: string, killAfter: number, ack
           }
         } else if (line.startsWith('error ')) {
           error = line.slice(6);
+        } else if (line.startsWith('fatal ')) {
+          fatal = line.slice(6);
         }
       }
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const childExit = signal !== null ? `killed by ${signal}` : `exited with code ${String(code)}`;
-      if (!killed && code !== 0) error ??= `child ${childExit}: ${stderr.trim()}`;
-      resolve({ acked: count, maxAcked, childExit, killed, ...(error === undefined ? {} : { error }) });
+      // A child that died on its own without reporting a wrong answer hit an operating error.
+      if (!killed && code !== 0 && error === undefined) fatal ??= `the demo child ${childExit}: ${stderr.trim() || 'no message'}`;
+      resolve({ acked: count, maxAcked, childExit, killed, ...(error === undefined ? {} : { error }), ...(fatal === undefined ? {} : { fatal }) });
     });
   });
 }
@@ -210,8 +260,15 @@ const tornBatchRecords = 40;
  * touched. Skipped (undefined) when the batch would not fit in the segment or a torn tail
  * from the kill is already there.
  */
-async function simulateTornWrite(dir: string, file: string, segmentBytes: number, random: () => number): Promise<{ at: number; bytes: number } | undefined> {
+async function simulateTornWrite(
+  dir: string,
+  file: string,
+  segmentBytes: number,
+  random: () => number,
+  scratch: Scratch | undefined,
+): Promise<{ at: number; bytes: number } | undefined> {
   const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-demo-torn-'));
+  scratch?.add(copy);
   try {
     for (const name of fs.readdirSync(dir)) if (/^\d{20}\.wal$/.test(name)) fs.copyFileSync(path.join(dir, name), path.join(copy, name));
     const wal = await Wal.open(copy, { segmentBytes });
@@ -246,6 +303,7 @@ async function simulateTornWrite(dir: string, file: string, segmentBytes: number
     return { at: first, bytes: keep * 512 };
   } finally {
     fs.rmSync(copy, { recursive: true, force: true });
+    scratch?.forget(copy);
   }
 }
 
@@ -301,7 +359,7 @@ async function recoverAndVerify(dir: string, segmentBytes: number, acked: Set<nu
   for (const index of acked) if (index > wal.lastIndex || index < wal.firstIndex) lost.push(index);
   if (lost.length > 0) {
     lost.sort((a, b) => a - b);
-    problems.push(`${lost.length} acknowledged records are missing (first ${lost.slice(0, 5).join(', ')}; log is ${wal.firstIndex}..${wal.lastIndex})`);
+    problems.push(`${plural(lost.length, 'acknowledged record is', 'acknowledged records are')} missing (first ${lost.slice(0, 5).join(', ')}; log is ${wal.firstIndex}..${wal.lastIndex})`);
   }
   // Spot-check random access too.
   if (wal.lastIndex >= wal.firstIndex) {
@@ -313,32 +371,61 @@ async function recoverAndVerify(dir: string, segmentBytes: number, acked: Set<nu
   return { wal, recoveryMs, problems };
 }
 
-/** Runs the demo; returns the process exit code (0: nothing acknowledged was lost). */
+/**
+ * Runs the demo; returns the process exit code: 0 nothing acknowledged was lost, 1 a
+ * failure. A failure is either a wrong answer (acknowledged data lost or wrong: the log is
+ * kept as evidence) or an operating error that stopped the demo (`TM_LOCKED`, `EACCES`,
+ * `TM_NOSPC`...), reported with its cause and never as lost data. The directory must be
+ * new or empty unless `resume` is set (the caller checks: see lib/cli/main.ts).
+ */
 export async function runDemo(options: DemoOptions): Promise<number> {
   const print = options.print;
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-demo-'));
-  fs.mkdirSync(dir, { recursive: true });
+  if (ownDir) options.scratch?.add(dir);
   const random = seededRandom(options.seed);
   const acked = new Set<number>();
   const started = performance.now();
   const rounds: RoundResult[] = [];
-  let failed = false;
-  print(`tidemark demo: log in ${dir}; ${options.rounds} rounds, up to ${options.records} records per round at concurrency ${demoConcurrency}, seed ${options.seed}`);
+  /** Acknowledged data lost or wrong. */
+  let wrong = false;
+  /** An operating error stopped the demo. */
+  let stoppedBy: string | undefined;
+  print(
+    `tidemark demo: log in ${dir}; ${plural(options.rounds, 'round')}, up to ${plural(options.records, 'record')} per round at concurrency ${demoConcurrency}, seed ${options.seed}`,
+  );
   try {
-    for (let round = 1; round <= options.rounds && !failed; round++) {
+    if (options.resume === true) {
+      // Every record of the kept log must be a demo record with the right bytes before any is added.
+      const { wal, problems } = await recoverAndVerify(dir, options.segmentBytes, acked);
+      const held = `${wal.firstIndex}..${wal.lastIndex}`;
+      for (let i = wal.firstIndex; i <= wal.lastIndex; i++) acked.add(i);
+      await wal.close();
+      if (problems.length > 0) {
+        print(`resume: the kept log (${held}) fails its check: PROBLEMS: ${problems.join('; ')}`);
+        wrong = true;
+      } else {
+        print(`resume: the kept log holds records ${held}, every one verified; continuing it`);
+      }
+    }
+    for (let round = 1; round <= options.rounds && !wrong && stoppedBy === undefined; round++) {
       // Kill somewhere between 20% and 90% of the way through the child's appends.
       const killAfter = Math.max(1, Math.floor(options.records * (0.2 + 0.7 * random())));
       const child = await runChildRound(options, dir, killAfter, acked);
       if (child.error !== undefined) {
         print(`round ${round}: FAILED: ${child.error}`);
-        failed = true;
+        wrong = true;
+        break;
+      }
+      if (child.fatal !== undefined) {
+        print(`round ${round}: stopped: ${child.fatal}`);
+        stoppedBy = child.fatal;
         break;
       }
       const segment = lastSegment(dir);
       let torn = '';
       if (options.tornWrites && round % 2 === 1 && segment !== undefined) {
-        const t = await simulateTornWrite(dir, segment, options.segmentBytes, random);
+        const t = await simulateTornWrite(dir, segment, options.segmentBytes, random, options.scratch);
         torn =
           t === undefined
             ? 'no room to simulate a torn write; '
@@ -359,13 +446,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         childExit: child.childExit,
       };
       print(
-        `round ${round}: child ${result.childExit} after ${result.acked} acks (kill point ${killAfter}); ${torn}` +
+        `round ${round}: child ${result.childExit} after ${plural(result.acked, 'ack')} (kill point ${killAfter}); ${torn}` +
           `recovered ${wal.firstIndex}..${lastIndexAfter} in ${recoveryMs.toFixed(1)} ms; ${repair}; ` +
-          `${result.unackedDurable} unacknowledged records also durable; ` +
+          `${plural(result.unackedDurable, 'unacknowledged record')} also durable; ` +
           (problems.length === 0 ? 'every record verified' : `PROBLEMS: ${problems.join('; ')}`),
       );
       if (problems.length > 0) {
-        failed = true;
+        wrong = true;
         await wal.close();
         break;
       }
@@ -376,38 +463,48 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       const appendedLast = singles[1] ?? 0;
       if (batchLast !== lastIndexAfter + batch.length || appendedLast !== lastIndexAfter + demoParentAppends) {
         print(`round ${round}: FAILED: appends after recovery got indexes ${batchLast}, ${singles.join(', ')}`);
-        failed = true;
+        wrong = true;
       }
       for (let i = lastIndexAfter + 1; i <= appendedLast; i++) acked.add(i);
       result.lastIndexAfter = appendedLast;
       rounds.push(result);
       await wal.close();
     }
-    if (!failed) {
+    if (!wrong && stoppedBy === undefined) {
       const { wal, problems } = await recoverAndVerify(dir, options.segmentBytes, acked);
       const total = wal.lastIndex - wal.firstIndex + 1;
       const segments = wal.stats().segments;
       await wal.close();
       if (problems.length > 0) {
         print(`final check: PROBLEMS: ${problems.join('; ')}`);
-        failed = true;
+        wrong = true;
       } else {
         const seconds = (performance.now() - started) / 1000;
         const recoveries = rounds.map((r) => r.recoveryMs);
+        const repaired = rounds.filter((r) => r.repair.startsWith('torn tail repaired')).length;
         print(
-          `OK: ${rounds.length} crashes (SIGKILL), ${acked.size} acknowledged records, all present with exact bytes; ` +
-            `log holds ${total} records in ${segments} segments; ${rounds.filter((r) => r.repair.startsWith('torn tail repaired')).length} torn tails repaired; recovery took ${Math.min(...recoveries).toFixed(1)}–${Math.max(...recoveries).toFixed(1)} ms; ` +
+          `OK: ${plural(rounds.length, 'crash', 'crashes')} (SIGKILL), ${plural(acked.size, 'acknowledged record')}, all present with exact bytes; ` +
+            `log holds ${plural(total, 'record')} in ${plural(segments, 'segment')}; ${plural(repaired, 'torn tail')} repaired; ` +
+            (recoveries.length > 0 ? `recovery took ${Math.min(...recoveries).toFixed(1)}–${Math.max(...recoveries).toFixed(1)} ms; ` : '') +
             `${seconds.toFixed(1)} s in all.`,
         );
       }
     }
   } catch (err) {
-    print(`FAILED with an error: ${err instanceof Error ? err.message : String(err)}`);
-    failed = true;
+    stoppedBy = describeError(err);
+    print(`stopped by an error: ${stoppedBy}`);
   } finally {
-    // Keep the evidence when something went wrong.
-    if (ownDir && !failed) fs.rmSync(dir, { recursive: true, force: true });
+    // Keep the evidence when acknowledged data was lost or wrong; a scratch log is removed otherwise.
+    if (ownDir && !wrong) fs.rmSync(dir, { recursive: true, force: true });
+    if (ownDir && wrong) options.scratch?.forget(dir);
   }
-  if (failed) print(`FAILED (seed ${options.seed}): acknowledged data was lost or wrong; the log is kept in ${dir}.`);
-  return failed ? 1 : 0;
+  if (wrong) {
+    print(`FAILED (seed ${options.seed}): acknowledged data was lost or wrong; the log is kept in ${dir}.`);
+  } else if (stoppedBy !== undefined) {
+    print(
+      `FAILED (seed ${options.seed}): the demo could not go on: ${stoppedBy}. ` +
+        `Up to there no acknowledged record was lost or wrong${ownDir ? '; its temp directory was removed' : `; the log is in ${dir}`}.`,
+    );
+  }
+  return wrong || stoppedBy !== undefined ? 1 : 0;
 }

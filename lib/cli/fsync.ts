@@ -8,8 +8,10 @@
  *   first, then fdatasync (a sync carries only data: what tidemark's segments do);
  * - `prewritten O_DSYNC`: the same file opened with O_DSYNC, each write durable on return.
  *
- * Synchronous fs calls on purpose: this measures the disk, not the libuv pool. Shipped with
- * the package, so it uses only node: modules.
+ * Synchronous fs calls on purpose: this measures the disk, not the libuv pool. Between timed
+ * calls it yields to the event loop every {@link yieldEveryMs} ms, so a Ctrl-C handler can
+ * remove the scratch files (lib/cli/cleanup.ts). Shipped with the package, so it uses only
+ * node: modules.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -82,16 +84,27 @@ function summarize(mode: FsyncMode, bytes: number, samplesUs: number[]): FsyncRo
   };
 }
 
+/** Longest stretch of synchronous work between two turns of the event loop. */
+export const yieldEveryMs = 50;
+
+/** Lets the event loop run (signal handlers, timers); outside every timed region. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function elapsedUs(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1000;
 }
 
 /** Zero-fills `file` to `bytes` and makes it durable (data and size). */
-function prewrite(file: string, bytes: number): void {
+async function prewrite(file: string, bytes: number): Promise<void> {
   const fd = fs.openSync(file, 'w');
   try {
     const chunk = Buffer.alloc(1024 * 1024);
-    for (let offset = 0; offset < bytes; offset += chunk.length) fs.writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - offset), offset);
+    for (let offset = 0; offset < bytes; offset += chunk.length) {
+      fs.writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - offset), offset);
+      await yieldToEventLoop();
+    }
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -99,7 +112,7 @@ function prewrite(file: string, bytes: number): void {
 }
 
 /** Runs one mode at one size for `seconds`; returns per-write latencies in µs. */
-function measure(mode: FsyncMode, file: string, bytes: number, seconds: number): number[] {
+async function measure(mode: FsyncMode, file: string, bytes: number, seconds: number): Promise<number[]> {
   const data = Buffer.alloc(bytes, 0xa5);
   const samples: number[] = [];
   const deadline = process.hrtime.bigint() + BigInt(Math.round(seconds * 1e9));
@@ -110,7 +123,13 @@ function measure(mode: FsyncMode, file: string, bytes: number, seconds: number):
   try {
     if (mode === FsyncModes.APPEND_FDATASYNC) fs.fsyncSync(fd); // the truncation, untimed
     let position = 0;
+    const yieldEveryNs = BigInt(yieldEveryMs * 1e6);
+    let lastYield = process.hrtime.bigint();
     while (samples.length < iterationsMax && (samples.length < iterationsMin || process.hrtime.bigint() < deadline)) {
+      if (process.hrtime.bigint() - lastYield > yieldEveryNs) {
+        await yieldToEventLoop();
+        lastYield = process.hrtime.bigint();
+      }
       if (position + bytes > fileBytesMax) {
         position = 0;
         if (mode === FsyncModes.APPEND_FDATASYNC) {
@@ -131,23 +150,30 @@ function measure(mode: FsyncMode, file: string, bytes: number, seconds: number):
   return samples;
 }
 
+/** The two scratch files {@link runFsyncBench} creates in `dir` (and removes). */
+export function fsyncScratchFiles(dir: string): { growing: string; prewritten: string } {
+  return {
+    growing: path.join(dir, `tidemark-fsync-growing-${process.pid}.tmp`),
+    prewritten: path.join(dir, `tidemark-fsync-prewritten-${process.pid}.tmp`),
+  };
+}
+
 /**
- * Measures durable writes in `options.dir`. Synchronous: blocks the calling thread for about
- * `3 × sizes × seconds` plus the time to zero-fill a 64 MiB file.
+ * Measures durable writes in `options.dir`. Takes about `3 × sizes × seconds` plus the time
+ * to zero-fill a 64 MiB file, mostly in synchronous calls (yielding every {@link yieldEveryMs} ms).
  */
-export function runFsyncBench(options: FsyncBenchOptions): FsyncResult {
+export async function runFsyncBench(options: FsyncBenchOptions): Promise<FsyncResult> {
   const sizes = options.sizesBytes ?? fsyncDefaultSizesBytes;
-  const growing = path.join(options.dir, `tidemark-fsync-growing-${process.pid}.tmp`);
-  const prewritten = path.join(options.dir, `tidemark-fsync-prewritten-${process.pid}.tmp`);
+  const { growing, prewritten } = fsyncScratchFiles(options.dir);
   const rows: FsyncRow[] = [];
   try {
     const start = process.hrtime.bigint();
-    prewrite(prewritten, fileBytesMax);
+    await prewrite(prewritten, fileBytesMax);
     const prewriteSeconds = elapsedUs(start) / 1e6;
     for (const bytes of sizes) {
       for (const mode of [FsyncModes.APPEND_FDATASYNC, FsyncModes.PREWRITTEN_FDATASYNC, FsyncModes.PREWRITTEN_DSYNC]) {
         const file = mode === FsyncModes.APPEND_FDATASYNC ? growing : prewritten;
-        rows.push(summarize(mode, bytes, measure(mode, file, bytes, options.seconds)));
+        rows.push(summarize(mode, bytes, await measure(mode, file, bytes, options.seconds)));
       }
     }
     return { fs: describeFilesystem(options.dir), rows, prewriteSeconds };

@@ -39,7 +39,6 @@ export const clusterHelpText = `  tidemark node --id ID --dir DIR --listen HOST:
       Three node processes on loopback: a write load, SIGKILL of the leader, the
       election and write gap, every acknowledged write read back, the killed node
       restarted and caught up. Exit 0 only if every check passed.
-  tidemark demo wal ...     the single-process WAL crash demo
 `;
 
 function print(json: boolean, human: string, obj: unknown): void {

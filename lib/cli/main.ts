@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 /**
  * The `tidemark` command line. Exit codes: 0 success, 1 failure (e.g. the demo found
- * lost data, or an operation failed), 2 usage error (unknown command or option).
+ * lost data, or an operation failed: one line with its cause), 2 usage error (unknown
+ * command or option, a bad --dir), 130/143 interrupted by SIGINT/SIGTERM (scratch removed).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { demoSegmentBytesDefault, runDemo, runDemoChild } from './demo';
-import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN } from '../index';
-import { formatFsyncReport, runFsyncBench } from './fsync';
+import { demoSegmentBytesDefault, describeError, isLogFileName, plural, runDemo, runDemoChild } from './demo';
+import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, Wal } from '../index';
+import { formatFsyncReport, fsyncScratchFiles, runFsyncBench } from './fsync';
 import { isTidemarkError } from '../errors';
+import { buildFromSource } from './build';
+import { Scratch, cleanUpOnSignal } from './cleanup';
+import { makeDirectories } from '../log/mkdirp';
 import { clusterHelpText, runClusterCli } from './cluster-main';
 
 const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
@@ -18,23 +22,31 @@ const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 const helpText = `tidemark: a durable, replicated write-ahead log for Node.js
 
 Usage:
-${clusterHelpText}  tidemark demo wal [--dir D] [--records N] [--rounds R] [--seed S] [--segment-bytes B] [--no-torn]
-      Append durably from a child process at concurrency 32, SIGKILL it at a random
-      moment, recover, verify every acknowledged record byte for byte, append more;
-      R rounds (default 5), N records per child (default 20000), segments of B bytes
-      (default 262144, so the log rotates). In odd rounds a torn write is simulated
-      before recovery: the first sectors of a next batch past the log's tail, as a
-      power loss in the middle of its write would leave them (--no-torn: never). Default directory: a fresh temp directory, removed
-      afterwards (kept if anything was lost).
+${clusterHelpText}  tidemark demo wal [--dir D] [--records N] [--rounds R] [--seed S] [--segment-bytes B] [--no-torn] [--resume]
+      The single-process WAL demo. Append durably from a child process at concurrency
+      32, SIGKILL it at a random moment, recover, verify every acknowledged record byte
+      for byte, append more; R rounds (default 5), N records per child (default 20000),
+      segments of B bytes (default 262144, so the log rotates). In odd rounds a torn
+      write is simulated before recovery: the first sectors of a next batch past the
+      log's tail, as a power loss in the middle of its write would leave them (--no-torn:
+      never). Default directory: a fresh temp directory, removed afterwards (kept if
+      anything was lost). --dir must be new or empty: the demo writes records of its
+      own (--resume: check every record of a log an earlier demo kept, then go on).
+      Ctrl-C removes the temp directory and the scratch copies.
   tidemark bench fsync [--dir D] [--seconds S] [--json]
       What does this disk really do: write+fdatasync on a growing file, on a
       pre-written file, and O_DSYNC writes, at 512 B, 4 KiB, 64 KiB and 1 MiB;
       S seconds per measurement (default 0.5). Default directory: os.tmpdir().
+      Its two scratch files (64 MiB) are removed at the end and on Ctrl-C.
+  tidemark build-from-source
+      Compile the native addon inside this installed package (build/Release/tidemark.node)
+      for a platform it ships no prebuilt binary for. Needs a C++17 compiler, python3
+      and make; run it as \`npx tidemark build-from-source\` in your project.
   tidemark --help | -h      this text
   tidemark --version | -v   the version
 
-The append benchmark against other stores lives in a source checkout:
-  npm run bench:append -- --help
+Exit codes: 0 success, 1 failure, 2 usage error (unknown command, bad option or --dir),
+130/143 interrupted (SIGINT/SIGTERM).
 `;
 
 class UsageError extends Error {}
@@ -86,21 +98,100 @@ function selfCommand(): string[] {
   return [process.execPath, ...process.execArgv, path.resolve(script)];
 }
 
+/**
+ * The demo's `--dir`: an existing empty directory, or one it can create, that it may write
+ * in; or, with `--resume`, a log an earlier demo kept. Anything else is a usage error (one
+ * line, exit 2); a log another process holds is an operating error (TM_LOCKED, exit 1).
+ */
+async function demoDirectory(value: string, resume: boolean, segmentBytes: number): Promise<string> {
+  if (value.trim() === '') throw new UsageError('demo: --dir must not be empty');
+  const dir = path.resolve(value);
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`demo: --dir ${dir}: ${describeError(err)}`);
+  }
+  if (stat === undefined) {
+    if (resume) throw new UsageError(`demo: --resume needs an existing log, and ${dir} does not exist`);
+    try {
+      await makeDirectories(dir);
+    } catch (err) {
+      throw new UsageError(`demo: cannot create --dir ${dir}: ${describeError(err)}`);
+    }
+  } else if (!stat.isDirectory()) {
+    throw new UsageError(`demo: --dir ${dir} is not a directory`);
+  }
+  try {
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    throw new UsageError(`demo: --dir ${dir} is not writable: ${describeError(err)}`);
+  }
+  const entries = fs.readdirSync(dir);
+  if (entries.length === 0) {
+    if (resume) throw new UsageError(`demo: --resume needs an existing log, and ${dir} is empty`);
+    return dir;
+  }
+  if (!entries.every(isLogFileName) || !entries.some((n) => n.endsWith('.wal'))) {
+    throw new UsageError(
+      `demo: --dir ${dir} is not empty and holds no tidemark log (${plural(entries.length, 'entry', 'entries')}); the demo writes records of its own: give it a new or empty directory`,
+    );
+  }
+  // A log: how many records? (A log another process holds fails here with TM_LOCKED.)
+  const wal = await Wal.open(dir, { segmentBytes });
+  const records = wal.lastIndex - wal.firstIndex + 1;
+  await wal.close();
+  if (records > 0 && !resume) {
+    throw new UsageError(
+      `demo: --dir ${dir} holds a log with ${plural(records, 'record')}; the demo appends records of its own, so it runs only on a new or empty directory ` +
+        '(--resume: check every record of a log an earlier demo kept, then continue it)',
+    );
+  }
+  return dir;
+}
+
 async function demo(args: string[]): Promise<number> {
-  const values = parse(args, { dir: { type: 'string' }, records: { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' }, 'segment-bytes': { type: 'string' }, 'no-torn': { type: 'boolean' } }, 'demo');
+  // `tidemark demo wal` (plain `tidemark demo` is the cluster demo, lib/cli/cluster-main.ts).
+  const command = args[0] === 'wal' ? 'demo wal' : 'demo';
+  const rest = args[0] === 'wal' ? args.slice(1) : args;
+  const values = parse(
+    rest,
+    {
+      dir: { type: 'string' },
+      records: { type: 'string' },
+      rounds: { type: 'string' },
+      seed: { type: 'string' },
+      'segment-bytes': { type: 'string' },
+      'no-torn': { type: 'boolean' },
+      resume: { type: 'boolean' },
+    },
+    command,
+  );
   const records = positiveInteger(values.records, 20_000, '--records', 100_000_000);
   const rounds = positiveInteger(values.rounds, 5, '--rounds', 10_000);
   const seed = values.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : positiveInteger(values.seed, 1, '--seed', 0x7fffffff);
-  return runDemo({
-    ...(values.dir === undefined ? {} : { dir: path.resolve(values.dir) }),
-    records,
-    rounds,
-    seed,
-    segmentBytes: segmentBytesOption(values['segment-bytes']),
-    tornWrites: values['no-torn'] !== true,
-    selfCommand: selfCommand(),
-    print: (line) => console.log(line),
-  });
+  const segmentBytes = segmentBytesOption(values['segment-bytes']);
+  const resume = values.resume === true;
+  if (resume && values.dir === undefined) throw new UsageError(`${command}: --resume needs --dir`);
+  const dir = values.dir === undefined ? undefined : await demoDirectory(values.dir, resume, segmentBytes);
+  const scratch = new Scratch();
+  const stop = cleanUpOnSignal(scratch);
+  try {
+    return await runDemo({
+      ...(dir === undefined ? {} : { dir }),
+      records,
+      rounds,
+      seed,
+      segmentBytes,
+      tornWrites: values['no-torn'] !== true,
+      resume,
+      scratch,
+      selfCommand: selfCommand(),
+      print: (line) => console.log(line),
+    });
+  } finally {
+    stop();
+  }
 }
 
 async function demoChild(args: string[]): Promise<number> {
@@ -114,22 +205,33 @@ async function demoChild(args: string[]): Promise<number> {
   });
 }
 
-function benchFsync(args: string[]): number {
+async function benchFsync(args: string[]): Promise<number> {
   const values = parse(args, { dir: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' } }, 'bench fsync');
   const seconds = positiveNumber(values.seconds, 0.5, '--seconds', 3600);
+  const scratch = new Scratch();
   let dir: string;
   let ownDir = false;
   if (values.dir !== undefined) {
+    if (values.dir.trim() === '') throw new UsageError('bench fsync: --dir must not be empty');
     dir = path.resolve(values.dir);
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`bench fsync: --dir ${dir} is not an existing directory`);
+    try {
+      fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+    } catch (err) {
+      throw new UsageError(`bench fsync: --dir ${dir} is not writable: ${describeError(err)}`);
+    }
+    for (const file of Object.values(fsyncScratchFiles(dir))) scratch.add(file);
   } else {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-fsync-'));
     ownDir = true;
+    scratch.add(dir);
   }
+  const stop = cleanUpOnSignal(scratch);
   try {
-    const result = runFsyncBench({ dir, seconds });
+    const result = await runFsyncBench({ dir, seconds });
     console.log(values.json === true ? JSON.stringify(result, null, 2) : formatFsyncReport(result));
   } finally {
+    stop();
     if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
   }
   return ExitCodes.OK;
@@ -157,13 +259,16 @@ async function main(argv: string[]): Promise<number> {
       console.log(readVersion());
       return ExitCodes.OK;
     case 'demo':
-      return demo(rest[0] === 'wal' ? rest.slice(1) : rest);
+      return demo(rest);
     case 'demo-child':
       return demoChild(rest);
+    case 'build-from-source':
+      parse(rest, {}, 'build-from-source');
+      return buildFromSource({ packageRoot: path.join(__dirname, '..', '..'), print: (line) => console.log(line) });
     case 'bench': {
       const [what, ...benchArgs] = rest;
       if (what === 'fsync') return benchFsync(benchArgs);
-      if (what === 'append') throw new UsageError("bench append needs the dev dependencies it compares against: run 'npm run bench:append' in a source checkout");
+      if (what === 'append') throw new UsageError('bench append is not part of the package: it compares tidemark against other stores, and lives in the source repository (bench/README.md)');
       throw new UsageError(`bench: unknown benchmark '${what ?? ''}'; available: fsync`);
     }
     default:
@@ -181,9 +286,14 @@ main(process.argv.slice(2)).then(
       process.exitCode = ExitCodes.USAGE;
     } else if (isTidemarkError(err)) {
       // An operating error (I/O, corruption, lock...): its message says what and where.
-      process.stderr.write(`tidemark: ${err.message}\n`);
+      process.stderr.write(`tidemark: ${describeError(err)}\n`);
+      process.exitCode = ExitCodes.FAILURE;
+    } else if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string') {
+      // A system error (EACCES, ENOSPC...): one line with its code, no stack.
+      process.stderr.write(`tidemark: ${describeError(err)}\n`);
       process.exitCode = ExitCodes.FAILURE;
     } else {
+      // A bug: the stack helps.
       process.stderr.write(`tidemark: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exitCode = ExitCodes.FAILURE;
     }

@@ -1,8 +1,11 @@
 /**
  * Loads the native addon (the only module that touches it) and types its surface.
- * The binary is found by node-gyp-build: `prebuilds/<platform>-<arch>/` inside the
- * package first, then a local `build/Release/` from a source build.
+ * The binary is found by {@link nativeBinaryCandidates}: a source build in
+ * `build/Release/` first, then the prebuilt `prebuilds/<platform>-<arch>/tidemark.node`
+ * the npm package ships. No loader package is involved: an installed tidemark has no
+ * dependencies at all.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TidemarkError, ErrorCodes } from '../errors';
 
@@ -99,21 +102,51 @@ export interface FaultsBinding extends NativeBinding {
 const packageRoot = path.join(__dirname, '..', '..');
 let cached: NativeBinding | undefined;
 
+/** The command that builds the addon from source in an installed package (see lib/cli/build.ts). */
+export const buildFromSourceCommand = 'npx tidemark build-from-source';
+
+/**
+ * The files the addon is loaded from, in order: `build/Release/tidemark.node` (a source
+ * build: `npm run build:native` in a checkout, `npx tidemark build-from-source` in an
+ * install), then `prebuilds/<platform>-<arch>/tidemark.node` (what `npm pack` ships).
+ */
+export function nativeBinaryCandidates(root: string = packageRoot): string[] {
+  return [
+    path.join(root, 'build', 'Release', 'tidemark.node'),
+    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'tidemark.node'),
+  ];
+}
+
+/** Loads the first existing candidate; throws with every path tried when none loads. */
+function loadNative(root: string): NativeBinding {
+  const tried: string[] = [];
+  for (const file of nativeBinaryCandidates(root)) {
+    if (!fs.existsSync(file)) {
+      tried.push(`${file} (missing)`);
+      continue;
+    }
+    // A file that exists but does not load (wrong libc, truncated...) is an error of its own:
+    // do not fall back past it to another binary silently.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as NativeBinding;
+  }
+  throw new Error(`no native binary: tried ${tried.join(', ')}`);
+}
+
 /** The native binding, loaded on first use. Throws `TM_NO_BINARY` with what to do when it is missing. */
 export function binding(): NativeBinding {
   if (cached !== undefined) return cached;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const load = require('node-gyp-build') as (dir: string) => unknown;
-    cached = load(packageRoot) as NativeBinding;
+    cached = loadNative(packageRoot);
     return cached;
   } catch (err) {
+    const cause = err instanceof Error ? err.message : String(err);
     throw new TidemarkError(
       ErrorCodes.NO_BINARY,
-      `no tidemark native binary for ${process.platform}-${process.arch} (Node ${process.version}, N-API 8). ` +
-        'The npm package ships prebuilt binaries in prebuilds/ (this release: linux-x64 and linux-arm64); elsewhere build from source: ' +
-        'install a C++17 compiler, python3 and make, then run `npm rebuild tidemark --build-from-source` ' +
-        '(or `npx node-gyp rebuild` inside the package directory).',
+      `no usable tidemark native binary for ${process.platform}-${process.arch} (Node ${process.version}, N-API 8): ${cause}. ` +
+        'The npm package ships prebuilt binaries in prebuilds/ (this release: linux-x64 and linux-arm64, glibc 2.34+); elsewhere build it from source: ' +
+        `install a C++17 compiler, python3 and make, then run \`${buildFromSourceCommand}\` in the project that depends on tidemark ` +
+        '(in a source checkout: `npm run build:native`).',
       { cause: err },
     );
   }
@@ -124,7 +157,7 @@ let cachedFaults: FaultsBinding | undefined;
 /**
  * The test-only addon with the fault-injecting file layer (built as
  * build/Release/tidemark_faults.test-addon by a source build; never shipped,
- * and not named *.node so node-gyp-build never loads it).
+ * and not named *.node so no loader ever picks it).
  * Tests only: it throws `TM_NO_BINARY` when the build is missing.
  */
 export function faultsBinding(): FaultsBinding {

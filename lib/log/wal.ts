@@ -8,7 +8,8 @@
  *
  * @packageDocumentation
  */
-import { mkdir, open as openFile } from 'node:fs/promises';
+import { open as openFile } from 'node:fs/promises';
+import { makeDirectories } from './mkdirp';
 import * as path from 'node:path';
 import { ErrorCodes, TidemarkError, type TidemarkErrorCode } from '../errors';
 import { binding, type NativeBinding, type NativeError, type NativeLog } from './binding';
@@ -195,7 +196,7 @@ export class Wal {
     const abs = path.resolve(dir);
     let created: string | undefined;
     try {
-      created = await mkdir(abs, { recursive: true });
+      created = await makeDirectories(abs);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new TidemarkError(ErrorCodes.IO, `Wal.open: cannot create directory ${abs}: ${e.message}`, {
