@@ -4,7 +4,7 @@
  * the JSON log lines; and through the real CLI, that bad arguments exit with 2.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +12,7 @@ import { CliUsageError, parseClusterList, parseEndpoint, resolveNodeConfig } fro
 import { jsonLogger } from '../lib/cli/json-log';
 import { LatencyHistogram, renderPrometheus } from '../lib/cli/prometheus';
 import { formatStatusTable, toNodeView } from '../lib/cli/status-table';
+import { runCli } from './cli-run';
 
 const root = path.join(__dirname, '..');
 
@@ -152,25 +153,7 @@ describe('JSON log lines', () => {
 });
 
 describe('tidemark demo (cluster)', () => {
-  /** Runs the CLI with TMPDIR=tmp; `onStdout` sees the output as it comes. */
-  function run(args: string[], tmp: string, onStdout?: (all: string, child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', ...args], { cwd: root, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (s: string) => {
-        stdout += s;
-        onStdout?.(stdout, child);
-      });
-      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
+  const run = (args: string[], tmp: string, onStdout?: (all: string, child: ChildProcess) => void) => runCli(args, { env: { ...process.env, TMPDIR: tmp }, timeoutMs: 150_000, ...(onStdout === undefined ? {} : { onStdout }) });
 
   /** Processes whose command line mentions `dir`. */
   function processesUnder(dir: string): string[] {
