@@ -231,11 +231,10 @@ class NodeConnection {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
-    const { frames, error } = this.decoder.push(chunk);
-    for (const f of frames) {
+    const error = this.decoder.pushEach(chunk, (f) => {
       this.onFrame(f);
-      if (this.isClosed()) return;
-    }
+      return !this.isClosed();
+    });
     if (error !== null) this.fail(new TidemarkError(ErrorCodes.UNAVAILABLE, `${this.address}: ${error.message}`, { cause: error }));
   }
 

@@ -472,12 +472,12 @@ export class TcpTransport implements Transport {
   private onData(conn: Conn, chunk: Buffer): void {
     if (conn.state === 'closed') return;
     this.counters.bytesReceived += chunk.length;
-    const { frames, error } = conn.decoder.push(chunk);
-    for (const f of frames) {
+    // Frame by frame: a handshake changes the limit for the frames right behind it.
+    const error = conn.decoder.pushEach(chunk, (f) => {
       this.counters.framesReceived++;
       this.onFrame(conn, f);
-      if (isClosed(conn)) return;
-    }
+      return !isClosed(conn);
+    });
     if (error !== null) this.reject(conn, 'bad-frame', error.message);
   }
 
