@@ -13,6 +13,6 @@ export { SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX, SEGMENT_BYTES_DEFAULT, RECORD_BYT
 export * from './core/index';
 export { MemoryLog } from './log/memory';
 export { Client, parseAddress } from './net/client';
-export type { ClientOptions, ClientResult, ReadOptions } from './net/client';
+export type { ClientOptions, ClientResult, ClientTls, ReadOptions } from './net/client';
 export type { ClientRequest, ClientResponse, Endpoint, Logger, Transport, TransportHandlers } from './net/api';
 export * from './cluster/index';

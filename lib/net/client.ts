@@ -35,6 +35,7 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { SeededRandom } from '../core/random';
 import { ErrorCodes, TidemarkError, type TidemarkErrorCode } from '../errors';
 import type { ClientRequest, ClientResponse, Logger } from './api';
@@ -75,6 +76,19 @@ export interface ClientOptions {
   /** Largest response frame accepted. Default 64 MiB. */
   readonly maxFrameBytes?: number;
   readonly logger?: Logger;
+  /**
+   * TLS to the nodes: their certificates must be signed by `ca` (the host name is not
+   * checked: node certificates name node ids). `cert`/`key` are this client's own, for
+   * clusters that require client certificates.
+   */
+  readonly tls?: ClientTls;
+}
+
+/** TLS options of a {@link Client}. */
+export interface ClientTls {
+  readonly ca: string | Buffer | ReadonlyArray<string | Buffer>;
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
 }
 
 /** The answer to a proposal or a read. */
@@ -134,9 +148,23 @@ class NodeConnection {
     private readonly maxFrameBytes: number,
     private readonly onGone: (c: NodeConnection) => void,
     private readonly logger: Logger | undefined,
+    tlsOptions: ClientTls | undefined,
   ) {
     const { host, port } = parseAddress(address);
-    this.socket = net.connect({ host, port, noDelay: true });
+    if (tlsOptions !== undefined) {
+      this.socket = tls.connect({
+        host,
+        port,
+        ca: tlsOptions.ca as tls.SecureContextOptions['ca'],
+        ...(tlsOptions.cert !== undefined ? { cert: tlsOptions.cert } : {}),
+        ...(tlsOptions.key !== undefined ? { key: tlsOptions.key } : {}),
+        minVersion: 'TLSv1.2',
+        checkServerIdentity: () => undefined, // the CA is the trust; node certificates name node ids, not hosts
+      });
+      this.socket.setNoDelay(true);
+    } else {
+      this.socket = net.connect({ host, port, noDelay: true });
+    }
     this.socket.on('error', (err) => this.fail(new TidemarkError(ErrorCodes.UNAVAILABLE, `${address}: ${err.message}`, { cause: err })));
     this.socket.on('close', () => this.fail(new TidemarkError(ErrorCodes.UNAVAILABLE, `${address}: connection closed`)));
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -203,11 +231,10 @@ class NodeConnection {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
-    const { frames, error } = this.decoder.push(chunk);
-    for (const f of frames) {
+    const error = this.decoder.pushEach(chunk, (f) => {
       this.onFrame(f);
-      if (this.isClosed()) return;
-    }
+      return !this.isClosed();
+    });
     if (error !== null) this.fail(new TidemarkError(ErrorCodes.UNAVAILABLE, `${this.address}: ${error.message}`, { cause: error }));
   }
 
@@ -283,6 +310,7 @@ export class Client {
   private readonly maxFrameBytes: number;
   private readonly random: SeededRandom;
   private readonly logger: Logger | undefined;
+  private readonly tls: ClientTls | undefined;
   private readonly conns = new Map<string, NodeConnection>();
   private leader: string | null = null;
   private next = 0;
@@ -311,6 +339,7 @@ export class Client {
     this.maxFrameBytes = positive('maxFrameBytes', options.maxFrameBytes, PEER_MAX_FRAME_BYTES_DEFAULT);
     this.random = new SeededRandom(options.seed ?? randomInt(0x7fff_ffff));
     this.logger = options.logger;
+    this.tls = options.tls;
     this.next = this.random.int(this.nodes.length);
   }
 
@@ -363,7 +392,7 @@ export class Client {
     if (c === undefined || c.state === 'closed') {
       c = new NodeConnection(address, this.clusterId, this.maxFrameBytes, (gone) => {
         if (this.conns.get(address) === gone) this.conns.delete(address);
-      }, this.logger);
+      }, this.logger, this.tls);
       this.conns.set(address, c);
     }
     return c;

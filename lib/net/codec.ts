@@ -816,9 +816,29 @@ export class FrameDecoder {
     return this.headerFill + this.partsBytes;
   }
 
+  /** Feeds `chunk`; returns the frames it completed and the error, if the stream went bad. */
   push(chunk: Uint8Array): DecodeResult {
     const frames: Frame[] = [];
-    if (this.failed !== null) return { frames, error: this.failed };
+    const error = this.pushEach(chunk, (f) => {
+      frames.push(f);
+      return true;
+    });
+    return { frames, error };
+  }
+
+  /**
+   * Feeds `chunk`, handing each frame to `onFrame` as soon as it is complete, before the
+   * next header is read: `onFrame` may change the limit for the frames after it (a
+   * handshake raising it), or return false to abandon the stream (the rest of the chunk
+   * is dropped, so the decoder must not be fed again). Returns the error, if the stream
+   * went bad, else null.
+   */
+  pushEach(chunk: Uint8Array, onFrame: (f: Frame) => boolean): TidemarkError | null {
+    if (this.failed !== null) return this.failed;
+    return this.run(chunk, onFrame);
+  }
+
+  private run(chunk: Uint8Array, onFrame: (f: Frame) => boolean): TidemarkError | null {
     let pos = 0;
     for (;;) {
       if (this.bodyBytes < 0) {
@@ -826,18 +846,18 @@ export class FrameDecoder {
         if (this.headerFill === 0 && chunk.length - pos >= FRAME_HEADER_BYTES) {
           // Fast path: the whole header is in this chunk.
           const length = (chunk[pos]! | (chunk[pos + 1]! << 8) | (chunk[pos + 2]! << 16) | (chunk[pos + 3]! << 24)) >>> 0;
-          if (length > this.maxFrameBytes) return this.fail(frames, `frame of ${length} bytes is over the limit of ${this.maxFrameBytes}`);
+          if (length > this.maxFrameBytes) return this.fail(`frame of ${length} bytes is over the limit of ${this.maxFrameBytes}`);
           const version = chunk[pos + 4]!;
           const type = chunk[pos + 5]!;
-          if (version !== PROTOCOL_VERSION) return this.fail(frames, `unknown protocol version ${version}`);
-          if (!KNOWN_TYPES.has(type)) return this.fail(frames, `unknown frame type ${type}`);
+          if (version !== PROTOCOL_VERSION) return this.fail(`unknown protocol version ${version}`);
+          if (!KNOWN_TYPES.has(type)) return this.fail(`unknown frame type ${type}`);
           const crc = (chunk[pos + 6]! | (chunk[pos + 7]! << 8) | (chunk[pos + 8]! << 16) | (chunk[pos + 9]! << 24)) >>> 0;
           pos += FRAME_HEADER_BYTES;
           if (chunk.length - pos >= length) {
             const body = chunk.subarray(pos, pos + length); // the whole frame is in this chunk: no copy
             pos += length;
-            if (frameCrc(type, body) !== crc) return this.fail(frames, `bad CRC on a frame of type ${type} (${length} bytes)`);
-            frames.push({ version, type: type as FrameType, body });
+            if (frameCrc(type, body) !== crc) return this.fail(`bad CRC on a frame of type ${type} (${length} bytes)`);
+            if (!onFrame({ version, type: type as FrameType, body })) return null;
             continue;
           }
           this.header.set(chunk.subarray(pos - FRAME_HEADER_BYTES, pos), 0);
@@ -852,13 +872,13 @@ export class FrameDecoder {
         pos += take;
         if (before < 4 && this.headerFill >= 4) {
           const length = this.header.readUInt32LE(0);
-          if (length > this.maxFrameBytes) return this.fail(frames, `frame of ${length} bytes is over the limit of ${this.maxFrameBytes}`);
+          if (length > this.maxFrameBytes) return this.fail(`frame of ${length} bytes is over the limit of ${this.maxFrameBytes}`);
         }
         if (this.headerFill < FRAME_HEADER_BYTES) break;
         const version = this.header[4]!;
         const type = this.header[5]!;
-        if (version !== PROTOCOL_VERSION) return this.fail(frames, `unknown protocol version ${version}`);
-        if (!KNOWN_TYPES.has(type)) return this.fail(frames, `unknown frame type ${type}`);
+        if (version !== PROTOCOL_VERSION) return this.fail(`unknown protocol version ${version}`);
+        if (!KNOWN_TYPES.has(type)) return this.fail(`unknown frame type ${type}`);
         this.bodyBytes = this.header.readUInt32LE(0);
       }
       const want = this.bodyBytes - this.partsBytes;
@@ -878,18 +898,18 @@ export class FrameDecoder {
         this.parts = [];
         this.partsBytes = 0;
       }
-      if (frameCrc(this.header[5]!, body) !== this.header.readUInt32LE(6)) return this.fail(frames, `bad CRC on a frame of type ${this.header[5]!} (${body.length} bytes)`);
-      frames.push({ version: this.header[4]!, type: this.header[5] as FrameType, body });
+      if (frameCrc(this.header[5]!, body) !== this.header.readUInt32LE(6)) return this.fail(`bad CRC on a frame of type ${this.header[5]!} (${body.length} bytes)`);
       this.headerFill = 0;
       this.bodyBytes = -1;
+      if (!onFrame({ version: this.header[4]!, type: this.header[5] as FrameType, body })) return null;
     }
-    return { frames, error: null };
+    return null;
   }
 
-  private fail(frames: Frame[], reason: string): DecodeResult {
+  private fail(reason: string): TidemarkError {
     this.failed = bad(reason);
     this.parts = [];
     this.partsBytes = 0;
-    return { frames, error: this.failed };
+    return this.failed;
   }
 }

@@ -32,12 +32,16 @@
  * `from`, `to` or `clusterId` does not match the handshake), `not-allowed` (a frame the
  * connection's role does not allow), `slow-reader` (a client whose unread responses pass
  * the send-queue bound), and `rejected-by-peer` / `peer-mismatch` on the dialing side.
+ * With TLS ({@link TransportTls}) also: `tls-error` (the TLS handshake failed or timed
+ * out), `tls-unauthorized` (no certificate from the cluster CA where one is required) and
+ * `tls-identity` (a peer's certificate does not name the node id its handshake claims).
  * Where it can, the refusing side sends a REJECT frame first, so the other side's log
  * says why.
  *
  * @packageDocumentation
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { SeededRandom } from '../core/random';
 import type { Message, NodeId } from '../core/types';
 import { TidemarkError, ErrorCodes } from '../errors';
@@ -88,6 +92,38 @@ export const TRANSPORT_LIMITS_DEFAULT: TransportLimits = {
   maxClientInflight: 4096,
 };
 
+/**
+ * Mutual TLS for every connection of a transport (peers and clients). Peers must present a
+ * certificate signed by `ca` that NAMES the node id they claim in the handshake (a DNS
+ * subject alternative name or the common name equal to the id), so a node with a valid
+ * certificate cannot pose as another node; the dialing side checks the same of the node it
+ * dialed. Clients must present a certificate only when `requireClientCert` is set.
+ */
+export interface TransportTls {
+  /** This node's private key (PEM). */
+  readonly key: string | Buffer;
+  /** This node's certificate (PEM), naming its node id. */
+  readonly cert: string | Buffer;
+  /** The CA(s) that sign the cluster's certificates (PEM). */
+  readonly ca: string | Buffer | ReadonlyArray<string | Buffer>;
+  /** Refuse clients without a certificate signed by `ca`. Default false. */
+  readonly requireClientCert?: boolean;
+}
+
+/** The names a certificate gives its holder: DNS subject alternative names and the common name. */
+export function certificateNames(cert: tls.PeerCertificate | undefined): string[] {
+  if (cert === undefined || cert === null || Object.keys(cert).length === 0) return [];
+  const names: string[] = [];
+  for (const part of (cert.subjectaltname ?? '').split(',')) {
+    const t = part.trim();
+    if (t.startsWith('DNS:')) names.push(t.slice(4));
+  }
+  const cn = cert.subject?.CN;
+  if (typeof cn === 'string') names.push(cn);
+  else if (Array.isArray(cn)) names.push(...(cn as string[]));
+  return names;
+}
+
 /** Options of {@link TcpTransport}. */
 export interface TcpTransportOptions {
   readonly nodeId: NodeId;
@@ -104,6 +140,8 @@ export interface TcpTransportOptions {
   readonly reconnectBaseMs?: number;
   /** Largest reconnect delay before jitter. Default 1000 ms. */
   readonly reconnectMaxMs?: number;
+  /** Mutual TLS; without it the transport is plain TCP (and says so in its log). */
+  readonly tls?: TransportTls;
 }
 
 /** Counters of a transport, for metrics and tests. */
@@ -180,6 +218,9 @@ export class TcpTransport implements Transport {
   private readonly inbound = new Set<Conn>();
   private readonly outbound = new Set<Conn>();
   private server: net.Server | null = null;
+  private readonly tls: TransportTls | undefined;
+  /** Accepted sockets open (before and after their TLS and tidemark handshakes). */
+  private readonly accepted = new Set<net.Socket>();
   private handlers: TransportHandlers | null = null;
   private closing = false;
   private readonly counters = {
@@ -210,6 +251,7 @@ export class TcpTransport implements Transport {
       maxClientInflight: positiveInt('limits.maxClientInflight', l.maxClientInflight, d.maxClientInflight),
     };
     this.logger = options.logger;
+    this.tls = options.tls;
     this.random = new SeededRandom(options.seed ?? 1);
     this.reconnectBaseMs = positiveInt('reconnectBaseMs', options.reconnectBaseMs, 20);
     this.reconnectMaxMs = positiveInt('reconnectMaxMs', options.reconnectMaxMs, 1000);
@@ -238,7 +280,27 @@ export class TcpTransport implements Transport {
     if (this.handlers !== null) throw TidemarkError.invalidArgument('TcpTransport: start() was already called');
     if (this.closing) throw TidemarkError.closed('transport');
     this.handlers = handlers;
-    const server = net.createServer({ noDelay: true }, (socket) => this.onAccept(socket));
+    let server: net.Server;
+    if (this.tls !== undefined) {
+      const t = this.tls;
+      server = tls.createServer({
+        key: t.key,
+        cert: t.cert,
+        ca: t.ca as tls.SecureContextOptions['ca'],
+        requestCert: true,
+        rejectUnauthorized: false, // checked per role after the tidemark handshake
+        handshakeTimeout: this.limits.handshakeTimeoutMs,
+        minVersion: 'TLSv1.2',
+      });
+      server.on('secureConnection', (socket: tls.TLSSocket) => this.onAccept(socket));
+      server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+        this.count('tls-error');
+        this.logger?.warn({ nodeId: this.nodeId, remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason: 'tls-error', detail: err.message }, 'tidemark transport: connection closed');
+      });
+    } else {
+      server = net.createServer({ noDelay: true });
+    }
+    server.on('connection', (raw: net.Socket) => this.onRawConnection(raw));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(new TidemarkError(ErrorCodes.IO, `TcpTransport: cannot listen on ${this.listenAt.host}:${this.listenAt.port}: ${err.message}`, { cause: err, ...errnoOf(err) }));
@@ -249,7 +311,8 @@ export class TcpTransport implements Transport {
         resolve();
       });
     });
-    this.logger?.info({ nodeId: this.nodeId, address: this.address(), tls: false }, 'tidemark transport: listening (plain TCP, not encrypted)');
+    if (this.tls !== undefined) this.logger?.info({ nodeId: this.nodeId, address: this.address(), tls: true }, 'tidemark transport: listening (mutual TLS)');
+    else this.logger?.warn({ nodeId: this.nodeId, address: this.address(), tls: false }, 'tidemark transport: listening on PLAIN TCP: not encrypted, peers not authenticated (use the tls option off loopback)');
     for (const peer of this.peers.values()) if (peer.dials) this.dial(peer);
   }
 
@@ -289,7 +352,7 @@ export class TcpTransport implements Transport {
     return {
       ...this.counters,
       rejected: { ...this.rejected },
-      connectionsOpen: this.inbound.size,
+      connectionsOpen: this.accepted.size,
       peers,
     };
   }
@@ -310,6 +373,7 @@ export class TcpTransport implements Transport {
       peer.queueBytes = 0;
     }
     for (const c of [...this.inbound, ...this.outbound]) this.destroy(c);
+    for (const raw of [...this.accepted]) raw.destroy(); // e.g. still in their TLS handshake
     const server = this.server;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -342,17 +406,26 @@ export class TcpTransport implements Transport {
     return conn;
   }
 
-  private onAccept(socket: net.Socket): void {
-    if (this.closing || this.inbound.size >= this.limits.maxConnections) {
+  /** Every accepted TCP socket, before TLS: the connection limit applies here. */
+  private onRawConnection(raw: net.Socket): void {
+    if (this.closing || this.accepted.size >= this.limits.maxConnections) {
       this.count('too-many-connections');
       this.logger?.warn(
-        { nodeId: this.nodeId, remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason: 'too-many-connections', limit: this.limits.maxConnections },
+        { nodeId: this.nodeId, remote: `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`, reason: 'too-many-connections', limit: this.limits.maxConnections },
         'tidemark transport: connection refused',
       );
-      socket.on('error', () => {});
-      socket.destroy();
+      raw.on('error', () => {});
+      raw.destroy();
       return;
     }
+    this.accepted.add(raw);
+    raw.once('close', () => this.accepted.delete(raw));
+    raw.on('error', () => {}); // reported on the connection (or the TLS error) instead
+    if (this.tls === undefined) this.onAccept(raw);
+  }
+
+  private onAccept(socket: net.Socket): void {
+    if (socket.destroyed) return;
     this.counters.connectionsAccepted++;
     const conn = this.newConn(socket, true, null);
     this.inbound.add(conn);
@@ -360,7 +433,24 @@ export class TcpTransport implements Transport {
 
   private dial(peer: Peer): void {
     if (this.closing || peer.dialing !== null || peer.conn !== null) return;
-    const socket = net.connect({ host: peer.endpoint.host, port: peer.endpoint.port, noDelay: true });
+    let socket: net.Socket;
+    if (this.tls !== undefined) {
+      const t = this.tls;
+      socket = tls.connect({
+        host: peer.endpoint.host,
+        port: peer.endpoint.port,
+        key: t.key,
+        cert: t.cert,
+        ca: t.ca as tls.SecureContextOptions['ca'],
+        minVersion: 'TLSv1.2',
+        // The node id, not the host name, is what a peer's certificate must name.
+        checkServerIdentity: (_host, cert) =>
+          certificateNames(cert).includes(peer.id) ? undefined : new Error(`certificate of ${peer.endpoint.host}:${peer.endpoint.port} does not name ${peer.id} (names: ${certificateNames(cert).join(', ') || 'none'})`),
+      });
+      socket.on('error', (err) => this.logger?.warn({ nodeId: this.nodeId, peer: peer.id, reason: 'tls-error', detail: err.message }, 'tidemark transport: cannot connect to peer'));
+    } else {
+      socket = net.connect({ host: peer.endpoint.host, port: peer.endpoint.port, noDelay: true });
+    }
     const conn = this.newConn(socket, false, peer.id);
     this.outbound.add(conn);
     peer.dialing = conn;
@@ -382,12 +472,12 @@ export class TcpTransport implements Transport {
   private onData(conn: Conn, chunk: Buffer): void {
     if (conn.state === 'closed') return;
     this.counters.bytesReceived += chunk.length;
-    const { frames, error } = conn.decoder.push(chunk);
-    for (const f of frames) {
+    // Frame by frame: a handshake changes the limit for the frames right behind it.
+    const error = conn.decoder.pushEach(chunk, (f) => {
       this.counters.framesReceived++;
       this.onFrame(conn, f);
-      if (isClosed(conn)) return;
-    }
+      return !isClosed(conn);
+    });
     if (error !== null) this.reject(conn, 'bad-frame', error.message);
   }
 
@@ -446,6 +536,16 @@ export class TcpTransport implements Transport {
 
   private onInboundHandshake(conn: Conn, v: HandshakeVerdict): void {
     if (!v.ok) return this.reject(conn, v.reason, v.message);
+    if (this.tls !== undefined) {
+      const socket = conn.socket as tls.TLSSocket;
+      if (v.role === 'peer' || this.tls.requireClientCert === true) {
+        if (!socket.authorized) return this.reject(conn, 'tls-unauthorized', `no certificate signed by the cluster CA (${String(socket.authorizationError ?? 'none presented')})`);
+      }
+      if (v.role === 'peer') {
+        const names = certificateNames(socket.getPeerCertificate());
+        if (!names.includes(v.peerId)) return this.reject(conn, 'tls-identity', `handshake claims ${v.peerId}, certificate names ${names.join(', ') || 'nobody'}`);
+      }
+    }
     if (v.role === 'client') {
       this.established(conn, 'client');
       conn.decoder.setMaxFrameBytes(this.limits.maxClientFrameBytes);

@@ -244,3 +244,32 @@ describe('bounded queues and backpressure', () => {
 function decodeMessageOf(f: { type: number; body: Uint8Array }) {
   return decodeMessage(f.type, f.body);
 }
+
+describe('frames right behind the handshake', () => {
+  it('a big message in the same chunk as the handshake answer is read under the peer limit, not the handshake limit', async () => {
+    const net = await import('node:net');
+    const [p1, p2] = await freePorts(2);
+    const append = encodeMessage({
+      type: 'append', from: 'n2', to: 'n1', clusterId: 'test-cluster', generation: 1, prevIndex: 0, prevGeneration: 0, commit: 0,
+      entries: [{ index: 1, generation: 1, kind: 'normal', data: new Uint8Array(100_000).fill(3) }],
+    });
+    const answer = Buffer.concat([encodeHandshake({ protocolVersion: PROTOCOL_VERSION, clusterId: 'test-cluster', role: 'peer', nodeId: 'n2' }), append]);
+    const sockets: import('node:net').Socket[] = [];
+    const fake = net.createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+      s.once('data', () => s.write(answer)); // one write: handshake answer and a 100 kB append
+    });
+    await new Promise<void>((r) => fake.listen(p2!, HOST, () => r()));
+    try {
+      const n1 = await startNode('n1', p1!, { n2: { host: HOST, port: p2! } });
+      nodes.push(n1);
+      await waitFor(() => n1.received.length === 1, 'the append');
+      expect(n1.received[0]).toMatchObject({ type: 'append', from: 'n2' });
+      expect(n1.transport.stats().rejected).toEqual({});
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => fake.close(() => r()));
+    }
+  });
+});
