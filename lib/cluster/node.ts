@@ -28,7 +28,7 @@ import type { WalHistogram, WalOptions } from '../log/wal';
 import type { ClientRequest, ClientResponse, Logger, Transport } from '../net/api';
 import { KvStore } from './kv';
 import { type SessionOptions, SessionTable, type StateMachine, decodeEnvelope, envelopeOverhead, decodeNodeSnapshot, encodeEnvelope, encodeNodeSnapshot } from './state-machine';
-import { RaftStorage } from './storage';
+import { RaftStorage, type RaftStorageOptions } from './storage';
 
 /** Error code of a command whose fate is unknown (it may or may not be applied): retry with the same client id and seq. */
 export const UNKNOWN_OUTCOME = 'TM_UNKNOWN_OUTCOME';
@@ -97,6 +97,8 @@ export interface TidemarkNodeOptions {
   readonly seed?: number;
   /** Optional pino-compatible logger. */
   readonly logger?: Logger;
+  /** @internal Opens the WAL (tests: the faults addon). */
+  readonly openWal?: RaftStorageOptions['openWal'];
 }
 
 /** A power-of-two histogram: `counts[i]` counts values in [2^(i-1), 2^i) (bucket 0: below 1). */
@@ -287,7 +289,11 @@ export class TidemarkNode extends EventEmitter {
   static async open(options: TidemarkNodeOptions): Promise<TidemarkNode> {
     if (options === null || typeof options !== 'object') throw TidemarkError.invalidArgument('TidemarkNode.open: options must be an object');
     if (options.transport === undefined) throw TidemarkError.invalidArgument('TidemarkNode.open: a transport is required');
-    const storage = await RaftStorage.open(options.dir, { ...(options.wal !== undefined ? { wal: options.wal } : {}), ...(options.logger !== undefined ? { logger: options.logger } : {}) });
+    const storage = await RaftStorage.open(options.dir, {
+      ...(options.wal !== undefined ? { wal: options.wal } : {}),
+      ...(options.logger !== undefined ? { logger: options.logger } : {}),
+      ...(options.openWal !== undefined ? { openWal: options.openWal } : {}),
+    });
     let node: TidemarkNode;
     try {
       const machine = options.stateMachine ?? new KvStore();
