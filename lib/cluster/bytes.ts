@@ -73,9 +73,9 @@ export class ByteWriter {
     if (b === null) return this.u8(0);
     return this.u8(1).bytes(b);
   }
-  /** The bytes written (a view of the internal buffer until more is written; copy to keep). */
+  /** The bytes written (the writer must not be used afterwards). No copy when the initial size was exact. */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.n);
+    return this.n === this.buf.length ? this.buf : this.buf.slice(0, this.n);
   }
 }
 

@@ -28,7 +28,7 @@ import type { WalHistogram, WalOptions } from '../log/wal';
 import type { ClientRequest, ClientResponse, Logger, Transport } from '../net/api';
 import { KvStore } from './kv';
 import { type SessionOptions, SessionTable, type StateMachine, decodeEnvelope, envelopeOverhead, decodeNodeSnapshot, encodeEnvelope, encodeNodeSnapshot } from './state-machine';
-import { RaftStorage } from './storage';
+import { RaftStorage, type RaftStorageOptions } from './storage';
 
 /** Error code of a command whose fate is unknown (it may or may not be applied): retry with the same client id and seq. */
 export const UNKNOWN_OUTCOME = 'TM_UNKNOWN_OUTCOME';
@@ -97,6 +97,8 @@ export interface TidemarkNodeOptions {
   readonly seed?: number;
   /** Optional pino-compatible logger. */
   readonly logger?: Logger;
+  /** @internal Opens the WAL (tests: the faults addon). */
+  readonly openWal?: RaftStorageOptions['openWal'];
 }
 
 /** A power-of-two histogram: `counts[i]` counts values in [2^(i-1), 2^i) (bucket 0: below 1). */
@@ -287,7 +289,11 @@ export class TidemarkNode extends EventEmitter {
   static async open(options: TidemarkNodeOptions): Promise<TidemarkNode> {
     if (options === null || typeof options !== 'object') throw TidemarkError.invalidArgument('TidemarkNode.open: options must be an object');
     if (options.transport === undefined) throw TidemarkError.invalidArgument('TidemarkNode.open: a transport is required');
-    const storage = await RaftStorage.open(options.dir, { ...(options.wal !== undefined ? { wal: options.wal } : {}), ...(options.logger !== undefined ? { logger: options.logger } : {}) });
+    const storage = await RaftStorage.open(options.dir, {
+      ...(options.wal !== undefined ? { wal: options.wal } : {}),
+      ...(options.logger !== undefined ? { logger: options.logger } : {}),
+      ...(options.openWal !== undefined ? { openWal: options.openWal } : {}),
+    });
     let node: TidemarkNode;
     try {
       const machine = options.stateMachine ?? new KvStore();
@@ -378,40 +384,52 @@ export class TidemarkNode extends EventEmitter {
   }
 
   /**
-   * The connection to `peer` closed. If it is our leader, campaign soon (pre-vote first):
-   * the first attempt after a short random delay, retried a few times while no leader is known,
-   * so that two followers that both saw the leader go do not wait out the election timeout.
+   * The connection to `peer` closed. If it is our leader, campaign soon (pre-vote first)
+   * instead of waiting out the election timeout. The surviving voters take turns in a fixed
+   * order (sorted ids, one slot of 3 ticks each, round after round, at most 5 rounds), so
+   * their pre-votes do not cross: the first one's pre-vote is usually refused by a peer still
+   * inside its leader lease, but it drops its own lease, so the next one in turn wins with its
+   * grant (or the first one does, on its next turn, if it holds the longer log).
    */
   private onPeerDisconnected(peer: NodeId): void {
     if (this.closed || !this.earlyElection) return;
     if (this.replica.role !== Roles.FOLLOWER || this.replica.leaderId !== peer || this.earlyTimer !== undefined) return;
     const generation = this.replica.generation;
-    let attempts = 0;
+    const others = this.options.voters.filter((v) => v !== peer).sort();
+    const rank = others.indexOf(this.id);
+    const slot = 3 * this.tickMs;
+    const started = performance.now();
+    let round = 0;
+    const plan = (): void => {
+      if (round >= 5) return;
+      const at = this.tickMs + (round * others.length + rank) * slot + this.jitter.int(Math.max(1, Math.floor(this.tickMs / 2)));
+      this.earlyTimer = setTimeout(attempt, Math.max(0, started + at - performance.now()));
+      round++;
+    };
     const attempt = (): void => {
       this.earlyTimer = undefined;
       if (this.closed) return;
       const role = this.replica.role;
       const leader = this.replica.leaderId;
-      if (role === Roles.LEADER || (leader !== null && leader !== peer) || this.replica.generation > generation + 2) return;
-      this.counters.earlyCampaigns++;
-      if (role === Roles.FOLLOWER) this.counters.campaigns++;
-      this.logger?.info({ id: this.id, leader: peer, attempt: attempts + 1, role }, 'leader disconnected: campaigning early');
-      try {
-        this.replica.campaign();
-      } catch (err) {
-        this.fatal(err);
-        return;
+      if (role === Roles.LEADER || (leader !== null && leader !== peer)) return;
+      // A follower of a newer generation has voted for someone's campaign: let it finish.
+      if (role !== Roles.FOLLOWER || this.replica.generation === generation) {
+        if (role !== Roles.CANDIDATE || this.replica.generation === generation + 1) {
+          this.counters.earlyCampaigns++;
+          if (role === Roles.FOLLOWER) this.counters.campaigns++;
+          this.logger?.info({ id: this.id, leader: peer, round, role }, 'leader disconnected: campaigning early');
+          try {
+            this.replica.campaign();
+          } catch (err) {
+            this.fatal(err);
+            return;
+          }
+          this.afterInput();
+        }
       }
-      this.afterInput();
-      // A retry (pre-vote again) only if no leader emerged: the other follower may have been in its
-      // leader lease at our first pre-vote, or a split vote happened. Far enough apart that a round
-      // in progress is not disturbed, random so that two retrying nodes do not collide again.
-      attempts++;
-      if (attempts < 5) this.earlyTimer = setTimeout(attempt, 10 * this.tickMs + this.jitter.int(15 * this.tickMs));
+      plan();
     };
-    // Both followers see the leader go at about the same moment: spread their first attempts
-    // (millisecond granularity) so that one usually pre-votes first and the other grants it.
-    this.earlyTimer = setTimeout(attempt, this.tickMs + this.jitter.int(6 * this.tickMs));
+    plan();
   }
 
   private onClientRequest(req: ClientRequest, reply: (res: ClientResponse) => void): void {

@@ -111,6 +111,33 @@ describe('TidemarkNode cluster (in-memory transport, real WALs)', () => {
     }
   });
 
+  it('a cut-off leader commits nothing, answers its pending proposal TM_UNKNOWN_OUTCOME, and converges after the heal', async () => {
+    const c = new TestCluster(await tmpDir('cluster'), IDS, {}, () => new ListMachine());
+    try {
+      await c.startAll();
+      const old = await c.waitForLeader();
+      await c.client('warm').propose(Buffer.from('warm'));
+      c.net.isolate(old.id);
+      const stranded = old.request({ kind: 'propose', clientId: 'stranded', seq: 1, payload: Buffer.from('stranded') });
+      const fresh = await c.waitForLeader(20_000, old.id);
+      const client = c.client('majority');
+      for (let i = 0; i < 20; i++) await client.propose(Buffer.from(`m${i}`));
+      const res = await stranded;
+      expect(res).toMatchObject({ ok: false, code: 'TM_UNKNOWN_OUTCOME', outcome: 'unknown' });
+      expect(old.role).not.toBe('leader');
+      c.net.heal(old.id);
+      await c.waitForApplied(fresh.applied, 20_000);
+      const ref = JSON.stringify((c.machines.get(fresh.id) as ListMachine).items);
+      for (const id of IDS) {
+        const items = (c.machines.get(id) as ListMachine).items;
+        expect(JSON.stringify(items), `${id} differs`).toBe(ref);
+        expect(items.some((i) => i.text === 'stranded'), `${id} applied the cut-off leader's command`).toBe(false);
+      }
+    } finally {
+      await c.stopAll();
+    }
+  });
+
   it('catches a node up by snapshot after it fell below the low-water mark', async () => {
     const c = new TestCluster(await tmpDir('cluster'), IDS, { snapshotEntries: 50 });
     try {
