@@ -131,7 +131,7 @@ export async function runClusterDemo(opts: ClusterDemoOptions): Promise<number> 
     const survivorsKv = kvOn(survivors.map((id) => c.endpoint(id)));
     const lin = await readAll(survivorsKv, false);
     const linProblems = verify(lin, load);
-    check('acknowledged writes readable (linearizable range)', linProblems.length === 0, linProblems.length === 0 ? `${load.acked.size} of ${load.acked.size} read back with their values (${load.unknown.size} unknown outcomes, ${load.unknown.size === 0 ? 'none' : [...load.unknown.keys()].filter((k) => lin.has(k)).length + ' of them applied'})` : `${linProblems.length} problems, first: ${linProblems[0]}`);
+    check('acknowledged writes readable (linearizable range)', linProblems.length === 0, linProblems.length === 0 ? `${load.acked.size} of ${load.acked.size} read back with their values${load.unknown.size === 0 ? '' : ` (${load.unknown.size} unknown outcomes, ${[...load.unknown.keys()].filter((k) => lin.has(k)).length} of them applied)`}` : `${linProblems.length} problems, first: ${linProblems[0]}`);
     const leaderView = await c.waitForLeader(5000, survivors);
     for (const id of survivors) {
       await c.waitForApplied(id, leaderView.view.commit, 10_000);
