@@ -19,8 +19,9 @@
  * `writev`). When `write()` reports a full socket buffer the transport waits for
  * `drain`; meanwhile frames wait in the queue, which is bounded by
  * `limits.maxSendQueueBytes`: past it the OLDEST frames are dropped (Raft resends). While
- * a peer is not connected its queue keeps filling under the same bound and is flushed on
- * connect; a connection that closes takes its queue with it.
+ * a peer is not connected its queue keeps only the newest 1 MiB
+ * ({@link DISCONNECTED_QUEUE_BYTES_MAX}) and is flushed on connect; a connection that
+ * closes takes its queue with it.
  *
  * ## Refusals
  *
@@ -689,9 +690,16 @@ export class TcpTransport implements Transport {
       this.counters.messagesDropped++;
       return;
     }
+    // While the peer is not connected only the newest DISCONNECTED_QUEUE_BYTES_MAX wait
+    // (flushed on connect): what an hour-long outage queues is stale by then.
+    const bound = peer.conn === null ? Math.min(this.limits.maxSendQueueBytes, DISCONNECTED_QUEUE_BYTES_MAX) : this.limits.maxSendQueueBytes;
+    if (frame.length > bound) {
+      this.counters.messagesDropped++;
+      return;
+    }
     peer.queue.push(frame);
     peer.queueBytes += frame.length;
-    while (peer.queueBytes > this.limits.maxSendQueueBytes) {
+    while (peer.queueBytes > bound) {
       const dropped = peer.queue[peer.queueHead]!;
       peer.queue[peer.queueHead++] = EMPTY;
       peer.queueBytes -= dropped.length;
@@ -758,6 +766,8 @@ export class TcpTransport implements Transport {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Most bytes queued for a peer that is not connected (see `enqueue`). */
+export const DISCONNECTED_QUEUE_BYTES_MAX = 1024 * 1024;
 
 // A function, so that TypeScript does not narrow `conn.state` across calls that change it.
 function isClosed(conn: Conn): boolean {
