@@ -219,7 +219,7 @@ export class TcpTransport implements Transport {
   private readonly inbound = new Set<Conn>();
   private readonly outbound = new Set<Conn>();
   private server: net.Server | null = null;
-  private readonly tls: TransportTls | undefined;
+  private tls: TransportTls | undefined;
   /** Accepted sockets open (before and after their TLS and tidemark handshakes). */
   private readonly accepted = new Set<net.Socket>();
   private handlers: TransportHandlers | null = null;
@@ -356,6 +356,26 @@ export class TcpTransport implements Transport {
       connectionsOpen: this.accepted.size,
       peers,
     };
+  }
+
+  /**
+   * Replaces the key, certificate and CA (e.g. on SIGHUP) without a restart: connections
+   * accepted or dialed from now on use them; open connections keep theirs.
+   * @throws `TM_INVALID_ARGUMENT` when the transport was built without TLS (it cannot
+   *   switch from plain TCP) or the new material does not load.
+   */
+  reloadTls(next: TransportTls): void {
+    if (this.tls === undefined) throw TidemarkError.invalidArgument('TcpTransport.reloadTls: this transport was started without tls');
+    const requireClientCert = next.requireClientCert ?? this.tls.requireClientCert;
+    const options = { key: next.key, cert: next.cert, ca: next.ca as tls.SecureContextOptions['ca'] };
+    try {
+      tls.createSecureContext(options); // fails here, not on the next connection, if the PEM is bad
+    } catch (err) {
+      throw new TidemarkError(ErrorCodes.INVALID_ARGUMENT, `TcpTransport.reloadTls: ${(err as Error).message}`, { cause: err });
+    }
+    if (this.server instanceof tls.Server) this.server.setSecureContext(options);
+    this.tls = { ...next, ...(requireClientCert !== undefined ? { requireClientCert } : {}) };
+    this.logger?.info({ nodeId: this.nodeId }, 'tidemark transport: TLS material reloaded');
   }
 
   /** Whether a handshaken connection to `peer` is open now. */
