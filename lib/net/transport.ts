@@ -16,8 +16,8 @@
  *
  * {@link TcpTransport.send} encodes at once and queues the frame for its peer. Frames
  * queued in one turn of the event loop are written together under `cork()` (one
- * `writev`). When `write()` reports a full socket buffer the transport waits for
- * `drain`; meanwhile frames wait in the queue, which is bounded by
+ * `writev`). When 1 MiB is buffered in the socket (Node's buffer, beyond the kernel's)
+ * the transport waits for `drain`; meanwhile frames wait in the queue, which is bounded by
  * `limits.maxSendQueueBytes`: past it the OLDEST frames are dropped (Raft resends). While
  * a peer is not connected its queue keeps only the newest 1 MiB
  * ({@link DISCONNECTED_QUEUE_BYTES_MAX}) and is flushed on connect; a connection that
@@ -741,7 +741,9 @@ export class TcpTransport implements Transport {
       const frame = peer.queue[peer.queueHead]!;
       peer.queue[peer.queueHead++] = EMPTY;
       peer.queueBytes -= frame.length;
-      if (!this.write(conn, frame)) peer.blocked = true;
+      // write() says false past the socket's 16 KiB high-water mark, and under cork a whole
+      // turn's batch is buffered; keep going up to SOCKET_BUFFER_BYTES, then wait for drain.
+      if (!this.write(conn, frame) && conn.socket.writableLength >= SOCKET_BUFFER_BYTES) peer.blocked = true;
     }
     if (peer.queueHead === peer.queue.length) {
       peer.queue = [];
@@ -786,6 +788,8 @@ export class TcpTransport implements Transport {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Bytes written to a peer's socket (buffered by Node) before the transport waits for `drain`. */
+const SOCKET_BUFFER_BYTES = 1024 * 1024;
 /** Most bytes queued for a peer that is not connected (see `enqueue`). */
 export const DISCONNECTED_QUEUE_BYTES_MAX = 1024 * 1024;
 
