@@ -13,12 +13,18 @@
  * 3. round trip on 127.0.0.1: 5,000 sequential heartbeat → heartbeat-response exchanges
  *    between two TcpTransports (p50, p99), against the same ping-pong on bare sockets.
  *
+ * 4. Client calls against a TcpTransport that answers at once (no cluster behind it):
+ *    calls/s at 1, 16 and 256 concurrent calls on one Client; the client-side and
+ *    server-side cost of the wire layer a real cluster adds its consensus to. At 1 call
+ *    the bare-socket ping-pong of (3) is the baseline.
+ *
  * Numbers are only meaningful as the ratios in the same run (the machine is shared).
  */
 import * as net from 'node:net';
 import type { AppendMessage, Message } from '../lib/core/types';
 import { decodeMessage, encodeMessage, FRAME_HEADER_BYTES, FrameDecoder } from '../lib/net/codec';
 import { TcpTransport } from '../lib/net/transport';
+import { Client } from '../lib/net/client';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -206,7 +212,33 @@ async function main(): Promise<void> {
     lr.push(...(await rttRaw()));
   }
   console.log(`round trip: TcpTransport p50 ${pct(lt, 0.5).toFixed(0)} µs p99 ${pct(lt, 0.99).toFixed(0)} µs; bare socket p50 ${pct(lr, 0.5).toFixed(0)} µs p99 ${pct(lr, 0.99).toFixed(0)} µs; p50 ratio ${(pct(lt, 0.5) / pct(lr, 0.5)).toFixed(2)}`);
+  await clientBench(pct(lr, 0.5));
   if (sink === -1) console.log(sink);
+}
+
+async function clientBench(bareRttUs: number): Promise<void> {
+  const t = new TcpTransport({ nodeId: 's', clusterId: 'bench', listen: { host: HOST, port: 0 }, peers: {} });
+  await t.start({ onMessage() {}, onPeerDisconnected() {}, onClientRequest: (req, reply) => reply({ requestId: req.requestId, ok: true, index: req.seq, result: req.payload }) });
+  const c = new Client({ nodes: [`${HOST}:${t.address().port}`], clusterId: 'bench' });
+  const payload = new Uint8Array(128);
+  const out: string[] = [];
+  for (const conc of [1, 16, 256]) {
+    const n = conc === 1 ? 10_000 : 50_000;
+    let issued = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: conc }, async () => {
+      while (issued < n) {
+        issued++;
+        await c.propose(payload);
+      }
+    }));
+    const perS = n / ((performance.now() - t0) / 1e3);
+    out.push(`${conc}: ${Math.round(perS).toLocaleString('en')}/s`);
+    if (conc === 1) out.push(`(mean ${(1e6 / perS).toFixed(0)} µs per call vs bare ping-pong p50 ${bareRttUs.toFixed(0)} µs)`);
+  }
+  console.log(`Client propose of 128 B against an answering TcpTransport, calls at once ${out.join(', ')}`);
+  await c.close();
+  await t.close();
 }
 
 void main();

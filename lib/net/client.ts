@@ -207,7 +207,7 @@ class NodeConnection {
         this.pending.set(requestId, (o) => finish(o));
         written = true;
         this.refreshRef();
-        this.socket.write(frame);
+        this.write(frame);
       };
       if (this.state === 'handshake') this.waiting.push(send);
       else send();
@@ -216,6 +216,20 @@ class NodeConnection {
 
   close(): void {
     this.fail(TidemarkError.closed('client'));
+  }
+
+  private corked = false;
+  /** Requests issued in one turn go out in one writev. */
+  private write(frame: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(frame);
   }
 
   // A method, so that TypeScript does not narrow `state` across calls that change it.

@@ -16,11 +16,12 @@
  *
  * {@link TcpTransport.send} encodes at once and queues the frame for its peer. Frames
  * queued in one turn of the event loop are written together under `cork()` (one
- * `writev`). When `write()` reports a full socket buffer the transport waits for
- * `drain`; meanwhile frames wait in the queue, which is bounded by
+ * `writev`). When 1 MiB is buffered in the socket (Node's buffer, beyond the kernel's)
+ * the transport waits for `drain`; meanwhile frames wait in the queue, which is bounded by
  * `limits.maxSendQueueBytes`: past it the OLDEST frames are dropped (Raft resends). While
- * a peer is not connected its queue keeps filling under the same bound and is flushed on
- * connect; a connection that closes takes its queue with it.
+ * a peer is not connected its queue keeps only the newest 1 MiB
+ * ({@link DISCONNECTED_QUEUE_BYTES_MAX}) and is flushed on connect; a connection that
+ * closes takes its queue with it.
  *
  * ## Refusals
  *
@@ -218,7 +219,7 @@ export class TcpTransport implements Transport {
   private readonly inbound = new Set<Conn>();
   private readonly outbound = new Set<Conn>();
   private server: net.Server | null = null;
-  private readonly tls: TransportTls | undefined;
+  private tls: TransportTls | undefined;
   /** Accepted sockets open (before and after their TLS and tidemark handshakes). */
   private readonly accepted = new Set<net.Socket>();
   private handlers: TransportHandlers | null = null;
@@ -355,6 +356,26 @@ export class TcpTransport implements Transport {
       connectionsOpen: this.accepted.size,
       peers,
     };
+  }
+
+  /**
+   * Replaces the key, certificate and CA (e.g. on SIGHUP) without a restart: connections
+   * accepted or dialed from now on use them; open connections keep theirs.
+   * @throws `TM_INVALID_ARGUMENT` when the transport was built without TLS (it cannot
+   *   switch from plain TCP) or the new material does not load.
+   */
+  reloadTls(next: TransportTls): void {
+    if (this.tls === undefined) throw TidemarkError.invalidArgument('TcpTransport.reloadTls: this transport was started without tls');
+    const requireClientCert = next.requireClientCert ?? this.tls.requireClientCert;
+    const options = { key: next.key, cert: next.cert, ca: next.ca as tls.SecureContextOptions['ca'] };
+    try {
+      tls.createSecureContext(options); // fails here, not on the next connection, if the PEM is bad
+    } catch (err) {
+      throw new TidemarkError(ErrorCodes.INVALID_ARGUMENT, `TcpTransport.reloadTls: ${(err as Error).message}`, { cause: err });
+    }
+    if (this.server instanceof tls.Server) this.server.setSecureContext(options);
+    this.tls = { ...next, ...(requireClientCert !== undefined ? { requireClientCert } : {}) };
+    this.logger?.info({ nodeId: this.nodeId }, 'tidemark transport: TLS material reloaded');
   }
 
   /** Whether a handshaken connection to `peer` is open now. */
@@ -689,9 +710,16 @@ export class TcpTransport implements Transport {
       this.counters.messagesDropped++;
       return;
     }
+    // While the peer is not connected only the newest DISCONNECTED_QUEUE_BYTES_MAX wait
+    // (flushed on connect): what an hour-long outage queues is stale by then.
+    const bound = peer.conn === null ? Math.min(this.limits.maxSendQueueBytes, DISCONNECTED_QUEUE_BYTES_MAX) : this.limits.maxSendQueueBytes;
+    if (frame.length > bound) {
+      this.counters.messagesDropped++;
+      return;
+    }
     peer.queue.push(frame);
     peer.queueBytes += frame.length;
-    while (peer.queueBytes > this.limits.maxSendQueueBytes) {
+    while (peer.queueBytes > bound) {
       const dropped = peer.queue[peer.queueHead]!;
       peer.queue[peer.queueHead++] = EMPTY;
       peer.queueBytes -= dropped.length;
@@ -713,7 +741,9 @@ export class TcpTransport implements Transport {
       const frame = peer.queue[peer.queueHead]!;
       peer.queue[peer.queueHead++] = EMPTY;
       peer.queueBytes -= frame.length;
-      if (!this.write(conn, frame)) peer.blocked = true;
+      // write() says false past the socket's 16 KiB high-water mark, and under cork a whole
+      // turn's batch is buffered; keep going up to SOCKET_BUFFER_BYTES, then wait for drain.
+      if (!this.write(conn, frame) && conn.socket.writableLength >= SOCKET_BUFFER_BYTES) peer.blocked = true;
     }
     if (peer.queueHead === peer.queue.length) {
       peer.queue = [];
@@ -758,6 +788,10 @@ export class TcpTransport implements Transport {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Bytes written to a peer's socket (buffered by Node) before the transport waits for `drain`. */
+const SOCKET_BUFFER_BYTES = 1024 * 1024;
+/** Most bytes queued for a peer that is not connected (see `enqueue`). */
+export const DISCONNECTED_QUEUE_BYTES_MAX = 1024 * 1024;
 
 // A function, so that TypeScript does not narrow `conn.state` across calls that change it.
 function isClosed(conn: Conn): boolean {

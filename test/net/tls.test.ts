@@ -23,7 +23,7 @@ beforeAll(() => {
   const rogueDir = mkdtempSync(join(tmpdir(), 'tidemark-tls-rogue-'));
   try {
     pki = makePki(dir, 'tidemark test CA', ['n1', 'n2', 'n3', 'client']);
-    rogue = makePki(rogueDir, 'rogue CA', ['n1']);
+    rogue = makePki(rogueDir, 'rogue CA', ['n1', 'n2']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(rogueDir, { recursive: true, force: true });
@@ -136,5 +136,27 @@ describe('mutual TLS', () => {
     const r = await withCert.propose(Buffer.from('hello'));
     expect(Buffer.from(r.result).toString()).toBe('hello');
     expect(r.index).toBe(5);
+  });
+
+  it('reloadTls: new connections use the new material, open ones keep working; bad PEM is refused', async () => {
+    const { n1, n2, p2 } = await tlsPair();
+    await waitFor(() => n2.transport.isConnected('n1'), 'n1 connected');
+    expect(() => n2.transport.reloadTls({ key: 'not a key', cert: 'nope', ca: pki.ca })).toThrow(/TM_INVALID_ARGUMENT/);
+    n2.transport.reloadTls({ ...rogue.certs.n2!, ca: rogue.ca }); // a whole new CA
+    const verifies = (ca: string) =>
+      new Promise<boolean>((resolve) => {
+        const s = tls.connect({ host: HOST, port: p2, ca, checkServerIdentity: () => undefined });
+        s.once('secureConnect', () => {
+          resolve(true);
+          s.destroy();
+        });
+        s.once('error', () => resolve(false));
+      });
+    expect(await verifies(rogue.ca)).toBe(true);
+    expect(await verifies(pki.ca)).toBe(false);
+    const got = n2.received.length;
+    n1.transport.send(heartbeat('n1', 'n2', 99));
+    await waitFor(() => n2.received.length > got, 'the open connection still works');
+    expect(n1.transport.isConnected('n2')).toBe(true);
   });
 });

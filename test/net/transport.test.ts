@@ -16,7 +16,7 @@ import {
   FrameTypes,
   PROTOCOL_VERSION,
 } from '../../lib/net/codec';
-import { TcpTransport } from '../../lib/net/transport';
+import { DISCONNECTED_QUEUE_BYTES_MAX, TcpTransport } from '../../lib/net/transport';
 import { freePorts, heartbeat, HOST, rawConnect, startNode, waitFor, type TestNode } from './net-helpers';
 
 const nodes: TestNode[] = [];
@@ -100,6 +100,13 @@ describe('TcpTransport between real sockets', () => {
     expect(s.peers.n2!.queuedBytes).toBeLessThanOrEqual(10_000);
     expect(s.peers.n2!.queuedBytes).toBeGreaterThan(9_000);
     expect(s.messagesDropped).toBeGreaterThan(800);
+    // with the default (32 MiB) bound, a peer that is not connected keeps only the newest 1 MiB
+    const [port2] = await freePorts(1);
+    const m = await startNode('n1', port2!, { n2: { host: HOST, port: dead! } });
+    nodes.push(m);
+    for (let i = 0; i < 50_000; i++) m.transport.send(heartbeat('n1', 'n2', i));
+    expect(m.transport.stats().peers.n2!.queuedBytes).toBeLessThanOrEqual(DISCONNECTED_QUEUE_BYTES_MAX);
+    expect(m.transport.stats().peers.n2!.queuedBytes).toBeGreaterThan(DISCONNECTED_QUEUE_BYTES_MAX - 100);
   });
 
   it('refuses bad options with TM_INVALID_ARGUMENT', () => {
