@@ -155,10 +155,15 @@ export class HardStateFile {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('opening', file, err);
       try {
-        fh = await open(file, 'w+');
+        fh = await open(file, 'wx+'); // exclusive: never truncate a file another open just made
         created = true;
       } catch (err2) {
-        throw ioError('creating', file, err2);
+        if ((err2 as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('creating', file, err2);
+        try {
+          fh = await open(file, 'r+');
+        } catch (err3) {
+          throw ioError('opening', file, err3);
+        }
       }
     }
     try {

@@ -802,6 +802,33 @@ export class TidemarkNode extends EventEmitter {
     return new Promise((resolve) => this.onClientRequest({ ...req, requestId: ++this.requestIds }, resolve));
   }
 
+  // ---- leadership transfer -----------------------------------------------------------------
+
+  /**
+   * Hands leadership to `to` (default: the peer with the highest match index) once it has
+   * caught up, for a planned restart: proposals are refused with TM_BUSY meanwhile. Resolves
+   * true once this node is no longer leader, false if it was not leader or after `timeoutMs`
+   * (default: two election timeouts; the core abandons the transfer after one).
+   * @throws TidemarkError TM_INVALID_ARGUMENT (not a voter)
+   */
+  async transferLeadership(to?: NodeId, timeoutMs?: number): Promise<boolean> {
+    if (this.closed || this.replica.role !== Roles.LEADER) return false;
+    let target = to;
+    if (target === undefined) {
+      const peers = [...this.replica.status().peers].sort((a, b) => b.match - a.match);
+      target = peers[0]?.id;
+      if (target === undefined) return false;
+    }
+    this.replica.transferLeadership(target);
+    this.afterInput();
+    const limit = timeoutMs ?? 2 * (this.options.electionTimeoutTicks ?? 100) * this.tickMs;
+    const deadline = performance.now() + limit;
+    while (!this.closed && this.replica.role === Roles.LEADER && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, this.tickMs));
+    }
+    return this.replica.role !== Roles.LEADER;
+  }
+
   // ---- shutdown ------------------------------------------------------------------------------
 
   private fatal(err: unknown): void {
@@ -812,16 +839,30 @@ export class TidemarkNode extends EventEmitter {
   }
 
   /**
-   * Stops the node: no more ticks or requests; pending proposals get TM_UNKNOWN_OUTCOME,
+   * Stops the node: no more ticks or requests (with `handOff`, a leader first transfers its
+   * leadership, see {@link transferLeadership}); pending proposals get TM_UNKNOWN_OUTCOME,
    * pending reads TM_CLOSED; the transport closes; the write in flight and a snapshot being
    * taken finish; storage closes (storing the latest commit). Idempotent.
    */
-  close(): Promise<void> {
+  close(options: { readonly handOff?: boolean } = {}): Promise<void> {
     if (this.closing !== undefined) return this.closing;
+    if (options.handOff === true && !this.closed && this.replica.role === Roles.LEADER) {
+      // Planned shutdown: hand leadership over first, so the cluster does not wait for a timeout.
+      this.closing = this.transferLeadership().then(
+        () => this.shutdown(),
+        () => this.shutdown(),
+      );
+      return this.closing;
+    }
+    this.closing = this.shutdown();
+    return this.closing;
+  }
+
+  private shutdown(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.earlyTimer);
-    this.closing = (async () => {
+    return (async () => {
       for (const [index, p] of [...this.pending]) this.settleUnknown(index, p, 'the node closed');
       for (const r of [...this.reads.values(), ...this.waitingReads]) r.reply(this.failure(r.requestId, ErrorCodes.CLOSED, 'the node closed', 'not-applied'));
       this.reads.clear();
@@ -832,6 +873,5 @@ export class TidemarkNode extends EventEmitter {
       await this.storage.close();
       this.emit('close');
     })();
-    return this.closing;
   }
 }

@@ -164,7 +164,6 @@ export class RaftStorage implements LogReader {
         if (s !== null) snaps.push(Number(s[1]));
         const w = WAL_RE.exec(name);
         if (w !== null) wals.push(Number(w[1]));
-        if (name.endsWith('.tmp')) await rm(path.join(abs, name), { force: true });
       }
       snaps.sort((a, b) => b - a);
       wals.sort((a, b) => b - a);
@@ -210,8 +209,15 @@ export class RaftStorage implements LogReader {
         wal = await openWal(walDir, options.wal);
         log = { entries: [], generationAtSnapshot: undefined };
       }
-      // Remove what the chosen snapshot and WAL supersede.
+      // Remove what the chosen snapshot and WAL supersede (only now: the WAL's lock is held, so
+      // no other process is using this directory).
       let removed = false;
+      for (const name of names) {
+        if (name.endsWith('.tmp')) {
+          await rm(path.join(abs, name), { force: true });
+          removed = true;
+        }
+      }
       for (const o of wals) {
         if (o !== offset) {
           await rm(path.join(abs, `wal-${pad20(o)}`), { recursive: true, force: true });

@@ -269,6 +269,26 @@ describe('TidemarkNode cluster (in-memory transport, real WALs)', () => {
     }
   });
 
+  it('hands leadership over on a planned shutdown (close with handOff)', async () => {
+    const c = new TestCluster(await tmpDir('cluster'), IDS, { electionTimeoutTicks: 100, heartbeatTicks: 10, earlyElection: false });
+    try {
+      await c.startAll();
+      const first = await c.waitForLeader(30_000);
+      await c.client('warm').propose(putCmd('a', 'b'));
+      const generation = first.generation;
+      const campaignsBefore = new Map([...c.nodes].map(([id, n]) => [id, n.metrics().campaigns]));
+      c.nodes.delete(first.id);
+      await first.close({ handOff: true });
+      const second = await c.waitForLeader(20_000);
+      // Elected by the transfer (timeout-now), not by an election timeout; early campaigns are off.
+      expect(second.generation).toBe(generation + 1);
+      expect(second.metrics().campaigns).toBe(campaignsBefore.get(second.id));
+      await c.client('after').propose(putCmd('c', 'd'));
+    } finally {
+      await c.stopAll();
+    }
+  });
+
   it('keeps a healthy leader when a follower only lost its connection (pre-vote refused by the lease)', async () => {
     const c = new TestCluster(await tmpDir('cluster'), IDS);
     try {

@@ -70,8 +70,7 @@ describe('RaftStorage over the fault layer', () => {
       const leader = c.leader();
       if (leader !== undefined && leader.id !== 'n1') {
         await c.client('warm').propose(Buffer.from('warm'));
-        (leader as unknown as { replica: { transferLeadership(id: string): void } }).replica.transferLeadership('n1');
-        (leader as unknown as { schedule(): void }).schedule();
+        expect(await leader.transferLeadership('n1')).toBe(true);
       }
       await waitUntil(() => (failing.role === 'leader' ? true : undefined), 20_000, 'n1 leading');
       faults()('failSync', EIO);

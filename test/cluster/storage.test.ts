@@ -257,3 +257,19 @@ describe('RaftStorage damaged files', () => {
     expect(errorCode(await rejectionOf(RaftStorage.open(dir, { wal: WAL })))).toBe('TM_CORRUPTION');
   });
 });
+
+describe('RaftStorage single writer', () => {
+  it('a second open of the same directory fails TM_LOCKED and removes nothing', async () => {
+    const dir = await tmpDir('storage');
+    const s = await RaftStorage.open(dir, { wal: WAL });
+    await s.persist(work(run(1, 3, 1), { generation: 1, votedFor: 'a', commit: 0 }));
+    await writeFile(join(dir, 'snap-00000000000000000009.snap.tmp'), 'being written');
+    expect(errorCode(await rejectionOf(RaftStorage.open(dir, { wal: WAL })))).toBe('TM_LOCKED');
+    expect((await readdir(dir)).includes('snap-00000000000000000009.snap.tmp')).toBe(true);
+    expect(s.lastIndex()).toBe(3);
+    const t = await reopen(s);
+    expect([t.lastIndex(), t.hardState().votedFor]).toEqual([3, 'a']);
+    expect((await readdir(dir)).some((n) => n.endsWith('.tmp'))).toBe(false);
+    await t.close();
+  });
+});
