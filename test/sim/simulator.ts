@@ -754,7 +754,11 @@ export class Simulator {
         const leader = this.leader();
         if (leader === undefined) return;
         const others = this.ids.filter((x) => x !== leader.id);
-        this.isolate(others[rng.int(others.length)] as string);
+        const victim = others[rng.int(others.length)] as string;
+        // Either cut it off entirely, or only from hearing the leader (it can still reach the others,
+        // who still hear the leader: their lease must make them ignore its campaign).
+        if (rng.chance(0.5)) this.isolate(victim);
+        else this.net.cut(leader.id, victim);
         this.stats.partitions = (this.stats.partitions ?? 0) + 1;
         this.nextScheduledFault = now + 2 * T + rng.int(6 * T);
         if (this.quietFrom <= now) this.quietUntil = this.nextScheduledFault;
