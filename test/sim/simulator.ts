@@ -72,8 +72,8 @@ const MAX_QUEUED = 20;
  * the history's concurrency stays bounded; one that waits longer than the timeout gives up,
  * leaving that operation's outcome unknown, and moves on.
  */
-const CLIENTS = 6;
-const CLIENT_TIMEOUT_STEPS = 300;
+const CLIENTS = 10;
+const CLIENT_TIMEOUT_STEPS = 100;
 
 interface SimNode {
   id: string;
@@ -224,6 +224,7 @@ export class Simulator {
       maxDelaySteps: 1 + rng.int(controlled ? 3 : 8),
       longDelayRate: controlled ? 0 : sch === 'stale-messages' ? ([0.05, 0.1, 0.15][rng.int(3)] as number) : ([0, 0.005, 0.02][rng.int(3)] as number),
       maxLongDelaySteps: 400,
+      splitRate: controlled ? 0 : sch === 'stale-messages' ? 0.2 : ([0, 0.02, 0.1][rng.int(3)] as number),
     });
     this.crashRate = controlled ? 0 : sch === 'slow-disk' ? 0.01 : ([0.002, 0.01, 0.03][rng.int(3)] as number);
     this.pauseRate = controlled || sch === 'paused-leader' ? 0 : ([0, 0.005, 0.02][rng.int(3)] as number);
@@ -316,7 +317,7 @@ export class Simulator {
 
   private collectStats(): Record<string, number> {
     const n = this.net;
-    return { ...this.stats, messages: n.sent, dropped: n.dropped, duplicated: n.duplicated, delayedLong: n.delayedLong, heldAtCut: n.heldAtCut, replayed: n.replayed };
+    return { ...this.stats, messages: n.sent, dropped: n.dropped, duplicated: n.duplicated, delayedLong: n.delayedLong, heldAtCut: n.heldAtCut, replayed: n.replayed, split: n.split };
   }
 
   step(): void {
@@ -940,7 +941,7 @@ export class Simulator {
     this.faultsOn = false;
     this.transfer = null;
     this.net.heal();
-    this.net.faults = { dropRate: 0, duplicateRate: 0, maxDelaySteps: this.net.faults.maxDelaySteps, longDelayRate: 0, maxLongDelaySteps: 1 };
+    this.net.faults = { dropRate: 0, duplicateRate: 0, maxDelaySteps: this.net.faults.maxDelaySteps, longDelayRate: 0, maxLongDelaySteps: 1, splitRate: 0 };
     for (const node of this.nodes) {
       node.clock.resume();
       if (node.replica === null) node.restartAt = this.now + 1;
