@@ -76,6 +76,30 @@ export class Invariants {
 
   // ---- ground truth: what is committed, from durable state alone -----------------------
 
+  /** generation → candidate → voters that durably stored a vote for it in that generation (ever). */
+  private readonly durableVotes = new Map<number, Map<string, Set<string>>>();
+
+  /** `voter`'s durable hard state now says it voted for `candidate` in `generation`. */
+  votedDurably(voter: string, generation: number, candidate: string | null): void {
+    if (candidate === null) return;
+    let g = this.durableVotes.get(generation);
+    if (g === undefined) this.durableVotes.set(generation, (g = new Map()));
+    let set = g.get(candidate);
+    if (set === undefined) g.set(candidate, (set = new Set()));
+    set.add(voter);
+  }
+
+  /**
+   * Election safety from durable state (Raft §5.2, Generation Clock): a node that leads generation g
+   * was voted for in g by a majority whose votes were durable (its own included) by then.
+   */
+  checkElected(id: string, generation: number): void {
+    const n = this.durableVotes.get(generation)?.get(id)?.size ?? 0;
+    if (n < this.quorum) {
+      throw new InvariantError('a leader holds a majority of durable votes', `${id} leads generation ${generation} with ${n} durable votes for it (need ${this.quorum})`);
+    }
+  }
+
   /** Cluster size, for the majority. */
   quorum = 2;
   /** generation → node → highest index it held durably (with that generation) while in that generation. */

@@ -8,6 +8,7 @@
  *   election timeouts, so they arrive after elections, role changes and restarts;
  * - a message that reaches a cut link is either lost or held in a buffer and retried
  *   later, so it may arrive after the heal, from an older generation;
+ * - an append may also arrive as a shorter copy (a prefix of its entries, same commit);
  * - the last messages delivered to each node are kept, so the simulator can replay
  *   them to that node after its role or generation changed.
  */
@@ -24,6 +25,11 @@ export interface NetworkFaults {
   /** Probability a message (or a duplicate) takes a long delay instead, uniform in [1, maxLongDelaySteps]. */
   longDelayRate: number;
   maxLongDelaySteps: number;
+  /**
+   * Probability an append of several entries is also delivered as a copy carrying only a prefix of
+   * them (same prevIndex and commit): a message the leader could have sent with a smaller batch limit.
+   */
+  splitRate: number;
 }
 
 /** Messages kept per node for replays. */
@@ -40,6 +46,7 @@ export class Network {
   delayedLong = 0;
   heldAtCut = 0;
   replayed = 0;
+  split = 0;
 
   constructor(
     private readonly rng: SeededRandom,
@@ -76,6 +83,10 @@ export class Network {
       return;
     }
     this.enqueue(m, now + this.delay(this.faults.maxDelaySteps));
+    if (m.type === 'append' && m.entries.length >= 2 && this.faults.splitRate > 0 && this.rng.chance(this.faults.splitRate)) {
+      this.split++;
+      this.enqueue({ ...m, entries: m.entries.slice(0, 1 + this.rng.int(m.entries.length - 1)) }, now + this.delay(this.faults.maxDelaySteps));
+    }
     if (this.rng.chance(this.faults.duplicateRate)) {
       this.duplicated++;
       this.enqueue(m, now + this.delay(this.faults.maxDelaySteps * 2));

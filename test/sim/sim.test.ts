@@ -52,6 +52,7 @@ describe('simulator: itself', () => {
       'delayedLong',
       'heldAtCut',
       'replayed',
+      'split',
       'snapshotsInstalled',
       'transfers',
       'transfersCompleted',

@@ -72,8 +72,8 @@ const MAX_QUEUED = 20;
  * the history's concurrency stays bounded; one that waits longer than the timeout gives up,
  * leaving that operation's outcome unknown, and moves on.
  */
-const CLIENTS = 6;
-const CLIENT_TIMEOUT_STEPS = 300;
+const CLIENTS = 10;
+const CLIENT_TIMEOUT_STEPS = 100;
 
 interface SimNode {
   id: string;
@@ -200,6 +200,9 @@ export class Simulator {
   private stableLeader: { id: string; generation: number } | null = null;
   private transfer: Transfer | null = null;
   private nextScheduledFault = 0;
+  /** rejoin: client writes pause in [quietFrom, quietUntil), so the cut-off node's log is up to date. */
+  private quietFrom = Number.POSITIVE_INFINITY;
+  private quietUntil = -1;
 
   constructor(readonly options: SimOptions) {
     this.rng = new SeededRandom(options.seed);
@@ -221,6 +224,7 @@ export class Simulator {
       maxDelaySteps: 1 + rng.int(controlled ? 3 : 8),
       longDelayRate: controlled ? 0 : sch === 'stale-messages' ? ([0.05, 0.1, 0.15][rng.int(3)] as number) : ([0, 0.005, 0.02][rng.int(3)] as number),
       maxLongDelaySteps: 400,
+      splitRate: controlled ? 0 : sch === 'stale-messages' ? 0.2 : ([0, 0.02, 0.1][rng.int(3)] as number),
     });
     this.crashRate = controlled ? 0 : sch === 'slow-disk' ? 0.01 : ([0.002, 0.01, 0.03][rng.int(3)] as number);
     this.pauseRate = controlled || sch === 'paused-leader' ? 0 : ([0, 0.005, 0.02][rng.int(3)] as number);
@@ -313,7 +317,7 @@ export class Simulator {
 
   private collectStats(): Record<string, number> {
     const n = this.net;
-    return { ...this.stats, messages: n.sent, dropped: n.dropped, duplicated: n.duplicated, delayedLong: n.delayedLong, heldAtCut: n.heldAtCut, replayed: n.replayed };
+    return { ...this.stats, messages: n.sent, dropped: n.dropped, duplicated: n.duplicated, delayedLong: n.delayedLong, heldAtCut: n.heldAtCut, replayed: n.replayed, split: n.split };
   }
 
   step(): void {
@@ -428,9 +432,11 @@ export class Simulator {
       const prevGen = log.generationAt(first.index - 1);
       if (prevGen !== undefined) this.inv.checkWritten(node.id, p.entries, prevGen);
     }
-    // Ground truth: what this node now durably holds in its own generation.
+    // Ground truth: what this node now durably holds in its own generation, and its durable vote.
     const last = log.lastIndex();
-    const hsGen = log.hardState().generation;
+    const hsNow = log.hardState();
+    const hsGen = hsNow.generation;
+    if (p.hardState !== null) this.inv.votedDurably(node.id, hsGen, hsNow.votedFor);
     if (last >= log.firstIndex() && log.generationAt(last) === hsGen) this.inv.held(node.id, last, hsGen, log);
     for (const m of rd.messagesAfterPersist) {
       if (m.type === 'append-response' && m.success && m.index >= log.firstIndex() && m.index <= last && log.generationAt(m.index) === m.generation) {
@@ -539,6 +545,10 @@ export class Simulator {
   private client(): void {
     for (const c of this.clients) {
       if (c.busy !== null && this.now - c.since > CLIENT_TIMEOUT_STEPS) this.history.abandon(c.busy);
+    }
+    if (this.now >= this.quietFrom) {
+      if (this.now < this.quietUntil || this.quietUntil < this.quietFrom) return;
+      this.quietFrom = Number.POSITIVE_INFINITY;
     }
     if (!this.rng.chance(this.proposeRate)) return;
     const free = this.clients.filter((c) => c.busy === null);
@@ -734,17 +744,25 @@ export class Simulator {
       }
       case 'rejoin': {
         // Isolate one follower for a while, then let it rejoin; the leader must stay.
+        // Half the time the clients stop writing from an election timeout before the cut until the
+        // heal: the cut-off node then has an up-to-date log and could win if it were let campaign.
         if (this.net.partitioned) {
           this.net.heal();
-          this.nextScheduledFault = now + T + rng.int(2 * T);
+          this.nextScheduledFault = now + 2 * T + rng.int(2 * T);
+          if (rng.chance(0.5)) this.quietFrom = this.nextScheduledFault - T;
           return;
         }
         const leader = this.leader();
         if (leader === undefined) return;
         const others = this.ids.filter((x) => x !== leader.id);
-        this.isolate(others[rng.int(others.length)] as string);
+        const victim = others[rng.int(others.length)] as string;
+        // Either cut it off entirely, or only from hearing the leader (it can still reach the others,
+        // who still hear the leader: their lease must make them ignore its campaign).
+        if (rng.chance(0.5)) this.isolate(victim);
+        else this.net.cut(leader.id, victim);
         this.stats.partitions = (this.stats.partitions ?? 0) + 1;
         this.nextScheduledFault = now + 2 * T + rng.int(6 * T);
+        if (this.quietFrom <= now) this.quietUntil = this.nextScheduledFault;
         return;
       }
       case 'transfer': {
@@ -794,6 +812,8 @@ export class Simulator {
     if (node.replica === null) return;
     node.replica = null;
     node.disk.crash();
+    const hs = node.disk.log.hardState();
+    this.inv.votedDurably(node.id, hs.generation, hs.votedFor);
     this.trace?.(`${this.now} ${node.id} CRASH durable last=${node.disk.log.lastIndex()} g=${node.disk.log.hardState().generation} vote=${node.disk.log.hardState().votedFor}`);
     node.clock.resume();
     // The clients of the crashed process: a quarter never hear back (the outcome stays unknown), the
@@ -822,6 +842,7 @@ export class Simulator {
       this.inv.checkCommit(node.id, r);
       const isLeader = r.role === 'leader';
       if (isLeader && !node.wasLeader) {
+        this.inv.checkElected(node.id, r.generation);
         this.stats.elections = (this.stats.elections ?? 0) + 1;
         node.leaderSinceTick = node.ticks;
       }
@@ -920,7 +941,7 @@ export class Simulator {
     this.faultsOn = false;
     this.transfer = null;
     this.net.heal();
-    this.net.faults = { dropRate: 0, duplicateRate: 0, maxDelaySteps: this.net.faults.maxDelaySteps, longDelayRate: 0, maxLongDelaySteps: 1 };
+    this.net.faults = { dropRate: 0, duplicateRate: 0, maxDelaySteps: this.net.faults.maxDelaySteps, longDelayRate: 0, maxLongDelaySteps: 1, splitRate: 0 };
     for (const node of this.nodes) {
       node.clock.resume();
       if (node.replica === null) node.restartAt = this.now + 1;
