@@ -1,21 +1,12 @@
 {
   "variables": {
+    # The source lists live in native/sources.json, which CMakeLists.txt reads too (one list, no drift).
     # CRC-32C: run-time dispatch plus one file per instruction set (per-function target attributes, never -march=native).
-    "crc_sources": [
-      "native/crc32c.cc",
-      "native/crc32c_table.cc",
-      "native/crc32c_sse42.cc",
-      "native/crc32c_arm64.cc"
-    ],
+    "crc_sources": ["<!@(node -p \"require('./native/sources.json').crc.join(' ')\")"],
     # The WAL library below addon.cc (no N-API in these).
-    "wal_sources": [
-      "native/file.cc",
-      "native/record.cc",
-      "native/segment.cc",
-      "native/recovery.cc",
-      "native/writer.cc",
-      "native/log.cc"
-    ]
+    "wal_sources": ["<!@(node -p \"require('./native/sources.json').wal.join(' ')\")"],
+    "addon_sources": ["<!@(node -p \"require('./native/sources.json').addon.join(' ')\")"],
+    "faults_sources": ["<!@(node -p \"require('./native/sources.json').faults.join(' ')\")"]
   },
   "target_defaults": {
     "cflags!": ["-fno-exceptions"],
@@ -28,7 +19,7 @@
     {
       # The shipped addon.
       "target_name": "tidemark",
-      "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)"],
+      "sources": ["<@(addon_sources)", "<@(crc_sources)", "<@(wal_sources)"],
       "libraries": ["-lpthread"]
     }
   ],
@@ -44,7 +35,7 @@
           "target_name": "tidemark_faults",
           "target_conditions": [["_type=='loadable_module'", {"product_extension": "test-addon"}]],
           "defines": ["TIDEMARK_FAULTS"],
-          "sources": ["native/addon.cc", "<@(crc_sources)", "<@(wal_sources)", "native/file_faulty.cc"],
+          "sources": ["<@(addon_sources)", "<@(crc_sources)", "<@(wal_sources)", "<@(faults_sources)"],
           "libraries": ["-lpthread"]
         }
       ]

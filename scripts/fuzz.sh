@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # libFuzzer runs of the native fuzz targets in test/fuzz (frame decoder, recovery of a
-# log directory, CRC-32C), built with clang++ -fsanitize=fuzzer,address,undefined.
+# log directory, CRC-32C), built by CMake (TIDEMARK_FUZZ=libfuzzer) with clang++
+# -fsanitize=fuzzer,address,undefined.
 #
 #   npm run fuzz -- [frame|recovery|crc32c|all] [seconds per target, default 60] [libFuzzer flags...]
 #   npm run fuzz -- merge [target|all]    minimize what the runs found into test/fuzz/corpus (to commit)
 #
-# Needs clang with libFuzzer (Debian 12: apt-get install -y clang; clang 14 ships it).
+# Needs cmake and clang with libFuzzer (Debian 12: apt-get install -y cmake clang; clang 14 ships it).
 # The growing corpus is kept in .fuzz/corpus/<target>, crashes in .fuzz/artifacts/;
 # the committed seeds in test/fuzz/corpus/<target> are read, never written, by a run.
 # `npm test` replays the committed corpus without clang (test/fuzz/fuzz.test.ts).
@@ -17,7 +18,9 @@ if ! command -v clang++ >/dev/null 2>&1; then
   echo "fuzz: clang++ not found; install clang (Debian: apt-get install -y clang)" >&2
   exit 2
 fi
-make -s -f test/fuzz/Makefile MODE=libfuzzer -j"$(nproc)" all
+command -v cmake >/dev/null 2>&1 || { echo "fuzz: cmake not found (Debian: apt-get install -y cmake)" >&2; exit 2; }
+cmake -S . -B build/fuzz/libfuzzer -DTIDEMARK_FUZZ=libfuzzer -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+cmake --build build/fuzz/libfuzzer -j"$(nproc)" --target "${all[@]}" >/dev/null
 mkdir -p .fuzz/artifacts
 
 if [ "${1:-}" = merge ]; then

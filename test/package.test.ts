@@ -62,7 +62,14 @@ describe('packed package', () => {
       symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'));
       execFileSync(process.execPath, [join(pkg, 'native', 'napi-include.js'), '--vendor'], { cwd: pkg, stdio: 'pipe' });
       rmSync(join(pkg, 'node_modules'));
+      const { statSync } = await import('node:fs');
+      const rootBuild = (): string[] =>
+        readdirSync(join(root, 'build', 'Release')).filter((n) => n.startsWith('tidemark')).sort().map((n) => `${n} ${statSync(join(root, 'build', 'Release', n)).mtimeMs}`);
+      const before = rootBuild();
       execFileSync('bash', [join(root, 'scripts', 'prebuild.sh'), pkg], { cwd: root, env: quiet, stdio: 'pipe' });
+      // The working tree's build/ (the host addon and the test-only one the tests load) is untouched.
+      expect(rootBuild()).toEqual(before);
+      expect(before.some((n) => n.startsWith('tidemark.node '))).toBe(true);
       expect(readdirSync(join(pkg, 'prebuilds', `${process.platform}-${process.arch}`))).toEqual(['tidemark.node']);
       expect(exists(join(pkg, 'build'))).toBe(false);
 

@@ -1,5 +1,5 @@
-// The native fuzz targets (test/fuzz/*.cc) without clang: built with the system C++
-// compiler under AddressSanitizer and UndefinedBehaviorSanitizer, with a plain main()
+// The native fuzz targets (test/fuzz/*.cc) without clang: built by CMake (TIDEMARK_FUZZ=replay)
+// with the system C++ compiler under AddressSanitizer and UndefinedBehaviorSanitizer, with a plain main()
 // (replay_main.cc) that replays the committed corpus (seeds, plus inputs libFuzzer runs
 // found and `npm run fuzz -- merge` kept), then a fixed number of seeded random
 // mutations of it. A failing input is written to build/fuzz/replay/replay-crash-<target>.
@@ -22,8 +22,17 @@ const targets = [
 
 describe('native fuzz targets, replayed under ASan + UBSan', () => {
   beforeAll(() => {
-    execFileSync('make', ['-s', '-f', 'test/fuzz/Makefile', 'MODE=replay', '-j2', 'all'], { cwd: root, stdio: 'pipe' });
+    // The CMake build's replay configuration (CMakeLists.txt, TIDEMARK_FUZZ=replay).
+    execFileSync('cmake', ['-S', root, '-B', out, '-DTIDEMARK_FUZZ=replay'], { cwd: root, stdio: 'pipe' });
+    execFileSync('cmake', ['--build', out, '-j2', '--target', ...targets.map((t) => t.name), 'crc32c_check'], { cwd: root, stdio: 'pipe' });
   }, 300_000);
+
+  it('native unit tests under ctest, in the same ASan + UBSan build (the corpus replays are the tests below)', { timeout: 120_000 }, () => {
+    const r = spawnSync('ctest', ['--test-dir', out, '--output-on-failure', '-E', '^fuzz_replay_'], { cwd: root, encoding: 'utf8' });
+    expect(r.stdout + r.stderr, `ctest failed (exit ${r.status})`).toMatch(/100% tests passed, 0 tests failed out of [1-9]/);
+    expect(r.stdout).toContain('crc32c_check');
+    expect(r.status).toBe(0);
+  });
 
   for (const t of targets) {
     it(`${t.name}: committed corpus + ${t.mutations} mutations (seed ${seed})`, { timeout: 120_000 }, () => {

@@ -1,5 +1,5 @@
 // Writes the small seed corpus of the fuzz targets: test/fuzz/corpus/<target>/seed-*.
-//   make -f test/fuzz/Makefile gen && build/fuzz/replay/gen_corpus test/fuzz/corpus
+//   cmake -S . -B build/fuzz/replay -DTIDEMARK_FUZZ=replay && cmake --build build/fuzz/replay --target gen_corpus && build/fuzz/replay/gen_corpus test/fuzz/corpus
 // Recovery seeds are programs in fuzz_recovery.cc's input format, one per row of the
 // decision table in native/recovery.cc; frame seeds are encoded frames; CRC seeds are
 // inputs of the lengths where the implementations change paths.
