@@ -1,8 +1,9 @@
 /**
  * `tidemark node`: one cluster member as a process. Runs a TidemarkNode over a
  * TcpTransport, logs JSON lines to stdout, serves Prometheus metrics on
- * `--metrics-port` when asked, and shuts down cleanly on SIGTERM or SIGINT
- * (exit code 0; a second signal exits at once with 1).
+ * `--metrics-port` when asked, and shuts down cleanly on SIGTERM or SIGINT (a
+ * leader hands its leadership to a follower first; exit code 0; a second signal
+ * exits at once with 1).
  *
  * @packageDocumentation
  */

@@ -22,7 +22,7 @@ export interface RunningNode {
   address(): Endpoint;
   /** Its metrics, as Prometheus families. */
   metricFamilies(): MetricFamily[];
-  /** Stops it: closes the transport, the log and the state machine. */
+  /** Stops it (a leader hands its leadership over first): closes the transport, the log and the state machine. */
   close(): Promise<void>;
 }
 
@@ -130,7 +130,7 @@ export async function startNode(config: NodeConfig, logger: Logger, onFatal: (er
   return {
     address: () => transport.address(),
     metricFamilies: () => nodeMetricFamilies(node.metrics()),
-    close: () => node.close(),
+    close: () => node.close({ handOff: true }),
   };
 }
 

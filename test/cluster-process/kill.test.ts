@@ -3,7 +3,8 @@
  * killed node rejoins, every acknowledged write is on every node with its value;
  * writes resume (the gap is measured and printed; the bound asserted is a generous
  * 5 s, since timing assertions would flake on a loaded machine); the register
- * clients' history is linearizable, unknown outcomes included.
+ * clients' history is linearizable, unknown outcomes included. Then a planned stop
+ * (SIGTERM) of the leader: it hands over, exits with 0, and writes go on.
  */
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../../lib/cli/local-cluster';
@@ -46,6 +47,19 @@ describe('cluster processes: SIGKILL of the leader', () => {
         const now = await cluster.waitForLeader(20_000);
         await cluster.waitForApplied(before.id, now.view.commit, 30_000);
       }
+      // A planned stop (SIGTERM): the leader hands over before it exits, and exits cleanly.
+      const before = await cluster.waitForLeader(20_000);
+      const tStop = performance.now();
+      expect(await cluster.stop(before.id, 15_000), `${before.id} did not exit on SIGTERM`).toBe(true);
+      expect(cluster.lastExit(before.id)).toBe('code 0 signal null');
+      const after = await cluster.waitForLeader(20_000, cluster.ids().filter((id) => id !== before.id), [before.id]);
+      const tElected = performance.now();
+      const deadline = Date.now() + 15_000;
+      while (!load.ackTimes.some((t) => t > tElected) && Date.now() < deadline) await sleep(20);
+      const gap = writeGap(load.ackTimes, tStop, tElected);
+      expect(gap, 'no write acknowledged after the planned stop').toBeDefined();
+      process.stdout.write(`[kill] SIGTERM of leader ${before.id}: ${after.id} leads (gen ${after.view.generation}), write gap ${Math.round(gap as number)} ms\n`);
+      cluster.spawn(before.id);
     } finally {
       load.stop = true;
       await load.done;
