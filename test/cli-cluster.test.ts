@@ -13,6 +13,7 @@ import { jsonLogger } from '../lib/cli/json-log';
 import { LatencyHistogram, renderPrometheus } from '../lib/cli/prometheus';
 import { formatStatusTable, toNodeView } from '../lib/cli/status-table';
 import { runCli } from './cli-run';
+import { longestGap, verify, writeGap, type Load } from '../lib/cli/load';
 
 const root = path.join(__dirname, '..');
 
@@ -197,5 +198,27 @@ describe('tidemark demo (cluster)', () => {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the load checks the demo and the process tests rely on', () => {
+  function load(acked: Array<[string, string]>, unknown: Array<[string, string]> = []): Load {
+    return { prefix: 'demo', acked: new Map(acked), unknown: new Map(unknown), notApplied: 0, failures: new Map(), ackTimes: [], stop: true, done: Promise.resolve() };
+  }
+
+  it('verify reports a lost write, a wrong value and a value never written; accepts unknown outcomes either way', () => {
+    const l = load([['demo/a', '1'], ['demo/b', '2']], [['demo/u', '9'], ['demo/v', '8']]);
+    expect(verify(new Map([['demo/a', '1'], ['demo/b', '2'], ['demo/u', '9'], ['other/x', 'y']]), l)).toEqual([]);
+    expect(verify(new Map([['demo/a', '1']]), l)).toEqual(['demo/b: acknowledged "2", read nothing']);
+    expect(verify(new Map([['demo/a', '1'], ['demo/b', '3']]), l)).toEqual(['demo/b: acknowledged "2", read "3"']);
+    expect(verify(new Map([['demo/a', '1'], ['demo/b', '2'], ['demo/v', '7'], ['demo/z', '0']]), l)).toEqual(['demo/v: read "7", never written with that value', 'demo/z: read "0", never written with that value']);
+  });
+
+  it('writeGap spans the kill up to the first acknowledgement after the election, not the first after the kill', () => {
+    // Acks every 10 ms, one stray answer 2 ms after the kill at 100, nothing until 450; elected at 400.
+    const times = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 102, 450, 460, 470];
+    expect(writeGap(times, 100, 400)).toBe(348);
+    expect(writeGap(times, 100, 500)).toBeUndefined();
+    expect(longestGap([1, 2, 3], 0, 10)).toBe(7);
   });
 });
