@@ -9,6 +9,7 @@
  */
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { formatEndpoint, resolveNodeConfig } from './cluster-args';
 import { jsonLogger } from './json-log';
 import { renderPrometheus, serveMetrics } from './prometheus';
@@ -39,7 +40,7 @@ export async function runNodeCommand(args: string[]): Promise<number> {
       peers: Object.fromEntries(config.peers.map((p) => [p.id, formatEndpoint(p.endpoint)])),
       clusterId: config.clusterId,
       dir: config.dir,
-      ...(config.metricsPort === undefined ? {} : { metricsPort: config.metricsPort }),
+      ...(metricsServer === undefined ? {} : { metricsPort: (metricsServer.address() as AddressInfo).port }),
     },
     'node started',
   );
