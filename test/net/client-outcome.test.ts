@@ -16,6 +16,12 @@ import { HOST } from './net-helpers';
 
 type Fate = 'ok' | 'busy' | 'not-leader' | 'invalid' | 'unknown' | 'drop';
 const UNDECIDED: readonly Fate[] = ['unknown', 'drop'];
+const REFUSALS: Record<'busy' | 'not-leader' | 'invalid' | 'unknown', [string, 'not-applied' | 'unknown']> = {
+  busy: ['TM_BUSY', 'not-applied'],
+  'not-leader': ['TM_NOT_LEADER', 'not-applied'],
+  invalid: ['TM_INVALID_ARGUMENT', 'not-applied'],
+  unknown: ['TM_UNKNOWN_OUTCOME', 'unknown'],
+};
 
 /** A bare server speaking the client protocol, answering the n-th request with fates[n]. */
 async function scriptedServer(fates: readonly Fate[]): Promise<{ address: string; seen: Array<{ req: ClientRequest; fate: Fate }>; close: () => Promise<void> }> {
@@ -37,28 +43,12 @@ async function scriptedServer(fates: readonly Fate[]): Promise<{ address: string
         const req = decodeClientRequest(f.body);
         const fate = fates[seen.length] ?? 'busy';
         seen.push({ req, fate });
-        const no = (code: string, outcome: 'not-applied' | 'unknown') =>
-          s.write(encodeClientResponse({ requestId: req.requestId, ok: false, code, message: fate, outcome }));
-        switch (fate) {
-          case 'ok':
-            s.write(encodeClientResponse({ requestId: req.requestId, ok: true, index: seen.length, result: new Uint8Array(0) }));
-            break;
-          case 'busy':
-            no('TM_BUSY', 'not-applied');
-            break;
-          case 'not-leader':
-            no('TM_NOT_LEADER', 'not-applied');
-            break;
-          case 'invalid':
-            no('TM_INVALID_ARGUMENT', 'not-applied');
-            break;
-          case 'unknown':
-            no('TM_UNKNOWN_OUTCOME', 'unknown');
-            break;
-          case 'drop':
-            s.destroy();
-            return false;
+        if (fate === 'drop') {
+          s.destroy();
+          return false;
         }
+        if (fate === 'ok') s.write(encodeClientResponse({ requestId: req.requestId, ok: true, index: seen.length, result: new Uint8Array(0) }));
+        else s.write(encodeClientResponse({ requestId: req.requestId, ok: false, code: REFUSALS[fate][0], message: fate, outcome: REFUSALS[fate][1] }));
         return true;
       });
     });
@@ -98,7 +88,7 @@ describe('client outcome rule', () => {
           else {
             expect(undecided).toBe(false);
             const last = applied[applied.length - 1];
-            expect(outcome).toBe({ busy: 'TM_BUSY', 'not-leader': 'TM_NOT_LEADER', invalid: 'TM_INVALID_ARGUMENT' }[last as 'busy']);
+            expect(outcome).toBe(REFUSALS[last as 'busy'][0]);
           }
           if (outcome !== 'ok' && outcome !== 'TM_UNKNOWN_OUTCOME') expect(outcome).not.toBe('TM_UNAVAILABLE');
           if (undecided && outcome !== 'ok') expect(outcome).toBe('TM_UNKNOWN_OUTCOME');
