@@ -469,7 +469,8 @@ export class Client {
       };
       const outcome = await this.connection(address).request(req, Math.max(1, Math.min(this.timeoutMs, Math.ceil(remaining))));
       if (outcome.kind === 'response' && outcome.res.ok) {
-        if (fixedNode === null && kind !== 'status') this.leader = address;
+        // Only a proposal or a linearizable read proves `address` led (a follower read or a status does not).
+        if (fixedNode === null && (kind === 'propose' || (kind === 'read' && readMode === 'linearizable'))) this.leader = address;
         return { result: outcome.res.result, index: outcome.res.index };
       }
       let delay = this.backoff(attempts - 1);

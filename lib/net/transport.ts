@@ -32,7 +32,8 @@
  * `wrong-cluster`, `unknown-node`, `wrong-direction`, `bad-sender` (a message whose
  * `from`, `to` or `clusterId` does not match the handshake), `not-allowed` (a frame the
  * connection's role does not allow), `slow-reader` (a client whose unread responses pass
- * the send-queue bound), and `rejected-by-peer` / `peer-mismatch` on the dialing side.
+ * the send-queue bound), `buffer-limit` (incomplete frames over all connections past
+ * `limits.maxBufferedBytes`), and `rejected-by-peer` / `peer-mismatch` on the dialing side.
  * With TLS ({@link TransportTls}) also: `tls-error` (the TLS handshake failed or timed
  * out), `tls-unauthorized` (no certificate from the cluster CA where one is required) and
  * `tls-identity` (a peer's certificate does not name the node id its handshake claims).
@@ -81,6 +82,11 @@ export interface TransportLimits {
   readonly handshakeTimeoutMs: number;
   /** Most unanswered requests per client connection; more are answered TM_BUSY. Default 4096. */
   readonly maxClientInflight: number;
+  /**
+   * Most bytes of incomplete frames held over all connections together; the connection
+   * whose bytes would pass it is closed (`buffer-limit`). Default 256 MiB.
+   */
+  readonly maxBufferedBytes: number;
 }
 
 /** Defaults of {@link TransportLimits}. */
@@ -91,6 +97,7 @@ export const TRANSPORT_LIMITS_DEFAULT: TransportLimits = {
   maxSendQueueBytes: 32 * 1024 * 1024,
   handshakeTimeoutMs: 5000,
   maxClientInflight: 4096,
+  maxBufferedBytes: 256 * 1024 * 1024,
 };
 
 /**
@@ -151,6 +158,8 @@ export interface TransportStats {
   readonly rejected: Record<string, number>;
   readonly connectionsAccepted: number;
   readonly connectionsOpen: number;
+  /** Bytes of incomplete frames held now, over all connections. */
+  readonly bufferedBytes: number;
   readonly peerConnections: number;
   readonly peerDisconnects: number;
   readonly framesSent: number;
@@ -174,6 +183,8 @@ interface Conn {
   timer: NodeJS.Timeout | null;
   corked: boolean;
   inflight: number;
+  /** Bytes of an incomplete frame this connection's decoder holds (counted in `bufferedBytes`). */
+  buffered: number;
 }
 
 interface Peer {
@@ -224,6 +235,8 @@ export class TcpTransport implements Transport {
   private readonly accepted = new Set<net.Socket>();
   private handlers: TransportHandlers | null = null;
   private closing = false;
+  /** Sum of every connection's `buffered`. */
+  private bufferedBytes = 0;
   private readonly counters = {
     connectionsAccepted: 0,
     peerConnections: 0,
@@ -250,6 +263,7 @@ export class TcpTransport implements Transport {
       maxSendQueueBytes: positiveInt('limits.maxSendQueueBytes', l.maxSendQueueBytes, d.maxSendQueueBytes),
       handshakeTimeoutMs: positiveInt('limits.handshakeTimeoutMs', l.handshakeTimeoutMs, d.handshakeTimeoutMs),
       maxClientInflight: positiveInt('limits.maxClientInflight', l.maxClientInflight, d.maxClientInflight),
+      maxBufferedBytes: positiveInt('limits.maxBufferedBytes', l.maxBufferedBytes, d.maxBufferedBytes),
     };
     this.logger = options.logger;
     this.tls = options.tls;
@@ -354,6 +368,7 @@ export class TcpTransport implements Transport {
       ...this.counters,
       rejected: { ...this.rejected },
       connectionsOpen: this.accepted.size,
+      bufferedBytes: this.bufferedBytes,
       peers,
     };
   }
@@ -412,6 +427,7 @@ export class TcpTransport implements Transport {
       timer: null,
       corked: false,
       inflight: 0,
+      buffered: 0,
     };
     socket.setNoDelay(true);
     socket.on('error', (err) => {
@@ -499,7 +515,14 @@ export class TcpTransport implements Transport {
       this.onFrame(conn, f);
       return !isClosed(conn);
     });
-    if (error !== null) this.reject(conn, 'bad-frame', error.message);
+    if (error !== null) return this.reject(conn, 'bad-frame', error.message);
+    if (isClosed(conn)) return;
+    const held = conn.decoder.bufferedBytes();
+    this.bufferedBytes += held - conn.buffered;
+    conn.buffered = held;
+    if (this.bufferedBytes > this.limits.maxBufferedBytes) {
+      this.reject(conn, 'buffer-limit', `${this.bufferedBytes} bytes of incomplete frames held over all connections, limit ${this.limits.maxBufferedBytes}`);
+    }
   }
 
   private onFrame(conn: Conn, f: Frame): void {
@@ -624,6 +647,7 @@ export class TcpTransport implements Transport {
   private onClose(conn: Conn): void {
     const wasPeer = conn.state === 'peer';
     conn.state = 'closed';
+    this.release(conn);
     if (conn.timer !== null) clearTimeout(conn.timer);
     conn.timer = null;
     this.inbound.delete(conn);
@@ -668,6 +692,7 @@ export class TcpTransport implements Transport {
     const peer = conn.peerId === null ? undefined : this.peers.get(conn.peerId);
     const wasPeer = conn.state === 'peer';
     conn.state = 'closed';
+    this.release(conn);
     conn.socket.pause();
     if (conn.timer !== null) clearTimeout(conn.timer);
     conn.timer = null;
@@ -678,6 +703,12 @@ export class TcpTransport implements Transport {
       peer.queueBytes = 0;
       if (wasPeer) this.peerLost(peer);
     }
+  }
+
+  /** Gives back a closing connection's share of the buffered-bytes budget. */
+  private release(conn: Conn): void {
+    this.bufferedBytes -= conn.buffered;
+    conn.buffered = 0;
   }
 
   private destroy(conn: Conn): void {

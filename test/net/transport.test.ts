@@ -217,6 +217,33 @@ describe('bounded queues and backpressure', () => {
     expect(commits[commits.length - 1]).toBe(total); // the newest is never the one dropped
   });
 
+  it('incomplete frames over all connections past maxBufferedBytes: the connection that passes it is closed, the others are not', async () => {
+    const [p] = await freePorts(1);
+    const n = await startNode('n1', p!, {}, { limits: { maxClientFrameBytes: 1 << 20, maxBufferedBytes: 2_500_000 } });
+    nodes.push(n);
+    const header = Buffer.alloc(10);
+    header.writeUInt32LE(1 << 20);
+    header[4] = PROTOCOL_VERSION;
+    header[5] = FrameTypes.CLIENT_REQUEST;
+    const partial = Buffer.concat([header, Buffer.alloc(900_000, 1)]);
+    const raws = [];
+    for (let i = 0; i < 3; i++) {
+      const raw = await rawConnect(p!);
+      raw.socket.write(hsAs('', 'client'));
+      await waitFor(() => raw.frames.length === 1, 'handshake answer');
+      raw.socket.write(partial);
+      raws.push(raw);
+      if (i < 2) await waitFor(() => n.transport.stats().bufferedBytes >= (i + 1) * 900_000, `client ${i} buffered`);
+    }
+    await raws[2]!.closedPromise;
+    expect(n.transport.stats().rejected['buffer-limit']).toBe(1);
+    expect(raws[0]!.closed || raws[1]!.closed).toBe(false);
+    expect(n.transport.stats().bufferedBytes).toBeLessThanOrEqual(2_500_000);
+    for (const r of raws) r.socket.destroy();
+    await Promise.all(raws.map((r) => r.closedPromise));
+    await waitFor(() => n.transport.stats().bufferedBytes === 0, 'budget given back');
+  });
+
   it('a client with more than maxClientInflight unanswered requests gets TM_BUSY (not applied) for the excess', async () => {
     const [p] = await freePorts(1);
     const n = await startNode('n1', p!, {}, { limits: { maxClientInflight: 2 } });
