@@ -144,6 +144,12 @@ export class ByteReader {
     this.at = this.buf.length;
     return out;
   }
+  /** Everything not yet read, as a view of the input (no copy). */
+  restView(): Uint8Array {
+    const out = this.buf.subarray(this.at);
+    this.at = this.buf.length;
+    return out;
+  }
   /** Throws unless every byte was read. */
   end(): void {
     if (this.at !== this.buf.length) this.fail(`${this.buf.length - this.at} trailing bytes`);

@@ -400,6 +400,7 @@ export class TidemarkNode extends EventEmitter {
     const slot = 3 * this.tickMs;
     const started = performance.now();
     let round = 0;
+    let campaigned = false;
     const plan = (): void => {
       if (round >= 5) return;
       const at = this.tickMs + (round * others.length + rank) * slot + this.jitter.int(Math.max(1, Math.floor(this.tickMs / 2)));
@@ -412,6 +413,8 @@ export class TidemarkNode extends EventEmitter {
       const role = this.replica.role;
       const leader = this.replica.leaderId;
       if (role === Roles.LEADER || (leader !== null && leader !== peer)) return;
+      // We campaigned and then heard from the same leader again: it is alive (a flaky link). Stop.
+      if (campaigned && role === Roles.FOLLOWER && leader === peer) return;
       // A follower of a newer generation has voted for someone's campaign: let it finish.
       if (role !== Roles.FOLLOWER || this.replica.generation === generation) {
         if (role !== Roles.CANDIDATE || this.replica.generation === generation + 1) {
@@ -424,6 +427,7 @@ export class TidemarkNode extends EventEmitter {
             this.fatal(err);
             return;
           }
+          campaigned = true;
           this.afterInput();
         }
       }

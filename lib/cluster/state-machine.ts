@@ -31,7 +31,8 @@ export interface StateMachine {
   /**
    * Applies one committed command (log entry `index`, increasing by one per call
    * except across a {@link restore}) and returns its result, which is sent to the
-   * client that proposed it and cached for its retries.
+   * client that proposed it and cached for its retries. `command` is a view of the stored
+   * log entry: read it, copy what you keep, never write to it.
    */
   apply(command: Uint8Array, index: number): Uint8Array;
   /** Answers a read-only query against the current state (must not change it). */
@@ -64,11 +65,15 @@ export function envelopeOverhead(clientIdBytes: number): number {
   return 1 + 4 + clientIdBytes + 8 + 8;
 }
 
+const utf8 = new TextEncoder();
+
 export function encodeEnvelope(e: CommandEnvelope): Uint8Array {
-  return new ByteWriter(32 + e.command.length).u8(ENVELOPE_VERSION).string(e.clientId).u64(e.seq).u64(e.firstUnackedSeq).raw(e.command).finish();
+  const id = utf8.encode(e.clientId);
+  // Sized exactly: finish() hands the buffer over without a copy (one allocation per command).
+  return new ByteWriter(envelopeOverhead(id.length) + e.command.length).u8(ENVELOPE_VERSION).bytes(id).u64(e.seq).u64(e.firstUnackedSeq).raw(e.command).finish();
 }
 
-/** @throws TidemarkError TM_CORRUPTION (it comes from the log) */
+/** The command is a view into `data` (no copy). @throws TidemarkError TM_CORRUPTION (it comes from the log) */
 export function decodeEnvelope(data: Uint8Array): CommandEnvelope {
   const r = new ByteReader(data, ErrorCodes.CORRUPTION, 'command envelope');
   const version = r.u8();
@@ -76,7 +81,7 @@ export function decodeEnvelope(data: Uint8Array): CommandEnvelope {
   const clientId = r.string();
   const seq = r.u64();
   const firstUnackedSeq = r.u64();
-  return { clientId, seq, firstUnackedSeq, command: r.rest() };
+  return { clientId, seq, firstUnackedSeq, command: r.restView() };
 }
 
 // ---------------------------------------------------------------------------

@@ -303,6 +303,10 @@ describe('TidemarkNode cluster (in-memory transport, real WALs)', () => {
       await c.client('k').propose(putCmd('x', 'y'));
       expect(c.leader()?.id).toBe(leader.id);
       expect(leader.generation).toBe(generation);
+      // It campaigned, heard from the leader again and stopped before its 5 rounds ran out.
+      const early = follower.metrics().earlyCampaigns;
+      expect(early).toBeGreaterThanOrEqual(1);
+      expect(early).toBeLessThan(5);
     } finally {
       await c.stopAll();
     }
