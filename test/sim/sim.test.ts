@@ -53,6 +53,7 @@ describe('simulator: itself', () => {
       'heldAtCut',
       'replayed',
       'split',
+      'retransmits',
       'snapshotsInstalled',
       'transfers',
       'transfersCompleted',

@@ -192,6 +192,7 @@ export class Simulator {
   private readonly replayRate: number;
   private readonly crashAfterSendRate: number;
   private readonly transferRate: number;
+  private readonly retransmitRate: number;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
   /** Replica bounds drawn per seed, so flow control and batching are exercised at many sizes. */
@@ -234,6 +235,7 @@ export class Simulator {
     this.replayRate = controlled ? 0 : sch === 'stale-messages' ? 0.8 : ([0, 0.1, 0.3][rng.int(3)] as number);
     this.crashAfterSendRate = sch === 'crash-before-persist' ? 0.15 : 0;
     this.transferRate = controlled ? 0 : 0.002;
+    this.retransmitRate = controlled ? 0 : sch === 'stale-messages' || sch === 'partition-election' ? 0.15 : ([0, 0.02, 0.1][rng.int(3)] as number);
     this.bounds = {
       heartbeatTicks: 1 + rng.int(3),
       maxAppendBytes: sch === 'one-entry-appends' ? 1 : ([1, 200, 2000][rng.int(3)] as number),
@@ -346,8 +348,9 @@ export class Simulator {
       const r = node.replica;
       if (r === null) continue;
       if (node.clock.isPaused(now)) {
-        // Held for the paused node, released over a few steps after it resumes.
-        this.net.enqueue(m, node.clock.pausedUntil + this.rng.int(10));
+        // Held for the paused node, released over a few steps after it resumes: the node first acts on
+        // its stale view (the clients' queued requests, one Ready), then hears what happened meanwhile.
+        this.net.enqueue(m, node.clock.pausedUntil + 1 + this.rng.int(10));
         continue;
       }
       this.trace?.(`${now} deliver ${describeMessage(m)}`);
@@ -695,6 +698,7 @@ export class Simulator {
       }
     }
     if (rng.chance(0.005)) this.forgedMessage();
+    if (this.retransmitRate > 0 && rng.chance(this.retransmitRate)) this.retransmit();
     if (rng.chance(this.transferRate)) {
       const leader = this.leader();
       if (leader !== undefined) {
@@ -782,6 +786,35 @@ export class Simulator {
       default:
         return;
     }
+  }
+
+  /**
+   * A leader's append from any point of its log: (prevIndex, a few entries after it, its commit).
+   * Raft lets a leader send any such message (another probing strategy, a retransmission, a smaller
+   * batch), so followers must be safe for all of them, not only for the ones this leader's progress
+   * tracking happens to produce. Aimed at low prevIndexes, where a follower may still hold a stale tail.
+   */
+  private retransmit(): void {
+    const rng = this.rng;
+    const leader = this.leader();
+    const r = leader?.replica;
+    if (leader === undefined || r === null || r === undefined) return;
+    // Mostly to the follower furthest behind (a rejoining node may still hold a stale tail), from
+    // around its match index.
+    const st = r.status();
+    const peers = [...st.peers].sort((a, b) => a.match - b.match);
+    const target = rng.chance(0.7) ? peers[0] : peers[rng.int(peers.length)];
+    if (target === undefined) return;
+    const lo = Math.max(st.firstIndex - 1, rng.chance(0.7) ? target.match - 2 : 0);
+    const hi = Math.max(lo, r.commit);
+    const prevIndex = lo + rng.int(hi - lo + 1);
+    const prevGeneration = r.generationAt(prevIndex);
+    if (prevGeneration === undefined) return;
+    const count = Math.min(rng.int(4), r.lastIndex - prevIndex);
+    const entries = count > 0 ? r.entries(prevIndex + 1, prevIndex + 1 + count) : [];
+    const to = target.id;
+    this.stats.retransmits = (this.stats.retransmits ?? 0) + 1;
+    this.net.send({ type: 'append', from: leader.id, to, clusterId: 'sim', generation: r.generation, prevIndex, prevGeneration, entries, commit: r.commit }, this.now);
   }
 
   /** Messages of another cluster or an unknown peer must be ignored without effect. */

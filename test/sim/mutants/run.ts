@@ -24,26 +24,43 @@ export interface MutantResult {
   first: string;
 }
 
-/** Applies `m` to a fresh copy and runs the worker; throws if the search text is not found exactly once. */
-export function runMutant(m: Mutant, opts: { seeds: number; steps: number; stopAfter?: number }): MutantResult {
+/** A fresh copy of lib/ and the simulator with `m` applied; throws unless the search text occurs exactly once. */
+function mutatedCopy(m: Mutant): string {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-mutant-'));
+  cpSync(join(root, 'lib'), join(dir, 'lib'), { recursive: true });
+  cpSync(join(root, 'test', 'sim'), join(dir, 'test', 'sim'), { recursive: true });
+  cpSync(join(root, 'test', 'lin'), join(dir, 'test', 'lin'), { recursive: true });
+  const file = join(dir, 'lib', 'core', m.file);
+  const src = readFileSync(file, 'utf8');
+  const count = src.split(m.search).length - 1;
+  if (count !== 1) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`mutant ${m.name}: search text occurs ${count} times in lib/core/${m.file} (must be 1)`);
+  }
+  writeFileSync(file, src.replace(m.search, m.replace));
+  return dir;
+}
+
+/**
+ * Runs the simulator's seeds 1..`seeds` (`steps` each) over each mutant, all in one child
+ * process; with `stopAfter`, a mutant stops after that many caught seeds.
+ */
+export function runMutants(mutants: readonly Mutant[], opts: { seeds: number; steps: number; stopAfter?: number }): MutantResult[] {
+  const dirs: string[] = [];
   try {
-    cpSync(join(root, 'lib'), join(dir, 'lib'), { recursive: true });
-    cpSync(join(root, 'test', 'sim'), join(dir, 'test', 'sim'), { recursive: true });
-    cpSync(join(root, 'test', 'lin'), join(dir, 'test', 'lin'), { recursive: true });
-    const file = join(dir, 'lib', 'core', m.file);
-    const src = readFileSync(file, 'utf8');
-    const count = src.split(m.search).length - 1;
-    if (count !== 1) throw new Error(`mutant ${m.name}: search text occurs ${count} times in lib/core/${m.file} (must be 1)`);
-    writeFileSync(file, src.replace(m.search, m.replace));
-    const args = ['--import', 'tsx', join(dir, 'test', 'sim', 'mutants', 'worker.ts'), '--seeds', String(opts.seeds), '--steps', String(opts.steps)];
+    for (const m of mutants) dirs.push(mutatedCopy(m));
+    const args = ['--import', 'tsx', join(__dirname, 'worker.ts'), '--dirs', dirs.join(','), '--seeds', String(opts.seeds), '--steps', String(opts.steps)];
     if (opts.stopAfter !== undefined) args.push('--stop-after', String(opts.stopAfter));
     const out = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 });
-    const line = out.stdout.trim().split('\n').pop() ?? '';
-    if (out.status !== 0 || !line.startsWith('{')) throw new Error(`mutant ${m.name}: worker failed (${out.status})\n${out.stderr}`);
-    return { name: m.name, ...(JSON.parse(line) as Omit<MutantResult, 'name'>) };
+    const lines = out.stdout.trim().split('\n').filter((l) => l.startsWith('{'));
+    if (out.status !== 0 || lines.length !== mutants.length) throw new Error(`mutant worker failed (${out.status})\n${out.stderr}`);
+    return lines.map((l, i) => {
+      const r = JSON.parse(l) as Omit<MutantResult, 'name'> & { dir: string };
+      const { dir: _dir, ...rest } = r;
+      return { name: (mutants[i] as Mutant).name, ...rest };
+    });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 }
 
@@ -62,8 +79,10 @@ function main(): void {
   let bad = 0;
   const started = performance.now();
   process.stdout.write(`| mutant | seeds caught / run | first caught seed | schedules that caught it | first failure |\n| --- | --- | --- | --- | --- |\n`);
-  for (const m of list) {
-    const r = runMutant(m, { seeds, steps, ...(full ? {} : { stopAfter: 1 }) });
+  // One worker per mutant in --full mode (progress as it goes), one for all in fast mode.
+  const results = full ? list.flatMap((m) => runMutants([m], { seeds, steps })) : runMutants(list, { seeds, steps, stopAfter: 1 });
+  for (const [k, m] of list.entries()) {
+    const r = results[k] as MutantResult;
     const rate = r.caught / r.run;
     const ok = r.caught > 0 && (!full || rate >= 0.05);
     if (!ok) bad++;
