@@ -36,6 +36,14 @@ export const ErrorCodes = {
   NOT_LEADER: 'TM_NOT_LEADER',
   /** Too much is in flight; retry later. */
   BUSY: 'TM_BUSY',
+  /**
+   * A client call may or may not have taken effect (its request was sent, but no answer
+   * said which). Retrying the same command with the same client id and sequence number
+   * applies it at most once; a new call is a new command.
+   */
+  UNKNOWN_OUTCOME: 'TM_UNKNOWN_OUTCOME',
+  /** No node could be reached (or none answered) in time; the call definitely did not take effect. */
+  UNAVAILABLE: 'TM_UNAVAILABLE',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */

@@ -12,3 +12,7 @@ export type { ResolvedWalOptions, SyncMode, WalOptions } from './log/options';
 export { SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX, SEGMENT_BYTES_DEFAULT, RECORD_BYTES_DEFAULT, BUSY_POLL_MICROS_DEFAULT, BUSY_POLL_MICROS_MAX } from './log/options';
 export * from './core/index';
 export { MemoryLog } from './log/memory';
+export { Client, parseAddress } from './net/client';
+export type { ClientOptions, ClientResult, ClientTls, ReadOptions } from './net/client';
+export type { ClientRequest, ClientResponse, Endpoint, Logger, Transport, TransportHandlers } from './net/api';
+export * from './cluster/index';

@@ -109,7 +109,7 @@ describe('tidemark CLI', () => {
     expect(unknownOption.stderr).toContain('--bogus');
     const badRecords = await cli(['demo', '--records', 'lots']);
     expect(badRecords.code).toBe(2);
-    expect(badRecords.stderr).toContain('--records must be a whole number');
+    expect(badRecords.stderr).toContain("Unknown option '--records'"); // the cluster demo has no --records
     const badRecordsWal = await cli(['demo', 'wal', '--records', 'lots']);
     expect(badRecordsWal.code).toBe(2);
     expect(badRecordsWal.stderr).toContain('--records must be a whole number');
@@ -134,8 +134,8 @@ describe('tidemark CLI', () => {
     expect(repaired).toBeGreaterThanOrEqual(simulated);
   });
 
-  it('demo (no subcommand, for now the WAL demo) with one round speaks in the singular where it should', async () => {
-    const run = await cli(['demo', '--records', '300', '--rounds', '1', '--seed', '7'], 120_000);
+  it('demo wal with one round speaks in the singular where it should', async () => {
+    const run = await cli(['demo', 'wal', '--records', '300', '--rounds', '1', '--seed', '7'], 120_000);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('1 round,');
@@ -152,7 +152,7 @@ describe('tidemark CLI', () => {
       await wal.append(demoRecord(2));
       await wal.append(Buffer.from('not the demo record for index 3'));
       await wal.close();
-      const run = await cli(['demo', '--records', '500', '--rounds', '1', '--dir', dir, '--resume'], 120_000);
+      const run = await cli(['demo', 'wal', '--records', '500', '--rounds', '1', '--dir', dir, '--resume'], 120_000);
       expect(run.code).toBe(1);
       expect(run.stdout).toContain('record 3 has the wrong bytes');
       expect(run.stdout).toContain('FAILED');
@@ -177,7 +177,7 @@ describe('tidemark CLI', () => {
       expect(after).toEqual(before);
       const other = tempDir();
       fs.writeFileSync(path.join(other, 'notes.txt'), 'x');
-      const notLog = await cli(['demo', '--dir', other]);
+      const notLog = await cli(['demo', 'wal', '--dir', other]);
       fs.rmSync(other, { recursive: true, force: true });
       expect(notLog.code).toBe(2);
       expect(notLog.stderr).toContain('is not empty and holds no tidemark log (1 entry)');
@@ -190,7 +190,7 @@ describe('tidemark CLI', () => {
     const dir = tempDir();
     const wal = await Wal.open(dir, { segmentBytes: 256 * 1024 });
     try {
-      const run = await cli(['demo', '--records', '500', '--dir', dir]);
+      const run = await cli(['demo', 'wal', '--records', '500', '--dir', dir]);
       expect(run.code).toBe(1);
       expect(run.stderr).toContain('TM_LOCKED');
       expect(run.stderr.trim().split('\n')).toHaveLength(1);
@@ -211,12 +211,12 @@ describe('tidemark CLI', () => {
       const file = path.join(dir, 'file');
       fs.writeFileSync(file, 'x');
       const cases: Array<[string[], RegExp]> = [
-        [['demo', '--dir', file], /--dir .*file is not a directory/],
-        [['demo', '--dir', path.join(file, 'below')], /ENOTDIR/],
-        [['demo', '--dir='], /--dir must not be empty/],
+        [['demo', 'wal', '--dir', file], /--dir .*file is not a directory/],
+        [['demo', 'wal', '--dir', path.join(file, 'below')], /ENOTDIR/],
+        [['demo', 'wal', '--dir='], /--dir must not be empty/],
         [['demo', 'wal', '--dir', '/proc/tidemark-cli-test'], /cannot create --dir \/proc\/tidemark-cli-test: ENOENT/],
         [['bench', 'fsync', '--dir', file], /is not an existing directory/],
-        [['demo', '--resume'], /--resume needs --dir/],
+        [['demo', 'wal', '--resume'], /--resume needs --dir/],
       ];
       for (const [args, message] of cases) {
         const run = await cli(args, 30_000);
@@ -234,7 +234,7 @@ describe('tidemark CLI', () => {
     const dir = tempDir();
     try {
       fs.chmodSync(dir, 0o755); // root's, readable but not writable by nobody
-      const below = await cli(['demo', '--dir', path.join(dir, 'sub')], { uid: 65534 });
+      const below = await cli(['demo', 'wal', '--dir', path.join(dir, 'sub')], { uid: 65534 });
       expect(below.code).toBe(2);
       expect(below.stderr).toMatch(/^tidemark: demo: cannot create --dir .*sub: EACCES/);
       const itself = await cli(['demo', 'wal', '--dir', dir], { uid: 65534 });
@@ -255,7 +255,7 @@ describe('tidemark CLI', () => {
     try {
       const env = { ...process.env, TMPDIR: tmp };
       // The demo: interrupt while a child appends (records enough that it is never done in time).
-      const demo = await cli(['demo', '--records', '200000', '--rounds', '100'], {
+      const demo = await cli(['demo', 'wal', '--records', '200000', '--rounds', '100'], {
         env,
         timeoutMs: 60_000,
         onLine: { match: /^tidemark demo: log in /m, then: (child) => setTimeout(() => child.kill('SIGINT'), 1500) },

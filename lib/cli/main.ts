@@ -16,14 +16,15 @@ import { buildFromSource } from './build';
 import { Scratch, cleanUpOnSignal } from './cleanup';
 import { makeDirectories } from '../log/mkdirp';
 import { runWal, walHelpText } from './wal-tools';
+import { clusterHelpText, runClusterCli } from './cluster-main';
 
 const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
 const helpText = `tidemark: a durable, replicated write-ahead log for Node.js
 
 Usage:
-  tidemark demo wal [--dir D] [--records N] [--rounds R] [--seed S] [--segment-bytes B] [--no-torn] [--resume]
-      (also \`tidemark demo\` for now.) Append durably from a child process at concurrency
+${clusterHelpText}  tidemark demo wal [--dir D] [--records N] [--rounds R] [--seed S] [--segment-bytes B] [--no-torn] [--resume]
+      The single-process WAL demo. Append durably from a child process at concurrency
       32, SIGKILL it at a random moment, recover, verify every acknowledged record byte
       for byte, append more; R rounds (default 5), N records per child (default 20000),
       segments of B bytes (default 262144, so the log rotates). In odd rounds a torn
@@ -146,7 +147,7 @@ async function demoDirectory(value: string, resume: boolean, segmentBytes: numbe
 }
 
 async function demo(args: string[]): Promise<number> {
-  // `tidemark demo wal`; plain `tidemark demo` is the WAL demo too, for now.
+  // `tidemark demo wal` (plain `tidemark demo` is the cluster demo, lib/cli/cluster-main.ts).
   const command = args[0] === 'wal' ? 'demo wal' : 'demo';
   const rest = args[0] === 'wal' ? args.slice(1) : args;
   const values = parse(
@@ -212,6 +213,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText);
     return ExitCodes.OK;
   }
+  const cluster = runClusterCli(command, rest, selfCommand);
+  if (cluster !== undefined) return cluster;
   switch (command) {
     case undefined:
       process.stderr.write(helpText);

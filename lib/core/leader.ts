@@ -111,7 +111,7 @@ function releaseReads(s: ReplicaState): void {
   while (n < s.readsPending.length) {
     const r = s.readsPending[n];
     if (r === undefined || r.acks.size < s.quorum) break;
-    s.readStates.push({ ctx: r.ctx, index: r.index });
+    s.readStates.push({ ctx: r.ctx, index: r.index, linearizable: true });
     n++;
   }
   if (n > 0) s.readsPending.splice(0, n);

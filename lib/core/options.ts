@@ -47,7 +47,11 @@ export interface ReplicaOptions {
   readonly maxPendingReads?: number;
   /** Most committed entry bytes handed out per Ready (at least one entry). Default 8 MiB. */
   readonly maxApplyBytes?: number;
-  /** Index the state machine has applied (restart); default: the snapshot index. */
+  /**
+   * Index the state machine has applied (restart); default: the snapshot index. Must lie in
+   * [snapshot index, last stored index]; it may exceed the stored commit (persisting the commit
+   * is optional), and the high-water mark then starts at `applied`.
+   */
   readonly applied?: number;
 }
 

@@ -36,11 +36,16 @@ export class ReplicaLog {
     if (hs.commit > storage.lastIndex()) {
       throw TidemarkError.invalidArgument(`the log's stored commit ${hs.commit} is beyond its last index ${storage.lastIndex()}`);
     }
-    this.commit = Math.max(hs.commit, snapIndex);
     this.applied = applied ?? snapIndex;
-    if (this.applied < snapIndex || this.applied > this.commit) {
-      throw TidemarkError.invalidArgument(`applied ${this.applied} must lie in [snapshot index ${snapIndex}, commit ${this.commit}]`);
+    // Persisting the commit is optional (HardState.commit), so the state machine may be ahead of the
+    // stored commit: whatever it applied was committed, so the high-water mark starts there. It must
+    // not be ahead of the stored log (entries it applied were lost) nor behind the snapshot.
+    if (this.applied < snapIndex || this.applied > storage.lastIndex()) {
+      throw TidemarkError.invalidArgument(
+        `applied ${this.applied} must lie in [snapshot index ${snapIndex}, last stored index ${storage.lastIndex()}]`,
+      );
     }
+    this.commit = Math.max(hs.commit, snapIndex, this.applied);
   }
 
   firstIndex(): number {

@@ -111,7 +111,8 @@ export class Replica {
 
   /**
    * Linearizable read without a log write: the leader confirms it still leads with
-   * one heartbeat round, then a {@link ReadState} with its high-water mark appears in a Ready.
+   * one heartbeat round, then a {@link ReadState} with its high-water mark and
+   * `linearizable: true` appears in a Ready (or `index: null` if leadership was lost first).
    * @throws TidemarkError TM_NOT_LEADER, TM_BUSY (too many pending reads)
    */
   readIndex(ctx: string): void {
@@ -119,11 +120,12 @@ export class Replica {
   }
 
   /**
-   * Follower read: a {@link ReadState} at this replica's own high-water mark, on any
-   * role, at once. Never shows anything uncommitted, but may be stale.
+   * Local (follower) read: a {@link ReadState} at this replica's own high-water mark, on any
+   * role, at once, with `linearizable: false`. It never shows anything uncommitted, but it
+   * may be stale (a partitioned or lagging replica, a deposed leader): NOT linearizable.
    */
   readLocal(ctx: string): void {
-    this.s.readStates.push({ ctx, index: this.s.log.commit });
+    this.s.readStates.push({ ctx, index: this.s.log.commit, linearizable: false });
   }
 
   /**
@@ -135,18 +137,23 @@ export class Replica {
     transferLeadership(this.s, to);
   }
 
-  /** True if {@link ready} would return work. */
+  /**
+   * True if and only if {@link ready} would return a Ready now (so `while (r.hasReady()) r.ready()!` is safe).
+   * It flushes the leader's batched sends first, exactly as `ready()` does; that has no other visible effect.
+   */
   hasReady(): boolean {
     const s = this.s;
     if (s.outstanding !== null) return false;
-    if (s.role === Roles.LEADER && (s.pendingSend.size > 0 || s.readsUnsent.length > 0)) return true;
+    flushLeader(s);
+    const log = s.log;
+    const [applyFrom, applyTo] = applyRange(s, log.unstableSnapshot !== null && !log.snapshotInProgress ? log.unstableSnapshot : null);
     return (
+      log.hasUnpersisted() ||
+      hardStateChanged(s) ||
+      applyFrom <= applyTo ||
       s.messages.length > 0 ||
       s.messagesAfterPersist.length > 0 ||
-      s.readStates.length > 0 ||
-      s.log.hasUnpersisted() ||
-      hardStateChanged(s) ||
-      s.log.commit > s.log.applied
+      s.readStates.length > 0
     );
   }
 
@@ -162,8 +169,7 @@ export class Replica {
     const snapshot = log.unstableSnapshot !== null && !log.snapshotInProgress ? log.unstableSnapshot : null;
     const entries = log.takeUnpersisted();
     const hardState = hardStateChanged(s) ? s.hardState() : null;
-    const applyFrom = Math.max(log.applied, snapshot?.meta.index ?? 0) + 1;
-    const applyTo = Math.min(log.commit, log.lastIndex());
+    const [applyFrom, applyTo] = applyRange(s, snapshot);
     const committedEntries: Entry[] = applyFrom <= applyTo ? log.entries(applyFrom, applyTo + 1, s.options.maxApplyBytes) : [];
     if (
       snapshot === null &&
@@ -261,6 +267,12 @@ export class Replica {
   generationAt(index: number): number | undefined {
     return this.s.log.generationAt(index);
   }
+}
+
+/** The committed entries a Ready would hand out: [from, to], empty when from > to. */
+function applyRange(s: ReplicaState, snapshot: { readonly meta: { readonly index: number } } | null): [number, number] {
+  const log = s.log;
+  return [Math.max(log.applied, snapshot?.meta.index ?? 0) + 1, Math.min(log.commit, log.lastIndex())];
 }
 
 function hardStateChanged(s: ReplicaState): boolean {

@@ -175,9 +175,9 @@ export class ReplicaState {
 
   /** Pending linearizable reads fail (index null) when leadership is lost. */
   private failReads(): void {
-    for (const ctx of this.readsBeforeCommit) this.readStates.push({ ctx, index: null });
-    for (const ctx of this.readsUnsent) this.readStates.push({ ctx, index: null });
-    for (const r of this.readsPending) this.readStates.push({ ctx: r.ctx, index: null });
+    for (const ctx of this.readsBeforeCommit) this.readStates.push({ ctx, index: null, linearizable: true });
+    for (const ctx of this.readsUnsent) this.readStates.push({ ctx, index: null, linearizable: true });
+    for (const r of this.readsPending) this.readStates.push({ ctx: r.ctx, index: null, linearizable: true });
     this.readsBeforeCommit.length = 0;
     this.readsUnsent.length = 0;
     this.readsPending.length = 0;

@@ -48,7 +48,12 @@ export interface HardState {
   readonly generation: number;
   /** Candidate voted for in `generation`, or null. */
   readonly votedFor: NodeId | null;
-  /** High-water mark known to this node. Persisting it is an optimisation; it never decreases. */
+  /**
+   * High-water mark known to this node; it never decreases. Persisting it is optional (an
+   * optimisation: a restart then re-applies less): a driver may store a lower value than the one
+   * handed out, or always 0. The stored value must never exceed the stored log's last index.
+   * On restart the core uses max(stored commit, `applied` option, snapshot index).
+   */
   readonly commit: number;
 }
 
@@ -203,13 +208,21 @@ export const SENT_AFTER_PERSIST: { readonly [K in MessageType]: boolean } = {
 };
 
 /**
- * Answer to a read request: reads at `index` are linearizable once the state
- * machine has applied up to `index`. `index` is null when the request failed
- * (leadership lost before it was confirmed): retry, on the new leader.
+ * Answer to a read request, in {@link Ready.readStates}.
+ *
+ * - From `readIndex` (`linearizable: true`): once the state machine has applied up to
+ *   `index`, a read of it is linearizable. `index` is null when the request failed
+ *   (leadership lost before a quorum confirmed it): retry, on the new leader.
+ * - From `readLocal` (`linearizable: false`): `index` is the replica's own high-water mark.
+ *   Reading after applying up to it never shows anything uncommitted, but may be stale.
  */
 export interface ReadState {
+  /** The caller's context string, as given to `readIndex` / `readLocal`. */
   readonly ctx: string;
+  /** Apply up to this index, then read; null: the linearizable read failed. */
   readonly index: number | null;
+  /** True for `readIndex` answers (confirmed by a quorum), false for `readLocal` ones. */
+  readonly linearizable: boolean;
 }
 
 /** Volatile facts about a replica, for the driver and for tests. */

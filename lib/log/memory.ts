@@ -46,16 +46,7 @@ export class MemoryLog implements LogReader {
     if (lo < this.firstIndex() || hi > this.lastIndex() + 1 || lo > hi) {
       throw TidemarkError.outOfRange(`entries [${lo}, ${hi}) outside [${this.firstIndex()}, ${this.lastIndex() + 1})`);
     }
-    const out: Entry[] = [];
-    let bytes = 0;
-    for (let i = lo; i < hi; i++) {
-      const e = this.entriesStored[i - this.snapIndex - 1] as Entry;
-      const b = entryBytes(e);
-      if (out.length > 0 && bytes + b > maxBytes) break;
-      out.push(e);
-      bytes += b;
-    }
-    return out;
+    return sliceEntries(this.entriesStored, this.snapIndex + 1, lo, hi, maxBytes);
   }
   snapshot(): Snapshot | null {
     return this.snap;
@@ -114,4 +105,22 @@ export class MemoryLog implements LogReader {
     c.hs = this.hs;
     return c;
   }
+}
+
+/**
+ * Entries `[lo, hi)` of `stored` (whose element 0 has index `base`), stopping once their
+ * total size would exceed `maxBytes`, but always at least one when `lo < hi`. The range is
+ * the caller's to check.
+ */
+export function sliceEntries(stored: readonly Entry[], base: number, lo: number, hi: number, maxBytes: number): Entry[] {
+  const out: Entry[] = [];
+  let bytes = 0;
+  for (let i = lo; i < hi; i++) {
+    const e = stored[i - base] as Entry;
+    const b = entryBytes(e);
+    if (out.length > 0 && bytes + b > maxBytes) break;
+    out.push(e);
+    bytes += b;
+  }
+  return out;
 }

@@ -34,6 +34,12 @@ export interface ClientRequest {
   /** Sequence number of this command in the session (1, 2, ...). 0 for reads/status. */
   readonly seq: number;
   /**
+   * Optional (added after the first version of this contract): every seq of this session
+   * below this value has been answered to the client's caller, so the server may forget
+   * their cached results (Raft thesis §6.3 "discard responses"). Absent: unknown.
+   */
+  readonly firstUnackedSeq?: number;
+  /**
    * For `read`: 'linearizable' (read index on the leader) or 'follower'
    * (served at this node's high-water mark, never above it).
    */

@@ -244,7 +244,7 @@ export class Interaction {
       n.applied[e.index - 1] = e.kind === 'noop' ? '.' : dec.decode(e.data);
     }
     if (rd.committedEntries.length > 0) out.push(`  apply [${rd.committedEntries.map(describeEntry).join(', ')}]`);
-    for (const rs of rd.readStates) out.push(`  read ${rs.ctx} at ${rs.index === null ? 'FAILED' : rs.index}`);
+    for (const rs of rd.readStates) out.push(`  read ${rs.ctx} at ${rs.index === null ? 'FAILED' : rs.index}${rs.linearizable ? '' : ' (local, may be stale)'}`);
     r.advance(rd);
   }
 

@@ -241,7 +241,7 @@ describe('Client requests', () => {
     const b = nodes.get('b')!;
     for (const m of rd.messages) if (m.to === 'b') b.replica.step(m);
     for (const m of drain(b)) leader.replica.step(m);
-    expect(leader.replica.ready()?.readStates).toEqual([{ ctx: 'r', index: leader.replica.commit }]);
+    expect(leader.replica.ready()?.readStates).toEqual([{ ctx: 'r', index: leader.replica.commit, linearizable: true }]);
   });
 
   it('transfer to an unknown node is a typed error', () => {
@@ -290,6 +290,46 @@ describe('Boundary checks', () => {
     const rd = leader.replica.ready()!;
     expect(leader.replica.hasReady()).toBe(false); // outstanding
     persistAndAdvance(leader, rd);
+  });
+  it('hasReady() is true exactly when ready() returns a Ready, even with a full in-flight window', () => {
+    // One append in flight per follower and nothing delivered: a heartbeat answer from a follower that
+    // lags marks it for sending, but its window is full, so there is nothing to send.
+    const nodes = cluster(3, { maxInflightAppends: 1, maxAppendBytes: 1 });
+    const leader = electFirst(nodes);
+    for (let i = 0; i < 5; i++) {
+      leader.replica.propose(bytes(`p${i}`));
+      drain(leader); // persisted on the leader; the appends are never delivered
+    }
+    let disagreements = 0;
+    for (let i = 0; i < 10; i++) {
+      leader.replica.step({ type: 'heartbeat-response', from: 'b', to: 'a', clusterId: 'test', generation: leader.replica.generation, readRound: 0 });
+      const h = leader.replica.hasReady();
+      const rd = leader.replica.ready();
+      if (h !== (rd !== null)) disagreements++;
+      if (rd !== null) persistAndAdvance(leader, rd);
+    }
+    expect(disagreements).toBe(0);
+  });
+  it('readLocal answers are marked not linearizable; readIndex answers are', () => {
+    const nodes = cluster(3);
+    const leader = electFirst(nodes);
+    const b = nodes.get('b')!;
+    b.replica.readLocal('local');
+    expect(b.replica.ready()?.readStates).toEqual([{ ctx: 'local', index: b.replica.commit, linearizable: false }]);
+  });
+  it('accepts applied above the stored commit (commit persistence is optional) but not above the stored log', () => {
+    const nodes = cluster(3);
+    const leader = electFirst(nodes);
+    leader.replica.propose(bytes('x'));
+    settle(nodes);
+    const b = nodes.get('b')!;
+    // A driver that never persists the commit: the stored hard state says commit 0.
+    b.log.setHardState({ ...b.log.hardState(), commit: 0 });
+    const again = makeNode('b', ['a', 'b', 'c'], { applied: 2 }, b.log);
+    expect(again.replica.commit).toBe(2);
+    expect(again.replica.applied).toBe(2);
+    expect(again.replica.ready()?.committedEntries ?? []).toEqual([]);
+    expect(() => makeNode('b', ['a', 'b', 'c'], { applied: 3 }, b.log)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
   });
   it('restarts from its durable state (hard state + log)', () => {
     const nodes = cluster(3);

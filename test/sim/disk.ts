@@ -5,9 +5,26 @@
  * (snapshot, entries one by one, hard state): a torn batch that was never
  * acknowledged.
  */
-import type { Ready } from '../../lib/core';
+import type { Entry, HardState, LogReader, Ready, Snapshot } from '../../lib/core';
 import type { SeededRandom } from '../../lib/core/random';
 import { MemoryLog } from '../../lib/log/memory';
+
+/**
+ * The durable storage a simulated node runs over: the core's {@link LogReader} plus the
+ * writes a driver performs for a Ready and compaction. Each call is durable when it returns
+ * (the Disk models sync latency and power loss around it). `MemoryLog` implements it; a
+ * storage adapter over the native Wal (lib/cluster's RaftStorage, behind the fault layer)
+ * can be plugged in through {@link DiskOptions.storage} by wrapping its asynchronous persist.
+ */
+export interface SimStorage extends LogReader {
+  /** Appends contiguous entries; a stored entry at or after `entries[0].index` is replaced. */
+  append(entries: readonly Entry[]): void;
+  setHardState(hs: HardState): void;
+  /** Replaces the whole log by `snapshot`. */
+  installSnapshot(snapshot: Snapshot): void;
+  /** Snapshot at `index` with state `data`, dropping the entries it covers. */
+  compact(index: number, data: Uint8Array): void;
+}
 
 export interface PendingWrite {
   readonly ready: Ready;
@@ -15,12 +32,14 @@ export interface PendingWrite {
 }
 
 export class Disk {
-  readonly log = new MemoryLog();
   pending: PendingWrite | null = null;
   syncs = 0;
   tornOnCrash = 0;
 
-  constructor(private readonly rng: SeededRandom) {}
+  constructor(
+    private readonly rng: SeededRandom,
+    readonly log: SimStorage = new MemoryLog(),
+  ) {}
 
   submit(ready: Ready, completeAt: number): void {
     if (this.pending !== null) throw new Error('disk: second write while one is in flight');
@@ -28,7 +47,7 @@ export class Disk {
   }
 
   /** Makes the write durable, in order. */
-  static persist(log: MemoryLog, ready: Ready): void {
+  static persist(log: SimStorage, ready: Ready): void {
     const p = ready.persist;
     if (p.snapshot !== null) log.installSnapshot(p.snapshot);
     if (p.entries.length > 0) log.append(p.entries);

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { PINNED_SEEDS } from './seeds';
 import { CI_STEPS, range, runSeeds } from './shard';
-import { Simulator } from './simulator';
+import { SCHEDULES, Simulator } from './simulator';
 
 describe('simulator: seeds 1..500', () => {
   for (let shard = 0; shard < 5; shard++) {
@@ -41,9 +41,36 @@ describe('simulator: itself', () => {
   it('exercises the faults it claims (aggregate over 100 seeds)', () => {
     const { results } = runSeeds(range(20_001, 100), CI_STEPS);
     const sum = (k: string): number => results.reduce((n, r) => n + (r.stats[k] ?? 0), 0);
-    for (const k of ['crashes', 'pauses', 'partitions', 'dropped', 'duplicated', 'snapshotsInstalled', 'transfers', 'readsServed', 'elections', 'acked', 'refused']) {
+    for (const k of [
+      'crashes',
+      'crashesAfterSend',
+      'pauses',
+      'queuedWhilePaused',
+      'partitions',
+      'dropped',
+      'duplicated',
+      'delayedLong',
+      'heldAtCut',
+      'replayed',
+      'split',
+      'retransmits',
+      'snapshotsInstalled',
+      'transfers',
+      'transfersCompleted',
+      'readsServed',
+      'readsLocal',
+      'elections',
+      'stepDowns',
+      'acked',
+      'refused',
+      'historyOps',
+      'historyUnknown',
+    ]) {
       expect(sum(k), k).toBeGreaterThan(0);
     }
+    for (const s of new Set(SCHEDULES)) expect(results.filter((r) => r.schedule === s).length, s).toBeGreaterThan(0);
+    // The linearizability check decides nearly every history (an inconclusive key is not a pass).
+    expect(sum('historyInconclusive')).toBeLessThanOrEqual(2);
     expect(results.filter((r) => r.nodes === 3).length).toBeGreaterThan(0);
     expect(results.filter((r) => r.nodes === 5).length).toBeGreaterThan(0);
   });

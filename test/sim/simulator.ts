@@ -1,16 +1,38 @@
 /**
  * Seeded, deterministic cluster simulator (TigerBeetle VOPR idea, STYLE.md §2):
  * N replicas of the pure core over a simulated network, simulated disks, clocks
- * with pauses, crashes and restarts. A run is a function of (seed, options);
- * a failure prints the seed and the command that replays it.
+ * with pauses, crashes and restarts, and KV clients whose history is checked for
+ * linearizability. A run is a function of (seed, options); a failure prints the
+ * seed and the command that replays it. Each seed runs one fault schedule (see
+ * {@link SCHEDULES} and README.md).
  */
-import { ENTRY_OVERHEAD_BYTES, describeEntry, describeMessage } from '../../lib/core';
-import { type Entry, type Message, type Ready, Replica, isTidemarkErrorLike } from './core-imports';
+import { ENTRY_OVERHEAD_BYTES, type Message, describeEntry, describeMessage } from '../../lib/core';
+import { type Entry, type Ready, Replica, isTidemarkErrorLike } from './core-imports';
 import { SeededRandom } from '../../lib/core/random';
+import { checkLinearizable } from '../lin/checker';
 import { NodeClock } from './clock';
 import { Disk } from './disk';
 import { InvariantError, Invariants, entryKey } from './invariants';
+import { History, type HistoryOp, KvState, decodeCommand, decodeSnapshot, encodeCommand, encodeSnapshot } from './kv';
 import { Network } from './network';
+
+/**
+ * Fault schedules. `random` is the broad mix; the others aim at the windows where Raft
+ * implementations break, or check availability properties in a controlled setting.
+ */
+export const SCHEDULES = [
+  'random',
+  'random',
+  'crash-before-persist',
+  'one-entry-appends',
+  'partition-election',
+  'paused-leader',
+  'stale-messages',
+  'slow-disk',
+  'rejoin',
+  'transfer',
+] as const;
+export type Schedule = (typeof SCHEDULES)[number];
 
 export interface SimOptions {
   seed: number;
@@ -18,6 +40,8 @@ export interface SimOptions {
   steps: number;
   /** 3 or 5; default: from the seed. */
   nodes?: number;
+  /** Default: SCHEDULES[seed % SCHEDULES.length]. */
+  schedule?: Schedule;
   /** Turn every fault off (baseline). */
   noFaults?: boolean;
   /** Receives a line per event (debugging a seed: `npm run sim -- --seed S --trace`). */
@@ -30,6 +54,7 @@ export interface SimResult {
   seed: number;
   nodes: number;
   steps: number;
+  schedule: Schedule;
   ok: boolean;
   error?: string;
   replay: string;
@@ -39,6 +64,16 @@ export interface SimResult {
 const ELECTION_TICKS = 10;
 /** Largest proposal payload the simulated client sends. */
 const MAX_PAYLOAD_BYTES = 140;
+const KEYS = ['a', 'b', 'c', 'd'];
+/** Client operations queued for a paused node at most. */
+const MAX_QUEUED = 20;
+/**
+ * Client processes: each has at most one operation outstanding (as Jepsen's processes), so
+ * the history's concurrency stays bounded; one that waits longer than the timeout gives up,
+ * leaving that operation's outcome unknown, and moves on.
+ */
+const CLIENTS = 10;
+const CLIENT_TIMEOUT_STEPS = 100;
 
 interface SimNode {
   id: string;
@@ -47,24 +82,50 @@ interface SimNode {
   replica: Replica | null;
   /** Role as of the last check (for leader-completeness on transitions). */
   wasLeader: boolean;
-  /** State machine: applied index and rolling hash. */
+  /** (role, generation) as of the last check, for replays after a change. */
+  lastRoleGen: string;
+  /** State machine: applied index, rolling hash, the map. */
   smIndex: number;
   smHash: number;
-  /** Messages held until the write in flight is durable. */
+  kv: KvState;
   restartAt: number;
   crashes: number;
+  /** Ticks this incarnation has taken. */
+  ticks: number;
+  /** Tick at which it last became leader. */
+  leaderSinceTick: number;
+  /** Leader: peer → its tick when a response of its generation from that peer was last delivered. */
+  heardAt: Map<string, number>;
+  /** Linearizable reads this node accepted (readIndex did not throw) and has not answered. */
+  acceptedReads: Set<string>;
+  /** Reads answered with an index, waiting for the state machine to reach it. */
+  waitingReads: Array<{ ctx: string; index: number }>;
+  /** Client operations that arrived while it was paused (run when it resumes, before its network). */
+  queued: Array<(refuse?: boolean) => void>;
 }
 
 interface Proposal {
   id: string;
+  payload: string;
   node: string;
   index: number;
   generation: number;
+  hist: HistoryOp;
 }
 
-interface PendingReadCheck {
+interface ReadCheck {
   node: string;
   minIndex: number;
+  key: string;
+  hist: HistoryOp;
+}
+
+interface Transfer {
+  from: string;
+  to: string;
+  generation: number;
+  startTick: number;
+  elections: number;
 }
 
 function mix(h: number, s: string): number {
@@ -77,12 +138,18 @@ export function replayCommand(o: SimOptions): string {
   return `npm run sim -- --seed ${o.seed} --steps ${o.steps}${o.nodes !== undefined ? ` --nodes ${o.nodes}` : ''}`;
 }
 
+export function scheduleOf(seed: number): Schedule {
+  return SCHEDULES[seed % SCHEDULES.length] as Schedule;
+}
+
 export class Simulator {
   readonly rng: SeededRandom;
   readonly n: number;
+  readonly schedule: Schedule;
   readonly nodes: SimNode[] = [];
   readonly net: Network;
   readonly inv = new Invariants();
+  readonly history = new History();
   now = 0;
   faultsOn = true;
   private readonly ids: string[];
@@ -91,61 +158,95 @@ export class Simulator {
   private acked = new Map<string, Proposal>();
   private maxAckedIndex = 0;
   private proposalSeq = 0;
-  private reads = new Map<string, PendingReadCheck>();
+  private reads = new Map<string, ReadCheck>();
   private readSeq = 0;
+  private valueSeq = 0;
+  /** Per client process: its outstanding operation and since when. */
+  private readonly clients: Array<{ busy: HistoryOp | null; since: number }> = Array.from({ length: CLIENTS }, () => ({ busy: null, since: 0 }));
   readonly stats: Record<string, number> = {
     proposed: 0,
     refused: 0,
     acked: 0,
     crashes: 0,
+    crashesAfterSend: 0,
     restarts: 0,
     pauses: 0,
+    queuedWhilePaused: 0,
     partitions: 0,
     compactions: 0,
     snapshotsInstalled: 0,
     transfers: 0,
+    transfersCompleted: 0,
     reads: 0,
     readsServed: 0,
+    readsLocal: 0,
     elections: 0,
+    stepDowns: 0,
   };
-  // fault mix, drawn from the seed
+  // fault mix, drawn from the seed and the schedule
   private readonly crashRate: number;
   private readonly pauseRate: number;
   private readonly partitionRate: number;
   private readonly diskLatencyMax: number;
   private readonly proposeRate: number;
+  private readonly replayRate: number;
+  private readonly crashAfterSendRate: number;
+  private readonly transferRate: number;
+  private readonly retransmitRate: number;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
   /** Replica bounds drawn per seed, so flow control and batching are exercised at many sizes. */
   private readonly bounds: { heartbeatTicks: number; maxAppendBytes: number; maxInflightAppends: number; maxInflightBytes: number; maxUncommittedBytes: number; snapshotChunkBytes: number };
+  /** rejoin schedule: the leader that must not be deposed. */
+  private stableLeader: { id: string; generation: number } | null = null;
+  private transfer: Transfer | null = null;
+  private nextScheduledFault = 0;
+  /** rejoin: client writes pause in [quietFrom, quietUntil), so the cut-off node's log is up to date. */
+  private quietFrom = Number.POSITIVE_INFINITY;
+  private quietUntil = -1;
 
   constructor(readonly options: SimOptions) {
     this.rng = new SeededRandom(options.seed);
     this.trace = options.trace;
+    this.history.onSettled = (h) => {
+      for (const c of this.clients) if (c.busy === h) c.busy = null;
+    };
     const rng = this.rng;
-    this.n = options.nodes ?? (options.seed % 2 === 0 ? 3 : 5);
+    this.schedule = options.schedule ?? scheduleOf(options.seed);
+    this.n = options.nodes ?? (Math.floor(options.seed / SCHEDULES.length) % 2 === 0 ? 3 : 5);
+    this.inv.quorum = Math.floor(this.n / 2) + 1;
     this.ids = Array.from({ length: this.n }, (_, i) => `n${i + 1}`);
     const quiet = options.noFaults === true;
+    const sch = this.schedule;
+    const controlled = sch === 'rejoin' || sch === 'transfer' || quiet;
     this.net = new Network(rng, {
-      dropRate: quiet ? 0 : [0, 0.01, 0.05, 0.2][rng.int(4)] as number,
-      duplicateRate: quiet ? 0 : [0, 0.02, 0.1][rng.int(3)] as number,
-      maxDelaySteps: 1 + rng.int(quiet ? 3 : 8),
+      dropRate: controlled ? 0 : ([0, 0.01, 0.05, 0.2][rng.int(4)] as number),
+      duplicateRate: controlled ? 0 : sch === 'stale-messages' ? 0.1 : ([0, 0.02, 0.1][rng.int(3)] as number),
+      maxDelaySteps: 1 + rng.int(controlled ? 3 : 8),
+      longDelayRate: controlled ? 0 : sch === 'stale-messages' ? ([0.05, 0.1, 0.15][rng.int(3)] as number) : ([0, 0.005, 0.02][rng.int(3)] as number),
+      maxLongDelaySteps: 400,
+      splitRate: controlled ? 0 : sch === 'stale-messages' ? 0.2 : ([0, 0.02, 0.1][rng.int(3)] as number),
     });
-    this.crashRate = quiet ? 0 : [0.002, 0.01, 0.03][rng.int(3)] as number;
-    this.pauseRate = quiet ? 0 : [0, 0.005, 0.02][rng.int(3)] as number;
-    this.partitionRate = quiet ? 0 : [0.003, 0.01, 0.03][rng.int(3)] as number;
-    this.diskLatencyMax = [0, 3, 8][rng.int(3)] as number;
+    this.crashRate = controlled ? 0 : sch === 'slow-disk' ? 0.01 : ([0.002, 0.01, 0.03][rng.int(3)] as number);
+    this.pauseRate = controlled || sch === 'paused-leader' ? 0 : ([0, 0.005, 0.02][rng.int(3)] as number);
+    this.partitionRate = controlled || sch === 'partition-election' ? 0 : ([0.003, 0.01, 0.03][rng.int(3)] as number);
+    this.diskLatencyMax = sch === 'slow-disk' ? 40 : sch === 'crash-before-persist' ? 2 + rng.int(6) : ([0, 3, 8][rng.int(3)] as number);
     this.proposeRate = [0.05, 0.2, 0.5][rng.int(3)] as number;
+    this.replayRate = controlled ? 0 : sch === 'stale-messages' ? 0.8 : ([0, 0.1, 0.3][rng.int(3)] as number);
+    this.crashAfterSendRate = sch === 'crash-before-persist' ? 0.15 : 0;
+    this.transferRate = controlled ? 0 : 0.002;
+    this.retransmitRate = controlled ? 0 : sch === 'stale-messages' || sch === 'partition-election' ? 0.15 : ([0, 0.02, 0.1][rng.int(3)] as number);
     this.bounds = {
       heartbeatTicks: 1 + rng.int(3),
-      maxAppendBytes: [1, 200, 2000][rng.int(3)] as number,
-      maxInflightAppends: [1, 4, 32][rng.int(3)] as number,
+      maxAppendBytes: sch === 'one-entry-appends' ? 1 : ([1, 200, 2000][rng.int(3)] as number),
+      maxInflightAppends: sch === 'one-entry-appends' ? 1 + rng.int(2) : ([1, 4, 32][rng.int(3)] as number),
       maxInflightBytes: [300, 1000, 100_000][rng.int(3)] as number,
       maxUncommittedBytes: [500, 4000, 1 << 20][rng.int(3)] as number,
       snapshotChunkBytes: [16, 64, 4096][rng.int(3)] as number,
     };
-    this.preVote = rng.int(4) !== 0;
-    this.checkQuorum = rng.int(4) !== 0;
+    const forced = sch === 'rejoin' || sch === 'partition-election';
+    this.preVote = forced || rng.int(4) !== 0;
+    this.checkQuorum = forced || rng.int(4) !== 0;
     for (const id of this.ids) {
       const node: SimNode = {
         id,
@@ -153,10 +254,18 @@ export class Simulator {
         clock: new NodeClock(4 + rng.int(3), 0),
         replica: null,
         wasLeader: false,
+        lastRoleGen: '',
         smIndex: 0,
         smHash: 0,
+        kv: new KvState(),
         restartAt: -1,
         crashes: 0,
+        ticks: 0,
+        leaderSinceTick: 0,
+        heardAt: new Map(),
+        acceptedReads: new Set(),
+        waitingReads: [],
+        queued: [],
       };
       (node.clock as { phase: number }).phase = rng.int(node.clock.periodSteps);
       this.nodes.push(node);
@@ -166,8 +275,16 @@ export class Simulator {
 
   private start(node: SimNode): void {
     const snap = node.disk.log.snapshot();
-    node.smIndex = snap === null ? 0 : snap.meta.index;
-    node.smHash = snap === null ? 0 : decodeSnapshot(snap.data).hash;
+    if (snap === null) {
+      node.smIndex = 0;
+      node.smHash = 0;
+      node.kv = new KvState();
+    } else {
+      const d = decodeSnapshot(snap.data);
+      node.smIndex = snap.meta.index;
+      node.smHash = d.hash;
+      node.kv = d.state;
+    }
     node.replica = new Replica({
       id: node.id,
       voters: this.ids,
@@ -180,32 +297,29 @@ export class Simulator {
       ...this.bounds,
     });
     node.wasLeader = false;
+    node.ticks = 0;
+    node.heardAt.clear();
     this.inv.restarted(node.id, node.replica.commit);
   }
 
   /** Runs fault phase then liveness phase; never throws. */
   run(): SimResult {
     const replay = replayCommand(this.options);
+    const base = { seed: this.options.seed, nodes: this.n, steps: this.options.steps, schedule: this.schedule, replay };
     try {
       for (let i = 0; i < this.options.steps; i++) this.step();
       this.liveness();
-      return { seed: this.options.seed, nodes: this.n, steps: this.options.steps, ok: true, replay, stats: this.collectStats() };
+      this.checkHistory();
+      return { ...base, ok: true, stats: this.collectStats() };
     } catch (e) {
       const err = e as Error;
-      return {
-        seed: this.options.seed,
-        nodes: this.n,
-        steps: this.options.steps,
-        ok: false,
-        error: `step ${this.now}: ${err.stack ?? err.message}`,
-        replay,
-        stats: this.collectStats(),
-      };
+      return { ...base, ok: false, error: `step ${this.now} (schedule ${this.schedule}): ${err.stack ?? err.message}`, stats: this.collectStats() };
     }
   }
 
   private collectStats(): Record<string, number> {
-    return { ...this.stats, messages: this.net.sent, dropped: this.net.dropped, duplicated: this.net.duplicated };
+    const n = this.net;
+    return { ...this.stats, messages: n.sent, dropped: n.dropped, duplicated: n.duplicated, delayedLong: n.delayedLong, heldAtCut: n.heldAtCut, replayed: n.replayed, split: n.split };
   }
 
   step(): void {
@@ -220,16 +334,31 @@ export class Simulator {
         this.start(node);
       }
     }
+    // A node back from a pause serves the clients' requests that waited for it before anything
+    // its network held: it acts on its stale view first.
+    for (const node of this.nodes) {
+      if (node.queued.length > 0 && node.replica !== null && !node.clock.isPaused(now)) {
+        const q = node.queued.splice(0);
+        for (const f of q) f();
+      }
+    }
     // network
     for (const m of this.net.take(now)) {
       const node = this.nodeById(m.to);
-      if (node.replica === null) continue;
+      const r = node.replica;
+      if (r === null) continue;
       if (node.clock.isPaused(now)) {
-        this.net.enqueue(m, node.clock.pausedUntil);
+        // Held for the paused node, released over a few steps after it resumes: the node first acts on
+        // its stale view (the clients' queued requests, one Ready), then hears what happened meanwhile.
+        this.net.enqueue(m, node.clock.pausedUntil + 1 + this.rng.int(10));
         continue;
       }
       this.trace?.(`${now} deliver ${describeMessage(m)}`);
-      node.replica.step(m);
+      if (r.role === 'leader' && m.generation === r.generation && (m.type === 'append-response' || m.type === 'heartbeat-response' || m.type === 'snapshot-response')) {
+        node.heardAt.set(m.from, node.ticks);
+      }
+      this.net.delivered(m);
+      r.step(m);
     }
     for (const node of this.nodes) {
       const r = node.replica;
@@ -237,7 +366,10 @@ export class Simulator {
       // disk completions
       const done = node.disk.completeIfDue(now);
       if (done !== null) this.afterPersist(node, r, done);
-      if (node.clock.ticksAt(now)) r.tick();
+      if (node.clock.ticksAt(now)) {
+        r.tick();
+        node.ticks++;
+      }
     }
     if (this.faultsOn) this.client();
     for (const node of this.nodes) {
@@ -252,11 +384,27 @@ export class Simulator {
     // Loop while writes complete at once (zero latency); bounded.
     for (let k = 0; k < 8; k++) {
       if (node.disk.pending !== null) return;
+      const has = r.hasReady();
       const rd = r.ready();
+      if (has !== (rd !== null)) throw new InvariantError('hasReady() agrees with ready()', `${node.id}: hasReady() ${has}, ready() ${rd === null ? 'null' : 'a Ready'}`);
       if (rd === null) return;
       for (const m of rd.messages) this.net.send(m, this.now);
       const latency = this.diskLatencyMax === 0 ? 0 : this.rng.int(this.diskLatencyMax + 1);
       node.disk.submit(rd, this.now + latency);
+      // Crash after the messages left and before the write is durable (leader and candidate).
+      const role = rd.softState.role;
+      if (
+        this.faultsOn &&
+        this.crashAfterSendRate > 0 &&
+        latency > 0 &&
+        rd.messages.length > 0 &&
+        (role === 'leader' || role === 'candidate') &&
+        this.rng.chance(this.crashAfterSendRate)
+      ) {
+        this.stats.crashesAfterSend = (this.stats.crashesAfterSend ?? 0) + 1;
+        this.crash(node);
+        return;
+      }
       if (latency > 0) return;
       const done = node.disk.completeIfDue(this.now);
       if (done === null) return;
@@ -264,9 +412,10 @@ export class Simulator {
     }
   }
 
-  /** The write is durable: check what was written, send what waited for it, apply, advance. */
+  /** The write is durable: record what it proves, send what waited for it, apply, answer reads, advance. */
   private afterPersist(node: SimNode, r: Replica, rd: Ready): void {
     const p = rd.persist;
+    const log = node.disk.log;
     if (this.trace !== undefined) {
       const hs = p.hardState;
       this.trace(
@@ -274,30 +423,72 @@ export class Simulator {
       );
     }
     if (p.snapshot !== null) {
-      const { hash } = decodeSnapshot(p.snapshot.data);
-      this.inv.checkSnapshot(node.id, p.snapshot.meta.index, hash);
+      const d = decodeSnapshot(p.snapshot.data);
+      this.inv.checkSnapshot(node.id, p.snapshot.meta.index, d.hash);
       node.smIndex = p.snapshot.meta.index;
-      node.smHash = hash;
+      node.smHash = d.hash;
+      node.kv = d.state;
       this.stats.snapshotsInstalled = (this.stats.snapshotsInstalled ?? 0) + 1;
     }
     const first = p.entries[0];
     if (first !== undefined) {
-      const prevGen = node.disk.log.generationAt(first.index - 1);
+      const prevGen = log.generationAt(first.index - 1);
       if (prevGen !== undefined) this.inv.checkWritten(node.id, p.entries, prevGen);
     }
-    for (const m of rd.messagesAfterPersist) this.net.send(m, this.now);
-    for (const e of rd.committedEntries) this.apply(node, e);
-    for (const rs of rd.readStates) {
-      const check = this.reads.get(rs.ctx);
-      if (check === undefined) continue;
-      this.reads.delete(rs.ctx);
-      if (rs.index === null) continue;
-      this.stats.readsServed = (this.stats.readsServed ?? 0) + 1;
-      if (rs.index < check.minIndex) {
-        throw new InvariantError('linearizable read index', `read ${rs.ctx} on ${node.id} served at ${rs.index} < acknowledged ${check.minIndex}`);
+    // Ground truth: what this node now durably holds in its own generation, and its durable vote.
+    const last = log.lastIndex();
+    const hsNow = log.hardState();
+    const hsGen = hsNow.generation;
+    if (p.hardState !== null) this.inv.votedDurably(node.id, hsGen, hsNow.votedFor);
+    if (last >= log.firstIndex() && log.generationAt(last) === hsGen) this.inv.held(node.id, last, hsGen, log);
+    for (const m of rd.messagesAfterPersist) {
+      if (m.type === 'append-response' && m.success && m.index >= log.firstIndex() && m.index <= last && log.generationAt(m.index) === m.generation) {
+        this.inv.held(node.id, m.index, m.generation, log);
       }
+      this.net.send(m, this.now);
     }
+    for (const e of rd.committedEntries) this.apply(node, e);
+    for (const rs of rd.readStates) this.answerRead(node, rs.ctx, rs.index, rs.linearizable);
     r.advance(rd);
+  }
+
+  private answerRead(node: SimNode, ctx: string, index: number | null, linearizable: boolean): void {
+    const check = this.reads.get(ctx);
+    if (check === undefined) {
+      // A local read (readLocal) or a read of an earlier incarnation.
+      if (ctx.startsWith('local') && linearizable) throw new InvariantError('local reads are marked', `${node.id}: readLocal answer ${ctx} says linearizable`);
+      return;
+    }
+    if (!linearizable) throw new InvariantError('local reads are marked', `${node.id}: readIndex answer ${ctx} says not linearizable`);
+    node.acceptedReads.delete(ctx);
+    if (index === null) {
+      this.reads.delete(ctx);
+      this.history.fail(check.hist);
+      return;
+    }
+    if (index < check.minIndex) {
+      throw new InvariantError('linearizable read index', `read ${ctx} on ${node.id} served at ${index} < acknowledged ${check.minIndex}`);
+    }
+    node.waitingReads.push({ ctx, index });
+    this.serveReads(node);
+  }
+
+  /** Serves reads whose index the state machine has reached. */
+  private serveReads(node: SimNode): void {
+    if (node.waitingReads.length === 0) return;
+    const keep: Array<{ ctx: string; index: number }> = [];
+    for (const w of node.waitingReads) {
+      const check = this.reads.get(w.ctx);
+      if (check === undefined) continue;
+      if (w.index > node.smIndex) {
+        keep.push(w);
+        continue;
+      }
+      this.reads.delete(w.ctx);
+      this.history.complete(check.hist, { ok: true, result: node.kv.get(check.key) });
+      this.stats.readsServed = (this.stats.readsServed ?? 0) + 1;
+    }
+    node.waitingReads = keep;
   }
 
   private apply(node: SimNode, e: Entry): void {
@@ -308,55 +499,161 @@ export class Simulator {
     node.smIndex = e.index;
     node.smHash = mix(node.smHash, key);
     this.inv.checkApplied(node.id, e, node.smHash);
-    if (e.kind === 'normal') {
-      const id = String.fromCharCode(...e.data);
-      const p = this.proposals.get(id);
-      // The proposer learns its command committed when it applies it at the promised position.
-      if (p !== undefined && p.node === node.id && p.index === e.index && p.generation === e.generation) {
-        this.acked.set(id, p);
+    const cmd = e.kind === 'normal' ? decodeCommand(e.data) : null;
+    const swapped = cmd !== null ? node.kv.apply(cmd) : false;
+    // The proposer (or, after it crashed, a client that reconnected to ask: node '*') learns the
+    // outcome when it applies that index: committed if it is the proposed entry, else gone for good.
+    const ids = this.proposalIndex.get(e.index);
+    if (ids !== undefined) {
+      for (const id of [...ids]) {
+        const p = this.proposals.get(id);
+        if (p === undefined) {
+          ids.delete(id);
+          continue;
+        }
+        if (p.node !== node.id && p.node !== '*') continue;
+        ids.delete(id);
         this.proposals.delete(id);
-        this.stats.acked = (this.stats.acked ?? 0) + 1;
-        if (p.index > this.maxAckedIndex) this.maxAckedIndex = p.index;
+        if (p.generation === e.generation && key === `${p.generation}/${p.payload}`) {
+          this.acked.set(id, p);
+          this.history.complete(p.hist, { ok: cmd?.op === 'cas' ? swapped : true });
+          this.stats.acked = (this.stats.acked ?? 0) + 1;
+          if (p.index > this.maxAckedIndex) this.maxAckedIndex = p.index;
+        } else {
+          this.history.fail(p.hist);
+        }
       }
+      if (ids.size === 0) this.proposalIndex.delete(e.index);
     }
+    this.serveReads(node);
+  }
+
+  /** index → ids of proposals waiting there. */
+  private readonly proposalIndex = new Map<number, Set<string>>();
+
+  /** A client operation on `node`; queued if it is paused (the client does not know). */
+  private clientOp(node: SimNode, f: (refuse?: boolean) => void): void {
+    if (node.clock.isPaused(this.now)) {
+      if (node.queued.length < MAX_QUEUED) {
+        node.queued.push(f);
+        this.stats.queuedWhilePaused = (this.stats.queuedWhilePaused ?? 0) + 1;
+      } else {
+        f(true);
+      }
+      return;
+    }
+    f();
   }
 
   private client(): void {
+    for (const c of this.clients) {
+      if (c.busy !== null && this.now - c.since > CLIENT_TIMEOUT_STEPS) this.history.abandon(c.busy);
+    }
+    if (this.now >= this.quietFrom) {
+      if (this.now < this.quietUntil || this.quietUntil < this.quietFrom) return;
+      this.quietFrom = Number.POSITIVE_INFINITY;
+    }
     if (!this.rng.chance(this.proposeRate)) return;
-    const leaders = this.nodes.filter((n) => n.replica !== null && n.replica.role === 'leader' && !n.clock.isPaused(this.now));
+    const free = this.clients.filter((c) => c.busy === null);
+    if (free.length === 0) return;
+    const client = free[this.rng.int(free.length)] as { busy: HistoryOp | null; since: number };
+    // The client sends to whoever it believes leads, paused or not.
+    const leaders = this.nodes.filter((n) => n.replica !== null && n.replica.role === 'leader');
     const target =
       leaders.length > 0 && this.rng.chance(0.9)
         ? (leaders[this.rng.int(leaders.length)] as SimNode)
         : (this.nodes[this.rng.int(this.nodes.length)] as SimNode);
-    const r = target.replica;
-    if (r === null || target.clock.isPaused(this.now)) return;
-    if (this.rng.chance(0.1)) {
+    if (target.replica === null) return;
+    const rng = this.rng;
+    const key = KEYS[rng.int(KEYS.length)] as string;
+    const roll = rng.int(100);
+    if (roll < 20) {
       const ctx = `read${++this.readSeq}`;
-      try {
-        r.readIndex(ctx);
-        this.reads.set(ctx, { node: target.id, minIndex: this.maxAckedIndex });
-        this.stats.reads = (this.stats.reads ?? 0) + 1;
-      } catch (e) {
-        if (!isTidemarkErrorLike(e)) throw e;
-      }
+      const hist = this.history.call({ key, op: 'get', id: ctx });
+      client.busy = hist;
+      client.since = this.now;
+      const minIndex = this.maxAckedIndex;
+      this.clientOp(target, (refuse) => (refuse === true ? this.history.fail(hist) : this.readIndex(target, ctx, key, hist, minIndex)));
+      return;
+    }
+    if (roll < 25) {
+      this.clientOp(target, (refuse) => {
+        if (refuse === true) return;
+        target.replica?.readLocal(`local${++this.readSeq}`);
+        this.stats.readsLocal = (this.stats.readsLocal ?? 0) + 1;
+      });
       return;
     }
     const id = `p${++this.proposalSeq}`;
-    const size = this.rng.int(MAX_PAYLOAD_BYTES - 20);
-    const payload = id.padEnd(id.length + size, '.');
+    const value = `v${++this.valueSeq}`;
+    const op = roll < 75 ? 'put' : roll < 93 ? 'cas' : 'del';
+    // A cas expects what the target's state machine shows (what a client would have read), or a stale guess.
+    const expected = op === 'cas' ? (rng.chance(0.8) ? target.kv.get(key) : rng.chance(0.5) ? null : `v${rng.int(this.valueSeq) + 1}`) : null;
+    const hist = this.history.call({ key, op, id, ...(op !== 'del' ? { value } : {}), ...(op === 'cas' ? { expected } : {}) });
+    client.busy = hist;
+    client.since = this.now;
+    const size = rng.int(MAX_PAYLOAD_BYTES - 40);
+    const data = encodeCommand({ id, op, key, value, expected }, size);
+    this.clientOp(target, (refuse) => (refuse === true ? this.history.fail(hist) : void this.propose(target, id, data, hist)));
+  }
+
+  private propose(node: SimNode, id: string, data: Uint8Array, hist: HistoryOp): Proposal | null {
+    const r = node.replica;
+    if (r === null) {
+      this.history.fail(hist);
+      return null;
+    }
+    const tr = this.transfer;
     try {
-      const at = r.propose(ascii(payload));
-      this.proposals.set(payload, { id: payload, node: target.id, index: at.index, generation: at.generation });
+      const at = r.propose(data);
+      if (tr !== null && tr.from === node.id && r.role === 'leader' && r.generation === tr.generation) {
+        throw new InvariantError('leadership transfer', `${node.id} accepted a proposal while transferring leadership to ${tr.to}`);
+      }
+      const p: Proposal = { id, payload: String.fromCharCode(...data), node: node.id, index: at.index, generation: at.generation, hist };
+      this.proposals.set(id, p);
+      const set = this.proposalIndex.get(at.index);
+      if (set === undefined) this.proposalIndex.set(at.index, new Set([id]));
+      else set.add(id);
       this.stats.proposed = (this.stats.proposed ?? 0) + 1;
+      return p;
     } catch (e) {
       if (!isTidemarkErrorLike(e)) throw e;
+      this.history.fail(hist);
       this.stats.refused = (this.stats.refused ?? 0) + 1;
+      return null;
+    }
+  }
+
+  private readIndex(node: SimNode, ctx: string, key: string, hist: HistoryOp, minIndex: number): void {
+    const r = node.replica;
+    if (r === null) return this.history.fail(hist);
+    try {
+      r.readIndex(ctx);
+      this.reads.set(ctx, { node: node.id, minIndex, key, hist });
+      node.acceptedReads.add(ctx);
+      this.stats.reads = (this.stats.reads ?? 0) + 1;
+    } catch (e) {
+      if (!isTidemarkErrorLike(e)) throw e;
+      this.history.fail(hist);
+    }
+  }
+
+  private leader(): SimNode | undefined {
+    return this.nodes.find((n) => n.replica !== null && n.replica.role === 'leader');
+  }
+
+  private isolate(a: string): void {
+    for (const b of this.ids) {
+      if (b === a) continue;
+      this.net.cut(a, b);
+      this.net.cut(b, a);
     }
   }
 
   private injectFaults(): void {
     const rng = this.rng;
     const now = this.now;
+    this.scheduledFaults();
     if (rng.chance(this.crashRate)) this.crash(this.nodes[rng.int(this.n)] as SimNode);
     // Crash at the worst moment: a vote or new entries written but not yet synced.
     for (const node of this.nodes) {
@@ -379,12 +676,7 @@ export class Simulator {
         this.stats.partitions = (this.stats.partitions ?? 0) + 1;
         const kind = rng.int(3);
         if (kind === 0) {
-          // isolate one node
-          const a = this.ids[rng.int(this.n)] as string;
-          for (const b of this.ids) if (b !== a) {
-            this.net.cut(a, b);
-            this.net.cut(b, a);
-          }
+          this.isolate(this.ids[rng.int(this.n)] as string);
         } else if (kind === 1) {
           // random split into two sides
           const side = new Map(this.ids.map((id) => [id, rng.chance(0.5)]));
@@ -397,23 +689,132 @@ export class Simulator {
         }
       }
     }
-    if (rng.chance(0.01)) {
+    if (this.schedule !== 'rejoin' && this.schedule !== 'transfer' && rng.chance(0.01)) {
       const node = this.nodes[rng.int(this.n)] as SimNode;
       const r = node.replica;
       if (r !== null && node.smIndex > node.disk.log.firstIndex() && node.disk.pending === null) {
-        node.disk.log.compact(node.smIndex, encodeSnapshot(node.smIndex, node.smHash, rng.int(300)));
+        node.disk.log.compact(node.smIndex, encodeSnapshot(node.smIndex, node.smHash, node.kv, rng.int(300)));
         this.stats.compactions = (this.stats.compactions ?? 0) + 1;
       }
     }
     if (rng.chance(0.005)) this.forgedMessage();
-    if (rng.chance(0.002)) {
-      const leader = this.nodes.find((n) => n.replica !== null && n.replica.role === 'leader');
+    if (this.retransmitRate > 0 && rng.chance(this.retransmitRate)) this.retransmit();
+    if (rng.chance(this.transferRate)) {
+      const leader = this.leader();
       if (leader !== undefined) {
         const to = this.ids[rng.int(this.n)] as string;
         leader.replica?.transferLeadership(to);
         this.stats.transfers = (this.stats.transfers ?? 0) + 1;
       }
     }
+  }
+
+  /** The targeted schedules' own faults, at fixed rhythms. */
+  private scheduledFaults(): void {
+    const rng = this.rng;
+    const now = this.now;
+    const T = ELECTION_TICKS * 5; // an election timeout in steps, about
+    if (now < this.nextScheduledFault) return;
+    switch (this.schedule) {
+      case 'partition-election': {
+        // Cut the leader (alone or with a minority) off, wait past an election, heal.
+        if (this.net.partitioned) {
+          this.net.heal();
+          this.nextScheduledFault = now + T + rng.int(3 * T);
+          return;
+        }
+        const leader = this.leader();
+        if (leader === undefined) return;
+        this.stats.partitions = (this.stats.partitions ?? 0) + 1;
+        if (this.n === 5 && rng.chance(0.5)) {
+          const others = this.ids.filter((x) => x !== leader.id);
+          const mate = others[rng.int(others.length)] as string;
+          const minority = new Set([leader.id, mate]);
+          for (const a of this.ids) for (const b of this.ids) if (minority.has(a) !== minority.has(b)) this.net.cut(a, b);
+        } else {
+          this.isolate(leader.id);
+        }
+        this.nextScheduledFault = now + 2 * T + rng.int(4 * T);
+        return;
+      }
+      case 'paused-leader': {
+        const leader = this.leader();
+        if (leader === undefined || leader.clock.isPaused(now)) return;
+        // Past the election timeout (40..120 steps): the others elect a new leader meanwhile.
+        leader.clock.pause(now, 2 * T + rng.int(4 * T));
+        this.stats.pauses = (this.stats.pauses ?? 0) + 1;
+        this.nextScheduledFault = leader.clock.pausedUntil + T + rng.int(3 * T);
+        return;
+      }
+      case 'rejoin': {
+        // Isolate one follower for a while, then let it rejoin; the leader must stay.
+        // Half the time the clients stop writing from an election timeout before the cut until the
+        // heal: the cut-off node then has an up-to-date log and could win if it were let campaign.
+        if (this.net.partitioned) {
+          this.net.heal();
+          this.nextScheduledFault = now + 2 * T + rng.int(2 * T);
+          if (rng.chance(0.5)) this.quietFrom = this.nextScheduledFault - T;
+          return;
+        }
+        const leader = this.leader();
+        if (leader === undefined) return;
+        const others = this.ids.filter((x) => x !== leader.id);
+        const victim = others[rng.int(others.length)] as string;
+        // Either cut it off entirely, or only from hearing the leader (it can still reach the others,
+        // who still hear the leader: their lease must make them ignore its campaign).
+        if (rng.chance(0.5)) this.isolate(victim);
+        else this.net.cut(leader.id, victim);
+        this.stats.partitions = (this.stats.partitions ?? 0) + 1;
+        this.nextScheduledFault = now + 2 * T + rng.int(6 * T);
+        if (this.quietFrom <= now) this.quietUntil = this.nextScheduledFault;
+        return;
+      }
+      case 'transfer': {
+        if (this.transfer !== null) return;
+        const leader = this.leader();
+        const r = leader?.replica;
+        if (leader === undefined || r === null || r === undefined || r.commit < r.lastIndex) return;
+        const caughtUp = r.status().peers.filter((p) => p.match === r.lastIndex);
+        if (caughtUp.length === 0) return;
+        const to = (caughtUp[rng.int(caughtUp.length)] as { id: string }).id;
+        r.transferLeadership(to);
+        this.transfer = { from: leader.id, to, generation: r.generation, startTick: leader.ticks, elections: this.stats.elections ?? 0 };
+        this.stats.transfers = (this.stats.transfers ?? 0) + 1;
+        this.nextScheduledFault = now + 2 * T + rng.int(2 * T);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /**
+   * A leader's append from any point of its log: (prevIndex, a few entries after it, its commit).
+   * Raft lets a leader send any such message (another probing strategy, a retransmission, a smaller
+   * batch), so followers must be safe for all of them, not only for the ones this leader's progress
+   * tracking happens to produce. Aimed at low prevIndexes, where a follower may still hold a stale tail.
+   */
+  private retransmit(): void {
+    const rng = this.rng;
+    const leader = this.leader();
+    const r = leader?.replica;
+    if (leader === undefined || r === null || r === undefined) return;
+    // Mostly to the follower furthest behind (a rejoining node may still hold a stale tail), from
+    // around its match index.
+    const st = r.status();
+    const peers = [...st.peers].sort((a, b) => a.match - b.match);
+    const target = rng.chance(0.7) ? peers[0] : peers[rng.int(peers.length)];
+    if (target === undefined) return;
+    const lo = Math.max(st.firstIndex - 1, rng.chance(0.7) ? target.match - 2 : 0);
+    const hi = Math.max(lo, r.commit);
+    const prevIndex = lo + rng.int(hi - lo + 1);
+    const prevGeneration = r.generationAt(prevIndex);
+    if (prevGeneration === undefined) return;
+    const count = Math.min(rng.int(4), r.lastIndex - prevIndex);
+    const entries = count > 0 ? r.entries(prevIndex + 1, prevIndex + 1 + count) : [];
+    const to = target.id;
+    this.stats.retransmits = (this.stats.retransmits ?? 0) + 1;
+    this.net.send({ type: 'append', from: leader.id, to, clusterId: 'sim', generation: r.generation, prevIndex, prevGeneration, entries, commit: r.commit }, this.now);
   }
 
   /** Messages of another cluster or an unknown peer must be ignored without effect. */
@@ -444,8 +845,23 @@ export class Simulator {
     if (node.replica === null) return;
     node.replica = null;
     node.disk.crash();
+    const hs = node.disk.log.hardState();
+    this.inv.votedDurably(node.id, hs.generation, hs.votedFor);
     this.trace?.(`${this.now} ${node.id} CRASH durable last=${node.disk.log.lastIndex()} g=${node.disk.log.hardState().generation} vote=${node.disk.log.hardState().votedFor}`);
     node.clock.resume();
+    // The clients of the crashed process: a quarter never hear back (the outcome stays unknown), the
+    // others reconnect and ask whether their operation happened (answered once it is decided).
+    for (const p of this.proposals.values()) {
+      if (p.node !== node.id) continue;
+      if (this.rng.chance(0.25)) this.proposals.delete(p.id);
+      else p.node = '*';
+    }
+    for (const [ctx, rc] of [...this.reads]) if (rc.node === node.id) this.reads.delete(ctx);
+    node.acceptedReads.clear();
+    node.waitingReads = [];
+    // Requests the process had not read yet are refused with the connection: certainly not applied.
+    for (const f of node.queued) f(true);
+    node.queued = [];
     // Half the restarts are quick (a supervisor restarts the process), half slow.
     node.restartAt = this.now + 1 + (this.rng.chance(0.5) ? this.rng.int(4) : this.rng.int(60));
     node.crashes++;
@@ -458,12 +874,81 @@ export class Simulator {
       if (r === null) continue;
       this.inv.checkCommit(node.id, r);
       const isLeader = r.role === 'leader';
-      if (isLeader && !node.wasLeader) this.stats.elections = (this.stats.elections ?? 0) + 1;
+      if (isLeader && !node.wasLeader) {
+        this.inv.checkElected(node.id, r.generation);
+        this.stats.elections = (this.stats.elections ?? 0) + 1;
+        node.leaderSinceTick = node.ticks;
+      }
       this.inv.checkLeader(node.id, r, node.wasLeader);
-      if (isLeader !== node.wasLeader) this.trace?.(`${this.now} ${node.id} ${isLeader ? 'LEADS' : 'stops leading'} g${r.generation} last=${r.lastIndex} commit=${r.commit}`);
+      if (isLeader !== node.wasLeader) {
+        this.trace?.(`${this.now} ${node.id} ${isLeader ? 'LEADS' : 'stops leading'} g${r.generation} last=${r.lastIndex} commit=${r.commit}`);
+        if (!isLeader) this.leaderStopped(node, r);
+      }
       node.wasLeader = isLeader;
-      if (isLeader && this.now % 10 === 0) this.checkFlowControl(node.id, r);
+      const roleGen = `${r.role}/${r.generation}`;
+      if (roleGen !== node.lastRoleGen) {
+        // Late copies of what this node just received, now that it is in another role or generation.
+        if (node.lastRoleGen !== '' && this.faultsOn && this.replayRate > 0 && this.rng.chance(this.replayRate)) this.net.replayTo(node.id, 1 + this.rng.int(4), this.now);
+        node.lastRoleGen = roleGen;
+      }
+      if (isLeader) {
+        if (this.now % 10 === 0) this.checkFlowControl(node.id, r);
+        this.checkQuorumStepDown(node, r);
+      } else if (node.acceptedReads.size > 0 && node.disk.pending === null && !node.clock.isPaused(this.now) && !r.hasReady()) {
+        throw new InvariantError('every accepted read is answered', `${node.id} stopped leading with reads ${[...node.acceptedReads].join(',')} neither served nor failed`);
+      }
     }
+    this.checkTransfer();
+  }
+
+  /** Check-quorum: a leader that has not heard from a majority for two election timeouts is no longer leader. */
+  private checkQuorumStepDown(node: SimNode, r: Replica): void {
+    if (!this.checkQuorum) return;
+    const window = 2 * ELECTION_TICKS + 2;
+    if (node.ticks - node.leaderSinceTick < window) return;
+    let heard = 1;
+    for (const t of node.heardAt.values()) if (t > node.ticks - window && t >= node.leaderSinceTick) heard++;
+    if (heard < this.inv.quorum) {
+      throw new InvariantError('check-quorum step-down', `${node.id} still leads g${r.generation} after ${window} ticks without hearing from a majority (heard ${heard})`);
+    }
+  }
+
+  private leaderStopped(node: SimNode, r: Replica): void {
+    this.stats.stepDowns = (this.stats.stepDowns ?? 0) + 1;
+    const st = this.stableLeader;
+    if (this.schedule === 'rejoin' && this.faultsOn && st !== null && st.id === node.id) {
+      throw new InvariantError('a leader reaching a quorum is not deposed', `${node.id} (g${st.generation}) lost leadership to generation ${r.generation} while only a follower was cut off and rejoined (pre-vote and check-quorum on)`);
+    }
+  }
+
+  /** Leadership transfer to a caught-up follower: done in one election, and the old leader refuses proposals meanwhile. */
+  private checkTransfer(): void {
+    if (this.schedule === 'rejoin' && this.stableLeader === null) {
+      const l = this.leader();
+      if (l?.replica && l.replica.commit === l.replica.lastIndex && l.replica.commit > 0) this.stableLeader = { id: l.id, generation: l.replica.generation };
+    }
+    const tr = this.transfer;
+    if (tr === null) return;
+    const from = this.nodeById(tr.from);
+    const r = from.replica;
+    if (r === null) return;
+    if (r.role === 'leader' && r.generation === tr.generation) {
+      if (from.ticks - tr.startTick > ELECTION_TICKS + 2) {
+        throw new InvariantError('leadership transfer', `transfer ${tr.from} → ${tr.to} (caught up) did not complete within an election timeout`);
+      }
+      return;
+    }
+    const l = this.leader();
+    if (l === undefined) return;
+    const lr = l.replica as Replica;
+    if (l.id !== tr.to || lr.generation !== tr.generation + 1 || (this.stats.elections ?? 0) !== tr.elections + 1) {
+      throw new InvariantError(
+        'leadership transfer',
+        `transfer ${tr.from} → ${tr.to} from g${tr.generation} ended with ${l.id} leading g${lr.generation} after ${(this.stats.elections ?? 0) - tr.elections} elections`,
+      );
+    }
+    this.stats.transfersCompleted = (this.stats.transfersCompleted ?? 0) + 1;
+    this.transfer = null;
   }
 
   /** Request Pipeline bounds: a slow follower cannot make the leader's memory grow without bound. */
@@ -487,8 +972,9 @@ export class Simulator {
   /** Faults stop; a leader must emerge and everything acknowledged must reach every node. */
   private liveness(): void {
     this.faultsOn = false;
+    this.transfer = null;
     this.net.heal();
-    this.net.faults = { dropRate: 0, duplicateRate: 0, maxDelaySteps: this.net.faults.maxDelaySteps };
+    this.net.faults = { dropRate: 0, duplicateRate: 0, maxDelaySteps: this.net.faults.maxDelaySteps, longDelayRate: 0, maxLongDelaySteps: 1, splitRate: 0 };
     for (const node of this.nodes) {
       node.clock.resume();
       if (node.replica === null) node.restartAt = this.now + 1;
@@ -496,29 +982,23 @@ export class Simulator {
     const periodMax = 6;
     // Bound: time to elect a leader, plus a backlog allowance of one round trip (network both
     // ways plus a sync) per entry still to replicate, since a seed may run with one entry per
-    // append and one append in flight.
-    let backlog = 0;
+    // append and one append in flight; plus the longest delay a message still in flight may take.
     const lastMax = Math.max(...this.nodes.map((n) => n.disk.log.lastIndex()));
     const commitMin = Math.min(...this.nodes.map((n) => n.smIndex));
-    backlog = Math.max(0, lastMax - commitMin);
+    const backlog = Math.max(0, lastMax - commitMin);
     const perEntry = 2 * (this.net.faults.maxDelaySteps + this.diskLatencyMax + 1);
-    const bound = (this.options.livenessElectionTimeouts ?? 30) * ELECTION_TICKS * periodMax + backlog * perEntry;
+    const bound = (this.options.livenessElectionTimeouts ?? 30) * ELECTION_TICKS * periodMax + backlog * perEntry + 400;
     this.stats.livenessBound = bound;
     const deadline = this.now + bound;
     let probe: Proposal | null = null;
     while (this.now < deadline) {
       this.step();
-      const leader = this.nodes.find((n) => n.replica !== null && n.replica.role === 'leader');
+      const leader = this.leader();
       if (leader === undefined || leader.replica === null) continue;
       if (probe === null || (!this.acked.has(probe.id) && !this.proposals.has(probe.id))) {
-        try {
-          const id = `live${this.now}`;
-          const at = leader.replica.propose(ascii(id));
-          probe = { id, node: leader.id, index: at.index, generation: at.generation };
-          this.proposals.set(id, probe);
-        } catch (e) {
-          if (!isTidemarkErrorLike(e)) throw e;
-        }
+        const id = `live${this.now}`;
+        const hist = this.history.call({ key: 'live', op: 'put', value: id, id });
+        probe = this.propose(leader, id, encodeCommand({ id, op: 'put', key: 'live', value: id, expected: null }, 0), hist);
         continue;
       }
       if (!this.acked.has(probe.id)) {
@@ -547,7 +1027,7 @@ export class Simulator {
   private finalCheck(): void {
     for (const p of this.acked.values()) {
       const key = this.inv.applied.get(p.index);
-      if (key !== `${p.generation}/${p.id}`) {
+      if (key !== `${p.generation}/${p.payload}`) {
         throw new InvariantError('no acknowledged command lost', `${p.id} acknowledged at ${p.index}/${p.generation}, applied there: ${key}`);
       }
       for (const n of this.nodes) {
@@ -556,29 +1036,19 @@ export class Simulator {
     }
   }
 
+  /** The clients' history is linearizable (unknown outcomes may or may not have happened). */
+  private checkHistory(): void {
+    const res = checkLinearizable(this.history.ops, { maxStatesPerKey: 200_000 });
+    this.stats.historyOps = res.ops;
+    this.stats.historyUnknown = res.unknown;
+    this.stats.historyInconclusive = res.inconclusive.length;
+    if (!res.ok) throw new InvariantError('linearizable KV history', res.failure?.message ?? '');
+  }
+
   private nodeById(id: string): SimNode {
     const n = this.nodes.find((x) => x.id === id);
     if (n === undefined) throw new Error(`unknown node ${id}`);
     return n;
   }
-}
-
-function ascii(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
-/** Snapshot bytes: index (4), hash (4), then padding so transfers take several chunks. */
-export function encodeSnapshot(index: number, hash: number, padding: number): Uint8Array {
-  const b = new Uint8Array(8 + padding);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, index);
-  v.setUint32(4, hash);
-  return b;
-}
-export function decodeSnapshot(data: Uint8Array): { index: number; hash: number } {
-  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  return { index: v.getUint32(0), hash: v.getUint32(4) };
 }
 
