@@ -17,7 +17,7 @@ import {
   PROTOCOL_VERSION,
 } from '../../lib/net/codec';
 import { DISCONNECTED_QUEUE_BYTES_MAX, TcpTransport } from '../../lib/net/transport';
-import { freePorts, heartbeat, HOST, rawConnect, startNode, waitFor, type TestNode } from './net-helpers';
+import { freePorts, heartbeat, HOST, rawConnect, startNode, waitFor, type RawConn, type TestNode } from './net-helpers';
 
 const nodes: TestNode[] = [];
 afterEach(async () => {
@@ -304,6 +304,38 @@ describe('frames right behind the handshake', () => {
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => fake.close(() => r()));
+    }
+  });
+});
+
+describe('a flood of idle connections', () => {
+  it('2,000 idle connections against a limit of 200: never more than 200 open, all closed, the good peer keeps talking', async () => {
+    const [p1, p2] = await freePorts(2);
+    const n2 = await startNode('n2', p2!, { n1: { host: HOST, port: p1! } }, { limits: { maxConnections: 200, handshakeTimeoutMs: 1000 } });
+    nodes.push(n2);
+    const n1 = await startNode('n1', p1!, { n2: { host: HOST, port: p2! } });
+    nodes.push(n1);
+    await waitFor(() => n2.transport.isConnected('n1'), 'good peer');
+    let sent = 0;
+    let maxOpen = 0;
+    const pump = setInterval(() => {
+      n1.transport.send(heartbeat('n1', 'n2', ++sent));
+      maxOpen = Math.max(maxOpen, n2.transport.stats().connectionsOpen);
+    }, 5);
+    try {
+      const idle: RawConn[] = [];
+      for (let batch = 0; batch < 20; batch++) idle.push(...(await Promise.all(Array.from({ length: 100 }, () => rawConnect(p2!)))));
+      await Promise.all(idle.map((r) => r.closedPromise));
+      const r = n2.transport.stats().rejected;
+      expect((r['too-many-connections'] ?? 0) + (r['handshake-timeout'] ?? 0)).toBe(2000);
+      expect(r['too-many-connections']).toBeGreaterThan(0);
+      expect(maxOpen).toBeLessThanOrEqual(200);
+      const got = n2.received.length;
+      await waitFor(() => n2.received.length > got + 2, 'good peer after the flood');
+      expect(n2.transport.isConnected('n1')).toBe(true);
+      expect(n2.transport.stats().connectionsOpen).toBe(1);
+    } finally {
+      clearInterval(pump);
     }
   });
 });
