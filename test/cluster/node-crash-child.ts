@@ -4,12 +4,12 @@
  * flight (same clientId and seq), then writes new ones from `writers` sessions until killed.
  *
  * stdout: `R` (leader, ready) · `O <clientId> <seq> <text>` (about to propose) ·
- * `A <clientId> <seq> <text> <index>` (acknowledged) · `S <clientId> <seq> <text>` (a retry
- * superseded by later commands of its session) · `E <message>`.
+ * `A <clientId> <seq> <text> <index>` (acknowledged) · `E <message>`. Each line is handed to
+ * the kernel before the next step (see emit), so a kill loses none of them.
  */
 import { TidemarkNode } from '../../lib/cluster/node';
 import { MemoryNetwork } from '../../lib/cluster/memory-transport';
-import { ListMachine } from './cluster-helpers';
+import { ListMachine, emit } from './cluster-helpers';
 
 interface Retry {
   clientId: string;
@@ -36,26 +36,19 @@ async function main(): Promise<void> {
   node.on('error', (err: Error) => process.stdout.write(`E node: ${err.message}\n`));
   while (node.role !== 'leader') await new Promise((r) => setTimeout(r, 5));
   process.stdout.write('R\n');
-  const propose = async (clientId: string, seq: number, text: string, retry = false): Promise<void> => {
-    process.stdout.write(`O ${clientId} ${seq} ${text}\n`);
+  const propose = async (clientId: string, seq: number, text: string): Promise<void> => {
+    await emit(`O ${clientId} ${seq} ${text}\n`);
     for (;;) {
       const res = await node.request({ kind: 'propose', clientId, seq, payload: Buffer.from(text) });
       if (res.ok) {
-        process.stdout.write(`A ${clientId} ${seq} ${text} ${res.index}\n`);
-        return;
-      }
-      // The parent's list of commands in flight can be stale: lines written just before the kill
-      // may be lost in the pipe, so a retried seq may already be followed by later ones of its
-      // session (which the writer only sent after this one was acknowledged): superseded.
-      if (retry && res.code === 'TM_SESSION_EXPIRED') {
-        process.stdout.write(`S ${clientId} ${seq} ${text}\n`);
+        await emit(`A ${clientId} ${seq} ${text} ${res.index}\n`);
         return;
       }
       if (res.code !== 'TM_BUSY' && res.code !== 'TM_UNKNOWN_OUTCOME') throw new Error(`${res.code} ${res.message}`);
       await new Promise((r) => setTimeout(r, 5));
     }
   };
-  await Promise.all(config.retries.map((r) => propose(r.clientId, r.seq, r.text, true)));
+  await Promise.all(config.retries.map((r) => propose(r.clientId, r.seq, r.text)));
   await Promise.all(
     Array.from({ length: config.writers }, async (_, w) => {
       const clientId = `r${config.round}w${w}`;

@@ -63,7 +63,6 @@ describe('TidemarkNode crash test', () => {
         if (line.startsWith('E')) throw new Error(`${where} child: ${line}`);
         const [tag, clientId, seq, text, index] = line.split(' ');
         if (tag === 'O') inFlight.set(text as string, { clientId: clientId as string, seq: Number(seq), text: text as string });
-        if (tag === 'S') inFlight.delete(text as string);
         if (tag === 'A') {
           inFlight.delete(text as string);
           acked.set(text as string, Number(index));
