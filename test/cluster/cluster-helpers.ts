@@ -157,3 +157,12 @@ export async function waitUntil<T>(f: () => T | undefined, timeoutMs: number, wh
     await sleep(10);
   }
 }
+
+/**
+ * Writes `line` to stdout and resolves once it was handed to the kernel: a pipe to a slow
+ * reader can leave writes queued inside the process, and a SIGKILL would lose them, so a
+ * crash-test child that reports progress this way never runs ahead of its reports.
+ */
+export function emit(line: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(line, (err) => (err ? reject(err) : resolve())));
+}

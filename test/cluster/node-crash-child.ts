@@ -4,11 +4,12 @@
  * flight (same clientId and seq), then writes new ones from `writers` sessions until killed.
  *
  * stdout: `R` (leader, ready) · `O <clientId> <seq> <text>` (about to propose) ·
- * `A <clientId> <seq> <text> <index>` (acknowledged) · `E <message>`.
+ * `A <clientId> <seq> <text> <index>` (acknowledged) · `E <message>`. Each line is handed to
+ * the kernel before the next step (see emit), so a kill loses none of them.
  */
 import { TidemarkNode } from '../../lib/cluster/node';
 import { MemoryNetwork } from '../../lib/cluster/memory-transport';
-import { ListMachine } from './cluster-helpers';
+import { ListMachine, emit } from './cluster-helpers';
 
 interface Retry {
   clientId: string;
@@ -36,11 +37,11 @@ async function main(): Promise<void> {
   while (node.role !== 'leader') await new Promise((r) => setTimeout(r, 5));
   process.stdout.write('R\n');
   const propose = async (clientId: string, seq: number, text: string): Promise<void> => {
-    process.stdout.write(`O ${clientId} ${seq} ${text}\n`);
+    await emit(`O ${clientId} ${seq} ${text}\n`);
     for (;;) {
       const res = await node.request({ kind: 'propose', clientId, seq, payload: Buffer.from(text) });
       if (res.ok) {
-        process.stdout.write(`A ${clientId} ${seq} ${text} ${res.index}\n`);
+        await emit(`A ${clientId} ${seq} ${text} ${res.index}\n`);
         return;
       }
       if (res.code !== 'TM_BUSY' && res.code !== 'TM_UNKNOWN_OUTCOME') throw new Error(`${res.code} ${res.message}`);

@@ -10,6 +10,7 @@
  */
 import { RaftStorage } from '../../lib/cluster/storage';
 import { Rng } from '../helpers';
+import { emit } from './cluster-helpers';
 import { applyOp, modelOf, nextOp, persistWorkOf, snapshotOf } from './storage-model';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as { dir: string; seed: number; segmentBytes: number };
@@ -18,14 +19,14 @@ async function main(): Promise<void> {
   const storage = await RaftStorage.open(config.dir, { wal: { sync: 'fdatasync', segmentBytes: config.segmentBytes } });
   let model = modelOf(storage);
   let commit = storage.hardState().commit;
-  process.stdout.write('R\n');
+  await emit('R\n');
   const rng = new Rng(config.seed);
   for (let id = 1; ; id++) {
     const op = nextOp(rng, model, id, commit);
-    process.stdout.write(`O ${JSON.stringify(op)}\n`);
+    await emit(`O ${JSON.stringify(op)}\n`);
     if (op.kind === 'compact') await storage.compact(snapshotOf(op.snapshot));
     else await storage.persist(persistWorkOf(op));
-    process.stdout.write(`A ${id}\n`);
+    await emit(`A ${id}\n`);
     model = applyOp(model, op);
     if (op.kind === 'persist' && op.hardState !== null) commit = Math.max(commit, op.hardState.commit);
   }

@@ -9,7 +9,7 @@
  * never passes the log and never decreases. The next child continues on the same directory.
  *
  * Replay: TIDEMARK_STORAGE_CRASH_SEED=<seed> npx vitest run test/cluster/storage-crash.test.ts
- * More kills: TIDEMARK_STORAGE_CRASH_KILLS=100 (default 12).
+ * More kills: TIDEMARK_STORAGE_CRASH_KILLS=100 (default 8).
  */
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import { type ModelEntry, type ModelSnapshot, type ModelState, type Op, applyOp,
 const CHILD = join(__dirname, 'storage-crash-child.ts');
 const SEGMENT_BYTES = 64 * 1024;
 const seed = runSeed('TIDEMARK_STORAGE_CRASH_SEED');
-const kills = Number(process.env.TIDEMARK_STORAGE_CRASH_KILLS ?? 12);
+const kills = Number(process.env.TIDEMARK_STORAGE_CRASH_KILLS ?? 8);
 // eslint-disable-next-line no-console
 console.log(`storage-crash.test: seed ${seed} (replay with TIDEMARK_STORAGE_CRASH_SEED=${seed}), ${kills} kills`);
 
