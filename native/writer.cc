@@ -443,7 +443,18 @@ Status Log::find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uin
 
 Status Log::do_truncate_after(uint64_t index, bool* clean) {
   *clean = false;
-  if (index >= last_index_.load()) return Status::Ok();
+  // Checked again here, where it takes effect: the call checked it against the
+  // log as it was then, and operations queued before it (a truncateBefore that
+  // raised the first index, a rejected batch) may have changed the range since.
+  const uint64_t first = first_index_.load();
+  const uint64_t last = last_index_.load();
+  if (index + 1 < first || index > last) {
+    *clean = true;  // nothing touched, no marker written
+    return Status::Make(Code::kOutOfRange, "truncateAfter index " + std::to_string(index) + " is outside [" +
+                                               std::to_string(first - 1) + ", " + std::to_string(last) +
+                                               "] when it runs (operations queued before it changed the log)");
+  }
+  if (index == last) return Status::Ok();
   // Intent first (row H of the recovery table): a crash from here on finishes the cut at open.
   std::string marker = dir_ + "/" + kTruncateMarkerName;
   {
@@ -538,6 +549,13 @@ Status Log::do_truncate_after(uint64_t index, bool* clean) {
 }
 
 Status Log::do_truncate_before(uint64_t index) {
+  // Checked again where it takes effect (see do_truncate_after).
+  const uint64_t last = last_index_.load();
+  if (index > last + 1) {
+    return Status::Make(Code::kOutOfRange, "truncateBefore index " + std::to_string(index) +
+                                               " is above the next index " + std::to_string(last + 1) +
+                                               " when it runs (operations queued before it changed the log)");
+  }
   while (true) {
     std::shared_ptr<Segment> victim;
     {
@@ -672,7 +690,9 @@ void Log::writer_main() {
           if (s.ok()) {
             bool clean = false;
             s = item.kind == ItemKind::kTruncateAfter ? do_truncate_after(item.arg, &clean) : do_truncate_before(item.arg);
-            if (!s.ok() && clean) {
+            if (!s.ok() && s.code == Code::kOutOfRange && item.kind == ItemKind::kTruncateBefore) {
+              // Rejected before anything was touched; nothing queued after it depends on it.
+            } else if (!s.ok() && clean) {
               // Clean rejection (truncateAfter on a full disk): nothing changed. Appends
               // queued after it were numbered from the cut: they fail with it, as after
               // a clean append rejection, and numbering resumes after the kept log.

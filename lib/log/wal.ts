@@ -147,6 +147,11 @@ export class Wal {
   #ticket = 0;
   #settled = 0;
   #commands = new Map<number, { resolve: () => void; reject: (err: TidemarkError) => void }>();
+  // Settles (never rejects) once the latest truncation issued so far has settled;
+  // undefined when none is pending. Reads and iterations issued after a
+  // truncation wait for it, so they see its result (the writer settles
+  // commands in the order they were issued).
+  #truncationsSettled: Promise<void> | undefined;
   // appendMany's packing scratch (payloads back to back, and their lengths); copied
   // into the native staging buffer before appendPacked returns, so reused at once.
   #pack = new Uint8Array(0);
@@ -370,7 +375,9 @@ export class Wal {
   }
 
   /**
-   * Reads record `index`.
+   * Reads record `index`. Ordered after every truncation issued before it: it
+   * waits for them to settle, then reads the log they left (a record dropped by
+   * an earlier `truncateAfter` is `TM_OUT_OF_RANGE`, never its old bytes).
    *
    * @returns a Buffer copy the caller owns
    * @throws (rejects) `TM_INVALID_ARGUMENT` (not a non-negative integer),
@@ -382,6 +389,8 @@ export class Wal {
       throw TidemarkError.invalidArgument(`read: index must be a non-negative safe integer, got ${describe(index)}`);
     }
     if (this.#closing) throw TidemarkError.closed('log');
+    // Ordered after the truncations issued before it: it sees the log they leave.
+    if (this.#truncationsSettled !== undefined) await this.#truncationsSettled;
     if (index < this.#firstIndex || index > this.#lastIndex) {
       throw TidemarkError.outOfRange(`read: index ${index} is outside [${this.#firstIndex}, ${this.#lastIndex}]`);
     }
@@ -394,7 +403,9 @@ export class Wal {
 
   /**
    * Iterates records `from..to` (inclusive), in order, reading ahead in chunks.
-   * Defaults: the whole log as it is when called.
+   * Defaults: the whole log as it is when called. Like {@link read}, ordered
+   * after the truncations issued before it: the first step waits for them and
+   * rejects `TM_OUT_OF_RANGE` when they dropped part of the range.
    *
    * @throws `TM_INVALID_ARGUMENT` (bad range, or `from` more than one past `to`; thrown at once), `TM_OUT_OF_RANGE`
    *   (`from` below `firstIndex` or `to` above `lastIndex`, thrown at once);
@@ -433,11 +444,20 @@ export class Wal {
       }
       if (to > this.#lastIndex) throw TidemarkError.outOfRange(`entries: to ${to} is above lastIndex ${this.#lastIndex}`);
     }
-    return this.#iterate(from, to);
+    return this.#iterate(from, to, this.#truncationsSettled);
   }
 
-  async *#iterate(from: number, to: number): AsyncIterableIterator<WalEntry> {
+  async *#iterate(from: number, to: number, truncations: Promise<void> | undefined): AsyncIterableIterator<WalEntry> {
     let next = from;
+    if (truncations !== undefined && from <= to) {
+      // Ordered after the truncations issued before entries(): checked against the log they leave.
+      await truncations;
+      if (from < this.#firstIndex || to > this.#lastIndex) {
+        throw TidemarkError.outOfRange(
+          `entries: ${from}..${to} is no longer inside [${this.#firstIndex}, ${this.#lastIndex}] after a truncation issued before entries()`,
+        );
+      }
+    }
     while (next <= to) {
       if (this.#closing) throw TidemarkError.closed('log');
       let chunk: [Buffer, number[], number];
@@ -470,7 +490,7 @@ export class Wal {
       return Promise.reject(TidemarkError.invalidArgument(`truncateAfter: index must be a non-negative safe integer, got ${describe(index)}`));
     }
     if (this.#closing) return Promise.reject(TidemarkError.closed('log'));
-    return this.#command(this.#native.truncateAfter(index));
+    return this.#truncation(this.#native.truncateAfter(index));
   }
 
   /**
@@ -487,7 +507,22 @@ export class Wal {
       return Promise.reject(TidemarkError.invalidArgument(`truncateBefore: index must be a non-negative safe integer, got ${describe(index)}`));
     }
     if (this.#closing) return Promise.reject(TidemarkError.closed('log'));
-    return this.#command(this.#native.truncateBefore(index));
+    return this.#truncation(this.#native.truncateBefore(index));
+  }
+
+  /** A queued truncation: later reads and iterations wait for it to settle. */
+  #truncation(id: number): Promise<void> {
+    const p = this.#command(id);
+    if (id < 0) return p;
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#truncationsSettled = settled;
+    void settled.then(() => {
+      if (this.#truncationsSettled === settled) this.#truncationsSettled = undefined;
+    });
+    return p;
   }
 
   #command(id: number): Promise<void> {
