@@ -584,7 +584,7 @@ Napi::Value Crc32cForceTable(const Napi::CallbackInfo& info) {
 #ifdef TIDEMARK_FAULTS
 // Fault controls (test build only). faults(op, a?, b?) where op is one of:
 // 'reset', 'failSync', 'failWrite', 'failAllocate', 'powerLoss', 'crashAtWrite', 'crashAtWriteSectors',
-// 'crashed', 'unsynced'.
+// 'shortWrite', 'failAlloc', 'crashed', 'unsynced'.
 Napi::Value Faults(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string op = info[0].As<Napi::String>().Utf8Value();
@@ -606,6 +606,10 @@ Napi::Value Faults(const Napi::CallbackInfo& info) {
     f::crash_at_write(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
   } else if (op == "crashAtWriteSectors") {
     f::crash_at_write_sectors(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
+  } else if (op == "shortWrite") {
+    f::short_write(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
+  } else if (op == "failAlloc") {
+    f::fail_alloc(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
   } else if (op == "crashed") {
     return Napi::Boolean::New(env, f::crashed());
   } else if (op == "unsynced") {

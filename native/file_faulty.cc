@@ -42,6 +42,12 @@ struct State {
   uint64_t crash_countdown = 0;     // 0: off; n: the nth next .wal write is torn
   uint64_t crash_keep = 0;
   uint64_t crash_sector_seed = 0;   // nonzero: keep a random subset of the torn write's sectors instead of a prefix
+  // Hooks called from inside FaultyFile (under `mu`): their own mutex.
+  std::mutex hook_mu;
+  uint64_t short_countdown = 0;     // 0: off; n: the nth next raw .wal write is short
+  uint64_t short_bytes = 0;
+  uint64_t alloc_min = 0;           // 0: off; else the alloc_countdown-th allocation of >= alloc_min bytes fails
+  uint64_t alloc_countdown = 0;
 };
 
 State& state() {
@@ -190,10 +196,15 @@ class FaultyFile final : public File {
     if (offset < u.old_size) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(size, u.old_size - offset));
       u.old_bytes.resize(n);
-      size_t got = 0;
-      st = inner_->pread(u.old_bytes.data(), n, offset, &got);
-      if (!st.ok()) return st;
-      u.old_bytes.resize(got);
+      // Through a buffered descriptor of its own: the file's may be O_DIRECT, which
+      // refuses this unaligned buffer.
+      int fd = ::open(path().c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return Status::Errno("open", errno, path());
+      ssize_t got = ::pread(fd, u.old_bytes.data(), n, static_cast<off_t>(offset));
+      int err = errno;
+      ::close(fd);
+      if (got < 0) return Status::Errno("pread", err, path(), static_cast<int64_t>(offset));
+      u.old_bytes.resize(static_cast<size_t>(got));
     }
     st = inner_->pwrite(data, size, offset);
     if (!st.ok()) return st;
@@ -220,6 +231,11 @@ void reset() {
   s.crash_countdown = 0;
   s.crash_keep = 0;
   s.crash_sector_seed = 0;
+  std::lock_guard<std::mutex> hk(s.hook_mu);
+  s.short_countdown = 0;
+  s.short_bytes = 0;
+  s.alloc_min = 0;
+  s.alloc_countdown = 0;
 }
 
 void fail_sync(int err) {
@@ -255,6 +271,33 @@ void crash_at_write_sectors(uint64_t nth, uint64_t seed) {
   state().crash_countdown = nth;
   state().crash_keep = 0;
   state().crash_sector_seed = seed == 0 ? 1 : seed;
+}
+
+void short_write(uint64_t nth, uint64_t bytes) {
+  std::lock_guard<std::mutex> lk(state().hook_mu);
+  state().short_countdown = nth;
+  state().short_bytes = bytes;
+}
+
+size_t short_write_cap(const std::string& path, size_t size) {
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.hook_mu);
+  if (s.short_countdown == 0 || !is_wal(path)) return size;
+  if (--s.short_countdown != 0) return size;
+  return static_cast<size_t>(std::min<uint64_t>(s.short_bytes, size));
+}
+
+void fail_alloc(uint64_t min_bytes, uint64_t nth) {
+  std::lock_guard<std::mutex> lk(state().hook_mu);
+  state().alloc_min = min_bytes;
+  state().alloc_countdown = min_bytes == 0 ? 0 : nth;
+}
+
+bool alloc_fails(size_t bytes) {
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.hook_mu);
+  if (s.alloc_countdown == 0 || bytes < s.alloc_min) return false;
+  return --s.alloc_countdown == 0;
 }
 
 bool crashed() {

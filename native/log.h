@@ -154,6 +154,7 @@ class Log {
   // Under mu_: the append item to stage `bytes` more in, or nullptr with *st set
   // (closed, poisoned, or the staging limit reached).
   QueueItem* staging_item(size_t bytes, Status* st);
+  void staging_failed(size_t bytes, Status* st);  // under mu_: out of memory for `bytes` more
 
   // Locate record `index`: its segment and the sparse entry at or below it.
   bool locate(uint64_t index, std::shared_ptr<Segment>* seg, SparseEntry* entry) const;

@@ -931,7 +931,7 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
         // own, not by rewriting the block that holds kept records (promise 2).
         size_t gap = padding_bytes(keep_end, options.block);
         AlignedBuffer buf;
-        buf.resize(gap);
+        if (!buf.resize(gap)) return Status::OutOfMemory("a padding frame", gap);
         cut_crc = encode_padding(buf.data(), gap, keep_last + 1, keep_crc);
         s = f->pwrite(buf.data(), gap, keep_end);
         if (!s.ok()) return s;

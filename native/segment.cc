@@ -92,7 +92,11 @@ Status create_zeroed_file(const std::string& path, uint64_t bytes) {
   // every sync of the active segment meanwhile (the writer's) would wait
   // behind it (a ~40 ms stall per 64 MiB segment at 1.7 GB/s).
   AlignedBuffer zeros;
-  zeros.resize(std::min<uint64_t>(bytes, kPrepareChunkBytes));
+  if (!zeros.resize(std::min<uint64_t>(bytes, kPrepareChunkBytes))) {
+    f.reset();
+    ::unlink(path.c_str());
+    return Status::OutOfMemory("a zero-fill buffer", kPrepareChunkBytes);
+  }
   memset(zeros.data(), 0, zeros.size());
   for (uint64_t off = 0; off < bytes;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(bytes - off, zeros.size()));
@@ -119,7 +123,7 @@ Status write_segment_header(const std::string& path, uint64_t first_index, uint6
   Status s = open_file(path, kOpenWrite, &f);
   if (!s.ok()) return s;
   AlignedBuffer block;
-  block.resize(kSegmentDataOffset);
+  if (!block.resize(kSegmentDataOffset)) return Status::OutOfMemory("a segment header block", kSegmentDataOffset);
   memset(block.data(), 0, kSegmentDataOffset);
   *nonce = random_u64();
   encode_segment_header(block.data(), first_index, *nonce, kSegmentVersion);
@@ -160,7 +164,7 @@ Status cut_segment_tail(File* file, uint64_t cut, uint64_t dirty_end, bool pad_a
   // First write: the block holding `cut` through the padding's end.
   AlignedBuffer head;
   size_t head_bytes = static_cast<size_t>(std::max(end, std::min(zero_end, start + block)) - start);
-  head.resize(head_bytes);
+  if (!head.resize(head_bytes)) return Status::OutOfMemory("the block at a cut", head_bytes);
   // head_bytes is 0 when the cut is block aligned and nothing past it is dirty (recovery
   // after its own block-sized padding frame): no head write, and no memset of a null buffer.
   if (head_bytes > 0) memset(head.data(), 0, head_bytes);
@@ -180,7 +184,7 @@ Status cut_segment_tail(File* file, uint64_t cut, uint64_t dirty_end, bool pad_a
   for (uint64_t off = start + head_bytes; off < zero_end;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(zero_end - off, kZeroChunkBytes));
     if (zeros.size() < n) {
-      zeros.resize(n);
+      if (!zeros.resize(n)) return Status::OutOfMemory("a zero-fill buffer", n);
       memset(zeros.data(), 0, n);
     }
     s = file->pwrite(zeros.data(), n, off);

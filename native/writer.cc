@@ -175,7 +175,8 @@ Status Log::zero_dirty_tail(Segment* seg) {
   if (seg->dirty_end > seg->write_offset) {
     uint64_t end = std::min(seg->dirty_end, seg->file_bytes);
     AlignedBuffer zeros;
-    zeros.resize(static_cast<size_t>(std::min<uint64_t>(end - seg->write_offset, kZeroChunkBytes)));
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(end - seg->write_offset, kZeroChunkBytes));
+    if (!zeros.resize(chunk)) return Status::OutOfMemory("a zero-fill buffer", chunk);
     memset(zeros.data(), 0, zeros.size());
     for (uint64_t off = seg->write_offset; off < end;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(end - off, zeros.size()));
@@ -232,8 +233,8 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
   if (seg->dirty_end > seg->write_offset) {
     Status s = zero_dirty_tail(seg.get());
     if (!s.ok()) {
-      // ENOSPC again: nothing of the log changed, the range stays marked.
-      if (s.code == Code::kNoSpace) *clean = true;
+      // ENOSPC again (or no memory for the zeros): nothing of the log changed, the range stays marked.
+      if (s.code == Code::kNoSpace || s.code == Code::kBusy) *clean = true;
       return s;
     }
   }
@@ -251,6 +252,8 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
   // rotations the batch needs (the same layout as the loop below) and take
   // that many spares now.
   size_t rotations = 0;
+  const bool direct = options_.sync == SyncMode::kDirect;
+  size_t part_buf_need = 0;  // the largest part's write buffer (all of it in direct mode; else header + padding)
   {
     uint64_t off = seg->write_offset;
     uint64_t cap = seg->file_bytes;
@@ -262,6 +265,11 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
         size_t fb = frame_bytes(load32(base + p + 4));
         if (!fits(off, p - start + fb, v2, cap)) break;
         p += fb;
+      }
+      if (p > start) {
+        size_t header = 0, pad = 0;
+        size_t batch = static_cast<size_t>(batch_layout(off, p - start, v2, block_, &header, &pad));
+        part_buf_need = std::max(part_buf_need, direct ? batch : header + pad);
       }
       if (p == total) break;
       if (p == start && off == kSegmentDataOffset && cap == options_.segment_bytes) {
@@ -286,6 +294,11 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
       }
     }
   } spares{this, {}, 0};
+  // Out of memory is a clean rejection too, found before anything is written.
+  if (!part_buf_.reserve(part_buf_need)) {
+    *clean = true;
+    return Status::OutOfMemory("the write buffer of a batch", part_buf_need);
+  }
   if (rotations > 0) {
     Status s = take_spares(rotations, &spares.paths);
     if (!s.ok()) {
@@ -321,8 +334,9 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
       uint64_t next_index = placed_.back().index + 1;
       // One write of [batch header | records | padding frame]: gathered by pwritev,
       // or copied into one aligned buffer for O_DIRECT.
-      bool direct = options_.sync == SyncMode::kDirect;
-      part_buf_.resize(static_cast<size_t>(direct ? batch : header + pad));
+      if (!part_buf_.resize(static_cast<size_t>(direct ? batch : header + pad))) {
+        return Status::OutOfMemory("the write buffer of a batch", static_cast<size_t>(batch));  // not reached: reserved above
+      }
       uint8_t* hdr = part_buf_.data();
       const uint8_t* recs = base + start;
       if (direct) {
@@ -353,7 +367,7 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
           // written: zero it now (space permitting), or before the next write.
           seg->dirty_end = std::max(seg->dirty_end, off + wlen);
           Status z = zero_dirty_tail(seg.get());
-          if (!z.ok() && z.code != Code::kNoSpace) return z;  // not clean: poisons
+          if (!z.ok() && z.code != Code::kNoSpace && z.code != Code::kBusy) return z;  // not clean: poisons
         }
         return s;
       }
@@ -661,6 +675,8 @@ void Log::writer_main() {
               bool durable_any = false;
               bool clean = false;
               Status s = write_batch(item, &durable_any, &clean);
+              // A large batch's write buffer is not kept (bounded memory between batches).
+              if (part_buf_.capacity() > kStagingBufferKeptBytesMax) part_buf_ = AlignedBuffer();
               if (s.ok()) {
                 report->durable_ticket = item.last_ticket;
                 m_appends_.fetch_add(item.count, std::memory_order_relaxed);

@@ -87,6 +87,10 @@ export interface FaultControls {
   (op: 'powerLoss', keepLastBytes?: number): void;
   (op: 'crashAtWrite', nth: number, keepBytes: number): void;
   (op: 'crashAtWriteSectors', nth: number, seed: number): void;
+  /** The nth next write system call to a segment writes only `bytes` and returns that (a short write). */
+  (op: 'shortWrite', nth: number, bytes: number): void;
+  /** The nth next staging/write buffer allocation of at least `minBytes` fails (out of memory); 0 clears. */
+  (op: 'failAlloc', minBytes: number, nth: number): void;
   (op: 'crashed'): boolean;
   (op: 'unsynced'): number;
 }

@@ -266,7 +266,8 @@ export class Wal {
    * @throws (rejects) `TM_INVALID_ARGUMENT` (not a Uint8Array, or larger than
    *   `maxRecordBytes`: nothing written), `TM_CLOSED`, `TM_NOSPC` (batch rejected,
    *   nothing of it durable, the log stays usable), `TM_POISONED` (an earlier write
-   *   or sync failed; carries the original errno), `TM_BUSY` (over 1 GiB queued).
+   *   or sync failed; carries the original errno), `TM_BUSY` (over 1 GiB queued, or
+   *   errno `ENOMEM`: no memory for the staging or write buffer; nothing written, the log stays usable).
    */
   append(data: Uint8Array): Promise<number> {
     if (!(data instanceof Uint8Array)) {
