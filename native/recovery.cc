@@ -495,7 +495,7 @@ Status complete_batch(Window* w, const Segment& seg, const ScanResult& r, uint64
     break;
   }
   // The last record of a batch (only its padding frame after it) stays row E, as
-  // test/log/review-recovery.test.ts pins.
+  // test/log/torn-vs-corrupt-cases.test.ts pins.
   if (records_after == 0 || q % kBlockBytesMin != 0 || expected - 1 > cap) return Status::Ok();
   uint64_t interior_begin = pad_at + kFrameHeaderBytes;
   uint64_t interior_end = q - 8;

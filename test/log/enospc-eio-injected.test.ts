@@ -1,5 +1,5 @@
-// Adversarial review of promise 4 (ENOSPC is clean, EIO is final) through the
-// test-only fault layer. Failing tests here are confirmed bugs.
+// Promise 4 (ENOSPC is clean, EIO is final; found by an adversarial review) through the
+// test-only fault layer.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { constants } from 'node:os';
 import { Wal } from '../../lib/index';
@@ -11,7 +11,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 beforeEach(() => faults()('reset'));
 afterEach(() => faults()('reset'));
 
-describe('review: ENOSPC', () => {
+describe('ENOSPC', () => {
   it('ENOSPC for the second rotation inside one batch rejects it cleanly (TM_NOSPC), keeps the log usable, and nothing of it survives reopen', async () => {
     const dir = tempDir();
     const wal = await openFaulty(dir, SMALL);
@@ -94,7 +94,7 @@ describe('review: ENOSPC', () => {
   });
 });
 
-describe('review: pinned fault behaviour', () => {
+describe('pinned fault behaviour', () => {
   it('EIO on fdatasync: the failing batch and every later append reject TM_POISONED with errno, syscall and path', async () => {
     const dir = tempDir();
     const wal = await openFaulty(dir, SMALL);
