@@ -99,7 +99,8 @@ void fail_write(int err, uint64_t partial);   // every pwrite to a .wal fails wi
 void fail_allocate(int err);                  // every allocate fails with err (0 clears)
 void power_loss(int64_t keep_last_bytes);     // drops unsynced writes (keeping a prefix of the last one when >= 0); then crashed
 void crash_at_write(uint64_t nth, uint64_t keep_bytes);  // the nth next .wal pwrite is torn after keep_bytes, then power loss
-void crash_at_write_sectors(uint64_t nth, uint64_t seed);  // ... torn keeping a seeded random subset of its 512-byte sectors
+void crash_at_write_sectors(uint64_t nth, uint64_t seed);
+void crash_at_write_byte(uint64_t nth, uint64_t keep_bytes);  // ... torn after exactly keep_bytes (any byte)  // ... torn keeping a seeded random subset of its 512-byte sectors
 bool crashed();
 uint64_t unsynced_writes();
 // The nth next write system call to a .wal file writes only its first `bytes` (through a

@@ -5,7 +5,8 @@
 // cache, so reads see it), and its undo image (the bytes it replaced) is kept
 // in a journal until the file is fdatasync'd. A simulated power loss replays
 // the journal backwards, restoring every unsynced byte, optionally keeping a
-// 512-byte-aligned prefix of the last write (a torn write), and then marks the
+// 512-byte-aligned prefix of the last write (a torn write; crash_at_write_byte:
+// a prefix of any length, the last persisted sector part new, part old), and then marks the
 // machine crashed: every later operation fails with EIO. Directory entries are
 // not modelled (renames and unlinks are durable at once).
 #include <errno.h>
@@ -42,6 +43,7 @@ struct State {
   uint64_t crash_countdown = 0;     // 0: off; n: the nth next .wal write is torn
   uint64_t crash_keep = 0;
   uint64_t crash_sector_seed = 0;   // nonzero: keep a random subset of the torn write's sectors instead of a prefix
+  bool crash_exact = false;         // keep exactly crash_keep bytes (a tear at any byte), not a 512-byte multiple
   // Hooks called from inside FaultyFile (under `mu`): their own mutex.
   std::mutex hook_mu;
   uint64_t short_countdown = 0;     // 0: off; n: the nth next raw .wal write is short
@@ -108,7 +110,10 @@ void power_loss_locked(State& s, int64_t keep_last_bytes) {
       continue;
     }
     uint64_t keep = 0;
-    if (i == s.journal.size() && keep_last_bytes > 0) keep = static_cast<uint64_t>(keep_last_bytes) / 512 * 512;
+    if (i == s.journal.size() && keep_last_bytes > 0) {
+      keep = static_cast<uint64_t>(keep_last_bytes);
+      if (!s.crash_exact) keep = keep / 512 * 512;
+    }
     undo_entry(u, keep);
   }
   s.journal.clear();
@@ -231,6 +236,7 @@ void reset() {
   s.crash_countdown = 0;
   s.crash_keep = 0;
   s.crash_sector_seed = 0;
+  s.crash_exact = false;
   std::lock_guard<std::mutex> hk(s.hook_mu);
   s.short_countdown = 0;
   s.short_bytes = 0;
@@ -264,6 +270,15 @@ void crash_at_write(uint64_t nth, uint64_t keep_bytes) {
   state().crash_countdown = nth;
   state().crash_keep = keep_bytes;
   state().crash_sector_seed = 0;
+  state().crash_exact = false;
+}
+
+void crash_at_write_byte(uint64_t nth, uint64_t keep_bytes) {
+  std::lock_guard<std::mutex> lk(state().mu);
+  state().crash_countdown = nth;
+  state().crash_keep = keep_bytes;
+  state().crash_sector_seed = 0;
+  state().crash_exact = true;
 }
 
 void crash_at_write_sectors(uint64_t nth, uint64_t seed) {
@@ -271,6 +286,7 @@ void crash_at_write_sectors(uint64_t nth, uint64_t seed) {
   state().crash_countdown = nth;
   state().crash_keep = 0;
   state().crash_sector_seed = seed == 0 ? 1 : seed;
+  state().crash_exact = false;
 }
 
 void short_write(uint64_t nth, uint64_t bytes) {

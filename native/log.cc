@@ -158,6 +158,7 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
   RecoveryOptions ro;
   ro.dir = dir;
   ro.block = log->block_;
+  ro.repair_tail = options.repair_tail;
   Recovered rec;
   Status s = recover(ro, &rec);
   if (!s.ok()) {
@@ -196,6 +197,7 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
     log->release_lock();
     return s;
   }
+  log->tail_repair_ = rec.tail_repair;
   log->segments_ = std::move(rec.segments);
   log->first_index_.store(rec.first_index);
   log->last_index_.store(rec.last_index);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "file.h"
+#include "recovery.h"
 #include "segment.h"
 #include "status.h"
 
@@ -35,6 +36,8 @@ struct LogOptions {
   // Busy-poll (writer_main): microseconds the writer polls for new work before
   // sleeping, when the previous wait was that short; 0 never polls.
   uint32_t busy_poll_us = 0;
+  // Recovery's repair_tail (recovery.h): drop a damaged last batch instead of refusing to open.
+  bool repair_tail = false;
 };
 
 // What one writer iteration settled; handed to JS with one thread-safe call.
@@ -126,6 +129,8 @@ class Log {
   uint64_t first_index() const { return first_index_.load(std::memory_order_acquire); }
   uint64_t last_index() const { return last_index_.load(std::memory_order_acquire); }
   uint32_t block_bytes() const { return block_; }
+  // What recovery's repair_tail dropped at open (dropped = false: nothing).
+  const TailRepair& tail_repair() const { return tail_repair_; }
   void stats(LogStats* out) const;
 
  private:
@@ -161,6 +166,7 @@ class Log {
 
   std::string dir_;
   LogOptions options_;
+  TailRepair tail_repair_;
   uint32_t block_ = 4096;
   int write_flags_ = 0;
   int lock_fd_ = -1;

@@ -14,7 +14,7 @@
 // does not verify ("bad"), or runs off the file ("eof").
 //
 // Decision table (one test per row: test/log/recovery.test.ts for the shared
-// rows and the version 1 rows, test/log/recovery-v2.test.ts for rows P to T):
+// rows and the version 1 rows, test/log/recovery-v2.test.ts for rows P to U):
 //
 //  row | where                      | what the scan finds                                  | verdict
 //  ----+----------------------------+------------------------------------------------------+--------------------------------
@@ -32,10 +32,17 @@
 //      |                            | later 4 KiB boundary a batch header that verifies    | exists, so X's batch was synced)
 //      |                            | on its own, first index > last valid record (under   |
 //      |                            | a TRUNCATE marker at i: its records all <= i)        |
-//  Q   | v2 last segment, not P     | the last batch's first sector (at the committed end  | TM_CORRUPTION at the batch start
+//  Q'  | v2 last segment, not P     | the last batch's header does not verify, the last    | torn at a byte inside the header:
+//      |                            | byte of its first sector is zero, and every byte     | the batch is dropped (as row T)
+//      |                            | after that sector, to the segment's end, is zero     |
+//  Q   | v2 last segment, not P, Q' | the last batch's first sector (at the committed end  | TM_CORRUPTION at the batch start
 //      |                            | B) is not all zero and its header does not verify    | (a torn write leaves a sector
 //      |                            | or does not continue the chain (index, previous CRC) | written or zero, never wrong)
-//  R   | v2 last segment, not P, Q  | a sector of the last batch that is not all zero and  | TM_CORRUPTION at the first frame
+//  U   | v2 last segment, not P, Q  | the first sector of the last batch that is written   | torn at a byte inside that
+//      |                            | but differs from its CRC ends with a zero byte, and  | sector: the batch is dropped
+//      |                            | every later byte of the batch is zero                | (as row T)
+//  R   | v2 last segment, not P, Q, | a sector of the last batch that is not all zero and  | TM_CORRUPTION at the first frame
+//      | U                          |                                                      |
 //      |                            | differs from its CRC in the header (sector 0: the    | overlapping the first such sector
 //      |                            | bytes after the header, against the tail CRC)        | (at or after the scan's stop)
 //  T   | v2 last segment, not P, Q, | the last batch's first sector is all zero, or every  | torn tail: the batch is dropped:
@@ -89,7 +96,15 @@
 // is written, sealed or cut; recovery and truncateAfter zero what they drop), and
 // a disk persists whole 512-byte sectors: after a torn write, each sector of the
 // last batch holds what was written or zeros. Version 2 makes that exact (rows Q,
-// R, T): a sector written but wrong is damage whatever else the batch holds; its
+// R, T): a sector written but wrong is damage whatever else the batch holds, unless
+// it is where a write torn at a byte stopped (rows Q', U): a disk that tears a
+// sector leaves its first bytes new and the rest as they were (zero), and a batch
+// written whole ends with its padding trailer, whose last byte is never zero, so
+// a batch whose damaged sector ends in zero with only zeros after it never
+// finished its write and was never acknowledged (damage elsewhere, or written
+// sectors after it, is still row R or Q). Where a damaged last batch passes
+// neither rule but the operator knows it was a tear, `repairTail` drops it
+// explicitly and reports its indexes (see recover()); its
 // verdict covers the cases the version 1 rules could only guess at (damage to the
 // batch's last record, a length field, the padding frame, two frames, a payload
 // holding an all-zero sector). Limits of version 2: a sector zeroed after it was
@@ -552,7 +567,43 @@ struct Verdict {
   bool corrupt = false;
   uint64_t offset = 0;
   std::string message;
+  // The batch's records (for repairTail's report): first_index..last_index, or from
+  // first_index on when its header cannot be read (last_index 0).
+  uint64_t first_index = 0;
+  uint64_t last_index = 0;
 };
+
+// Are the bytes [from, to) of the segment all zero?
+Status all_zero_range(Window* w, uint64_t from, uint64_t to, bool* zero) {
+  *zero = true;
+  for (uint64_t off = from; off < to;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kZeroChunkBytes, to - off));
+    const uint8_t* p = nullptr;
+    Status s = w->get(off, n, &p);
+    if (!s.ok()) return s;
+    if (p == nullptr) return Status::Ok();  // past the file's end: nothing there
+    if (!std::all_of(p, p + n, [](uint8_t x) { return x == 0; })) {
+      *zero = false;
+      return Status::Ok();
+    }
+    off += n;
+  }
+  return Status::Ok();
+}
+
+// Rows U and Q': is the sector at `sector` the part-written end of a write torn
+// at a byte, with nothing written after it up to `end`? Its last byte is still
+// the segment's old content (zero) and every later byte up to `end` is zero. A
+// batch written whole ends with its padding frame's trailer, whose last byte is
+// never zero, so a batch that passes never finished its write: it was never
+// acknowledged.
+Status torn_inside(Window* w, uint64_t sector, uint64_t end, bool* torn) {
+  *torn = false;
+  const uint8_t* p = nullptr;
+  Status s = w->get(sector + kSectorBytes - 1, 1, &p);
+  if (!s.ok() || p == nullptr || *p != 0) return s;
+  return all_zero_range(w, sector + kSectorBytes, end, torn);
+}
 
 Status judge_last_batch(Window* w, const Segment& seg, const ScanResult& r, Verdict* v) {
   *v = Verdict{};
@@ -564,8 +615,17 @@ Status judge_last_batch(Window* w, const Segment& seg, const ScanResult& r, Verd
   auto all_zero = [](const uint8_t* x, size_t n) { return std::all_of(x, x + n, [](uint8_t c) { return c == 0; }); };
   if (all_zero(p, kSectorBytes)) return Status::Ok();  // row T: its first sector never reached the disk
   BatchHeader bh;
-  if (!check_batch_header(p, kSectorBytes, seg.file_bytes - b, seg.header_crc(), &bh) ||
-      bh.first_index != r.committed_last + 1 || bh.prev_crc != r.committed_crc) {
+  v->first_index = r.committed_last + 1;
+  const bool self_ok = check_batch_header(p, kSectorBytes, seg.file_bytes - b, seg.header_crc(), &bh);
+  if (!self_ok) {
+    // Row Q': the header itself torn at a byte (its sector part written, then zeros, and
+    // nothing after it in the segment). Its size is unknown, so all of the rest must be zero.
+    bool torn = false;
+    s = torn_inside(w, b, seg.file_bytes, &torn);
+    if (!s.ok()) return s;
+    if (torn) return Status::Ok();
+  }
+  if (!self_ok || bh.first_index != r.committed_last + 1 || bh.prev_crc != r.committed_crc) {
     // Row Q.
     v->corrupt = true;
     v->offset = b;
@@ -614,6 +674,15 @@ Status judge_last_batch(Window* w, const Segment& seg, const ScanResult& r, Verd
       bad_from = b + k * kSectorBytes;
       bad_to = bad_from + kSectorBytes;
     }
+  }
+  v->last_index = bh.first_index + bh.count - 1;
+  if (bad_to != 0) {
+    // Row U: the first damaged sector is where a write torn at a byte stopped (its last
+    // byte still zero, and nothing written after it in the batch): torn, not damage.
+    bool torn_here = false;
+    s = torn_inside(w, b + (bad_from - b) / kSectorBytes * kSectorBytes, b + bh.batch_bytes, &torn_here);
+    if (!s.ok()) return s;
+    if (torn_here) return Status::Ok();
   }
   if (bad_to == 0) {
     if (torn) return Status::Ok();  // row T
@@ -876,8 +945,20 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
         Verdict v;
         s = judge_last_batch(&w, *seg, r, &v);
         if (!s.ok()) return s;
-        if (v.corrupt) return Status::Corruption(v.message, seg->path, static_cast<int64_t>(v.offset));  // rows Q, R
-        // Row T: a torn last batch, dropped below like row E.
+        if (v.corrupt && !options.repair_tail) {
+          return Status::Corruption(v.message, seg->path, static_cast<int64_t>(v.offset));  // rows Q, R
+        }
+        if (v.corrupt) {
+          // repair_tail: the operator's explicit way out of rows Q and R. The last batch
+          // is dropped below like a torn one, and reported.
+          out->tail_repair.dropped = true;
+          out->tail_repair.path = seg->path;
+          out->tail_repair.offset = r.committed_end;
+          out->tail_repair.first_index = v.first_index;
+          out->tail_repair.last_index = v.last_index;
+          out->tail_repair.reason = v.message + " (at offset " + std::to_string(v.offset) + ")";
+        }
+        // Row T (or a repaired Q, R): the last batch, dropped below like row E.
       } else if (!r.eof) {
         bool found = false;
         s = valid_after(&w, seg.get(), r, stop_after, &found);

@@ -24,6 +24,22 @@ bool decode_truncate_marker(const uint8_t* data, size_t size, uint64_t* last_ind
 struct RecoveryOptions {
   std::string dir;
   uint32_t block = 4096;   // block size of the coming writes (alignment of the write offset)
+  // The operator's way out of rows Q and R (damage in the last batch that the
+  // rules cannot tell from a tear): drop that batch instead of refusing, and say so
+  // in Recovered::tail_repair. Never applies to any other row.
+  bool repair_tail = false;
+};
+
+// What repair_tail dropped: the last batch of `path`, from `offset`, holding
+// records first_index..last_index (last_index 0: its header is unreadable, so
+// from first_index on), and the verdict that would have refused the open.
+struct TailRepair {
+  bool dropped = false;
+  std::string path;
+  uint64_t offset = 0;
+  uint64_t first_index = 0;
+  uint64_t last_index = 0;
+  std::string reason;
 };
 
 struct Recovered {
@@ -31,6 +47,7 @@ struct Recovered {
   uint64_t first_index = 1;
   uint64_t last_index = 0;
   bool repaired = false;           // a torn tail was dropped or a truncation finished
+  TailRepair tail_repair;          // repair_tail dropped a damaged last batch
 };
 
 Status recover(const RecoveryOptions& options, Recovered* out);

@@ -11,6 +11,7 @@ import { demoSegmentBytesDefault, runDemo, runDemoChild } from './demo';
 import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN } from '../index';
 import { formatFsyncReport, runFsyncBench } from './fsync';
 import { isTidemarkError } from '../errors';
+import { formatWalRepair, repairWal } from './wal-repair';
 
 const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -29,6 +30,10 @@ Usage:
       What does this disk really do: write+fdatasync on a growing file, on a
       pre-written file, and O_DSYNC writes, at 512 B, 4 KiB, 64 KiB and 1 MiB;
       S seconds per measurement (default 0.5). Default directory: os.tmpdir().
+  tidemark wal repair DIR [--json]
+      When a log refuses to open because of damage inside its last batch that
+      recovery cannot tell from a torn write: drop that batch and print exactly
+      which indexes were dropped. Any other damage still fails, untouched.
   tidemark --help | -h      this text
   tidemark --version | -v   the version
 
@@ -162,6 +167,14 @@ async function main(argv: string[]): Promise<number> {
       if (what === 'fsync') return benchFsync(benchArgs);
       if (what === 'append') throw new UsageError("bench append needs the dev dependencies it compares against: run 'npm run bench:append' in a source checkout");
       throw new UsageError(`bench: unknown benchmark '${what ?? ''}'; available: fsync`);
+    }
+    case 'wal': {
+      const [what, dir, ...walArgs] = rest;
+      if (what !== 'repair' || dir === undefined || dir.startsWith('-')) throw new UsageError('usage: tidemark wal repair DIR [--json]');
+      const values = parse(walArgs, { json: { type: 'boolean' } }, 'wal repair');
+      const result = await repairWal(dir);
+      console.log(values.json === true ? JSON.stringify(result, null, 2) : formatWalRepair(result));
+      return ExitCodes.OK;
     }
     default:
       throw new UsageError(`unknown command '${command}'; run 'tidemark --help' for the list`);

@@ -61,6 +61,8 @@ export interface NativeLog {
   firstIndex(): number;
   lastIndex(): number;
   blockBytes(): number;
+  /** What the open's repairTail dropped, if anything. */
+  tailRepair(): { path: string; offset: number; firstIndex: number; lastIndex: number | null; reason: string } | undefined;
   close(): boolean;
   ref(): void;
   unref(): void;
@@ -74,7 +76,7 @@ export interface NativeBinding {
   crc32cImplementation(): string;
   crc32cForceTable(force: boolean): void;
   /** sync: 0 fdatasync, 1 dsync, 2 direct, 3 none. */
-  openLog(dir: string, sync: number, segmentBytes: number, maxRecordBytes: number, busyPollMicros: number, onReport: NativeReport): Promise<NativeLog>;
+  openLog(dir: string, sync: number, segmentBytes: number, maxRecordBytes: number, busyPollMicros: number, onReport: NativeReport, repairTail?: boolean): Promise<NativeLog>;
   limits: { segmentBytesMin: number; segmentBytesMax: number; recordBytesMax: number };
 }
 
@@ -87,6 +89,8 @@ export interface FaultControls {
   (op: 'powerLoss', keepLastBytes?: number): void;
   (op: 'crashAtWrite', nth: number, keepBytes: number): void;
   (op: 'crashAtWriteSectors', nth: number, seed: number): void;
+  /** The nth next segment write is torn after exactly `keepBytes` (any byte, not a sector boundary), then power loss. */
+  (op: 'crashAtWriteByte', nth: number, keepBytes: number): void;
   /** The nth next write system call to a segment writes only `bytes` and returns that (a short write). */
   (op: 'shortWrite', nth: number, bytes: number): void;
   /** The nth next staging/write buffer allocation of at least `minBytes` fails (out of memory); 0 clears. */

@@ -55,6 +55,20 @@ export interface WalOptions {
    * Durability is the same either way.
    */
   busyPollMicros?: number;
+  /**
+   * Default `false`. The operator's one way out when the open refuses a log with
+   * `TM_CORRUPTION` because of damage inside its **last batch** that recovery
+   * cannot tell from a torn write (rows Q and R of the decision table in
+   * native/recovery.cc). With `true` that batch is dropped instead, and
+   * {@link Wal.tailRepair} reports exactly which indexes were dropped. Those
+   * records were never acknowledged if the damage was a torn write; if it was
+   * real damage, some may have been: use it only when you know the last
+   * writer lost power (or after saving the directory), never as a default.
+   * It changes nothing for any other corruption (sealed segments, damage
+   * followed by a later batch, bad headers, index gaps), which still fails.
+   * `tidemark wal repair DIR` does the same from the command line.
+   */
+  repairTail?: boolean;
 }
 
 /** Smallest `segmentBytes` (64 KiB). */
@@ -87,7 +101,7 @@ export function segmentOverheadBytes(segmentBytes: number): number {
 }
 
 const SYNC_MODES: readonly SyncMode[] = ['fdatasync', 'dsync', 'direct', 'none'];
-const OPTION_KEYS: readonly string[] = ['sync', 'segmentBytes', 'maxRecordBytes', 'busyPollMicros'];
+const OPTION_KEYS: readonly string[] = ['sync', 'segmentBytes', 'maxRecordBytes', 'busyPollMicros', 'repairTail'];
 
 /** Native sync mode numbers (native/log.h SyncMode). */
 export const SYNC_MODE_CODES = { fdatasync: 0, dsync: 1, direct: 2, none: 3 } as const;
@@ -98,6 +112,7 @@ export interface ResolvedWalOptions {
   segmentBytes: number;
   maxRecordBytes: number;
   busyPollMicros: number;
+  repairTail: boolean;
 }
 
 /** How a bad argument is named in an error message: `null`, `an array`, `a Map`, `"text"`, `-1`. */
@@ -164,5 +179,9 @@ export function resolveWalOptions(options: unknown): ResolvedWalOptions {
     }
     busyPollMicros = v;
   }
-  return { sync, segmentBytes, maxRecordBytes, busyPollMicros };
+  if (o.repairTail !== undefined && typeof o.repairTail !== 'boolean') {
+    throw TidemarkError.invalidArgument(`Wal.open: options.repairTail must be a boolean, got ${describe(o.repairTail)}`);
+  }
+  const repairTail = o.repairTail === true;
+  return { sync, segmentBytes, maxRecordBytes, busyPollMicros, repairTail };
 }

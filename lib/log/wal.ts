@@ -47,6 +47,23 @@ function frameBytes(length: number): number {
   return 16 + Math.ceil(length / 8) * 8;
 }
 
+/**
+ * What `repairTail` dropped at open ({@link WalOptions.repairTail}): the last
+ * batch of one segment, whose damage recovery could not tell from a torn write.
+ */
+export interface WalTailRepair {
+  /** The segment file. */
+  path: string;
+  /** Where the dropped batch started in it. */
+  offset: number;
+  /** The first dropped index (the log now ends at `firstIndex - 1`). */
+  firstIndex: number;
+  /** The last dropped index; `null` when the batch header was unreadable (then: from `firstIndex` on). */
+  lastIndex: number | null;
+  /** The `TM_CORRUPTION` verdict the open would have failed with. */
+  reason: string;
+}
+
 /** One record, as {@link Wal.entries} yields it. */
 export interface WalEntry {
   /** The record's index (1-based, consecutive). */
@@ -139,6 +156,7 @@ export class Wal {
   readonly #options: Readonly<ResolvedWalOptions>;
   #firstIndex: number;
   #lastIndex: number;
+  readonly #tailRepair: WalTailRepair | undefined;
   // Pending appends, in ticket order: ticket of #resolves[k] is #settled + 1 + (k - #head).
   #resolves: Array<(index: number) => void> = [];
   #rejects: Array<(err: TidemarkError) => void> = [];
@@ -176,6 +194,8 @@ export class Wal {
     this.#options = Object.freeze({ ...options });
     this.#firstIndex = native.firstIndex();
     this.#lastIndex = native.lastIndex();
+    const repair = native.tailRepair();
+    this.#tailRepair = repair === undefined ? undefined : Object.freeze({ ...repair });
   }
 
   /**
@@ -230,6 +250,7 @@ export class Wal {
             });
           }
         },
+        resolved.repairTail,
       );
     } catch (err) {
       throw toError(err as NativeError);
@@ -246,6 +267,14 @@ export class Wal {
   /** The options in effect (defaults applied). */
   get options(): Readonly<ResolvedWalOptions> {
     return this.#options;
+  }
+
+  /**
+   * What `repairTail` dropped when this log was opened (see {@link WalOptions.repairTail}),
+   * or `undefined` when it dropped nothing (or was not asked for).
+   */
+  get tailRepair(): WalTailRepair | undefined {
+    return this.#tailRepair;
   }
 
   /** The lowest index still in the log (1 for a new log; raised by {@link truncateBefore}). */

@@ -60,6 +60,8 @@ describe('Wal.open rejects bad options with TM_INVALID_ARGUMENT, before touching
     ['busyPollMicros: 1001', { busyPollMicros: 1001 }, [/busyPollMicros/, /\[0, 1000\]/]],
     ['busyPollMicros: 2.5', { busyPollMicros: 2.5 }, [/busyPollMicros/, /integer/]],
     ["busyPollMicros: '50'", { busyPollMicros: '50' }, [/busyPollMicros/]],
+    ["repairTail: 'yes'", { repairTail: 'yes' }, [/repairTail/, /boolean/]],
+    ['repairTail: 1', { repairTail: 1 }, [/repairTail/, /boolean/]],
     ['unknown option syncMode', { syncMode: 'none' }, [/syncMode/, /sync, segmentBytes, maxRecordBytes, busyPollMicros/]],
     ['unknown option segmentSize', { segmentSize: 65536 }, [/segmentSize/]],
     ["options: 'fdatasync' (a string)", 'fdatasync', [/options/, /object/]],
