@@ -59,6 +59,13 @@ State& state() {
 
 bool is_wal(const std::string& path) { return path.size() > 4 && path.compare(path.size() - 4, 4, ".wal") == 0; }
 
+// Writes a crash_at_write countdown counts: segments, and a segment being rebuilt by
+// a cut (recovery.h kCutTmpName), which becomes the segment by rename.
+bool is_segment_write(const std::string& path) {
+  static const std::string cut = "/cut.wal.tmp";
+  return is_wal(path) || (path.size() > cut.size() && path.compare(path.size() - cut.size(), cut.size(), cut) == 0);
+}
+
 // Restores the 512-byte sectors of one journal entry whose bit in a seeded
 // random sequence is clear: a torn write that persisted sectors out of order.
 void undo_sectors(const Undo& u, uint64_t seed) {
@@ -139,7 +146,7 @@ class FaultyFile final : public File {
     }
     Status st = journaled_write(s, data, size, offset);
     if (!st.ok()) return st;
-    if (wal && s.crash_countdown > 0 && --s.crash_countdown == 0) {
+    if (is_segment_write(path()) && s.crash_countdown > 0 && --s.crash_countdown == 0) {
       power_loss_locked(s, static_cast<int64_t>(std::min<uint64_t>(s.crash_keep, size)));
       return Status::Errno("pwrite", EIO, path(), static_cast<int64_t>(offset));
     }

@@ -78,6 +78,11 @@
 //  H'  | TRUNCATE marker, last      | records up to i all verify, none above, then a bad,  | a torn cut, not rows P, F, G: keep
 //      | segment                    | zero or stale frame (the cut's own writes, torn)     | records <= i, finish the cut
 //
+// Row H and truncateAfter write that padding frame without rewriting a block that
+// holds kept records (promise 2): when the cut lies inside such a block the segment
+// is rebuilt in a fresh file and renamed over the old one (rebuild_segment_with_cut);
+// a crash before the rename leaves the old segment and the marker (row H again),
+// one after it a segment that already ends at the cut.
 // Row H and truncateAfter leave the kept records followed by a padding frame,
 // unless the cut is already a committed end (a batch start, or the data offset
 // of a segment the cut empties): also when the cut lies on a block boundary
@@ -765,6 +770,43 @@ Status read_small_file(const std::string& path, std::vector<uint8_t>* out, bool*
 
 }  // namespace
 
+Status rebuild_segment_with_cut(const std::string& dir, const std::string& path, const std::string& tmp, uint64_t cut,
+                                uint64_t next_index, uint32_t seed, uint32_t block, uint64_t* new_end,
+                                uint32_t* new_tail_crc) {
+  std::unique_ptr<File> src, dst;
+  Status s = open_file(path, kOpenRead, &src);
+  if (!s.ok()) return s;
+  s = open_file(tmp, kOpenWrite, &dst);
+  if (!s.ok()) return s;
+  AlignedBuffer buf;
+  const size_t chunk = static_cast<size_t>(std::min<uint64_t>(cut, kZeroChunkBytes));
+  if (!buf.resize(std::max<size_t>(chunk, block))) return Status::OutOfMemory("a segment copy buffer", chunk);
+  for (uint64_t off = 0; off < cut;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(cut - off, chunk));
+    size_t got = 0;
+    s = src->pread(buf.data(), n, off, &got);
+    if (!s.ok()) return s;
+    if (got != n) return Status::Errno("pread", EIO, path, static_cast<int64_t>(off + got));
+    s = dst->pwrite(buf.data(), n, off);
+    if (!s.ok()) return s;
+    off += n;
+  }
+  const size_t pad = padding_bytes(cut, block);
+  memset(buf.data(), 0, pad);
+  *new_tail_crc = encode_padding(buf.data(), pad, next_index, seed);
+  s = dst->pwrite(buf.data(), pad, cut);
+  if (!s.ok()) return s;
+  s = dst->datasync();
+  if (!s.ok()) return s;
+  dst.reset();
+  src.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::Errno("rename", errno, path);
+  s = sync_dir(dir);
+  if (!s.ok()) return s;
+  *new_end = cut + pad;
+  return Status::Ok();
+}
+
 Status recover(const RecoveryOptions& options, Recovered* out) {
   const std::string& dir = options.dir;
   // Directory listing: segments, leftovers (*.tmp), the truncation marker.
@@ -1021,7 +1063,22 @@ Status recover(const RecoveryOptions& options, Recovered* out) {
       }
       uint64_t end = 0;
       uint32_t crc = 0;
-      s = cut_segment_tail(f.get(), cut, dirty, pad, keep_last + 1, cut_crc, options.block, &end, &crc);
+      if (pad && cut % options.block != 0) {
+        // Row H inside a block of kept records: rebuilt in a fresh file, never rewritten
+        // in place (promise 2; as truncateAfter does).
+        f.reset();
+        const std::string tmp = dir + "/" + kCutTmpName;
+        ::unlink(tmp.c_str());
+        s = create_zeroed_file(tmp, seg->file_bytes);
+        if (s.ok()) s = rebuild_segment_with_cut(dir, seg->path, tmp, cut, keep_last + 1, cut_crc, options.block, &end, &crc);
+        if (!s.ok()) {
+          ::unlink(tmp.c_str());
+          return s;
+        }
+        s = open_segment_files(seg.get(), false, 0);  // the new file
+      } else {
+        s = cut_segment_tail(f.get(), cut, dirty, pad, keep_last + 1, cut_crc, options.block, &end, &crc);
+      }
       if (!s.ok()) return s;
       seg->write_offset = end;
       seg->tail_crc = crc;

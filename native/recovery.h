@@ -52,4 +52,17 @@ struct Recovered {
 
 Status recover(const RecoveryOptions& options, Recovered* out);
 
+// Promise 2 for a cut inside a block that holds kept records (truncateAfter, row H):
+// instead of rewriting that block in place, the segment at `path` is rebuilt in
+// `tmp`, a zero-filled file of the segment's size: bytes [0, cut) copied, a padding
+// frame (chained from `seed`, carrying `next_index`) from `cut` to the next `block`
+// boundary, synced; then `tmp` is renamed over `path` and `dir` synced. No byte of
+// the old file is written. `*new_end`, `*new_tail_crc`: as cut_segment_tail's.
+Status rebuild_segment_with_cut(const std::string& dir, const std::string& path, const std::string& tmp, uint64_t cut,
+                                uint64_t next_index, uint32_t seed, uint32_t block, uint64_t* new_end,
+                                uint32_t* new_tail_crc);
+
+// The name rebuild_segment_with_cut's file has while it is built (a *.tmp, removed by recovery).
+constexpr const char* kCutTmpName = "cut.wal.tmp";
+
 }  // namespace tidemark

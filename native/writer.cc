@@ -537,16 +537,44 @@ Status Log::do_truncate_after(uint64_t index, bool* clean) {
     // start gets a spare padding frame, which is harmless; only a segment emptied by the
     // cut needs none (its committed end is the data offset).
     bool pad = cut != kSegmentDataOffset;
-    // Bytes a rejected batch left after the write offset (not yet zeroed) go with
-    // the cut: nothing but zeros may follow the committed end (recovery.cc).
-    s = cut_segment_tail(f.get(), cut, std::max(seg->write_offset, seg->dirty_end), pad, index + 1, seed, block_, &end,
-                         &crc);
-    if (!s.ok()) return s;
-    seg->dirty_end = 0;
-    if (!seg->file) {
+    if (pad && cut % block_ != 0) {
+      // Promise 2: the padding would share a block with kept, acknowledged records.
+      // Rebuild the segment in a fresh zero-filled file (the prepared spare when it has
+      // the size) and rename it over this one; the old file's sectors are never written.
+      f.reset();
+      const std::string tmp = dir_ + "/" + kCutTmpName;
+      ::unlink(tmp.c_str());
+      std::string spare;
+      if (seg->file_bytes == options_.segment_bytes && take_spare(&spare).ok()) {
+        if (::rename(spare.c_str(), tmp.c_str()) != 0) return Status::Errno("rename", errno, tmp);
+        {
+          std::lock_guard<std::mutex> lk(prep_mu_);
+          spare_wanted_ = true;
+        }
+        prep_cv_.notify_all();
+      } else {
+        s = create_zeroed_file(tmp, seg->file_bytes);
+        if (!s.ok()) return s;
+      }
+      seg->file.reset();
+      s = rebuild_segment_with_cut(dir_, seg->path, tmp, cut, index + 1, seed, block_, &end, &crc);
+      if (!s.ok()) return s;
+      m_bytes_.fetch_add(end, std::memory_order_relaxed);
       s = open_segment_files(seg.get(), true, write_flags_);
       if (!s.ok()) return s;
+    } else {
+      // The cut starts a block (or the segment): only blocks of dropped records are written.
+      // Bytes a rejected batch left after the write offset (not yet zeroed) go with
+      // the cut: nothing but zeros may follow the committed end (recovery.cc).
+      s = cut_segment_tail(f.get(), cut, std::max(seg->write_offset, seg->dirty_end), pad, index + 1, seed, block_, &end,
+                           &crc);
+      if (!s.ok()) return s;
+      if (!seg->file) {
+        s = open_segment_files(seg.get(), true, write_flags_);
+        if (!s.ok()) return s;
+      }
     }
+    seg->dirty_end = 0;
     seg->write_offset = end;
     seg->tail_crc = crc;
   }
