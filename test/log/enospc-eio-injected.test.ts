@@ -113,3 +113,22 @@ describe('pinned fault behaviour', () => {
     await wal.close();
   });
 });
+
+describe('ENOSPC reported by fdatasync (copy-on-write filesystems: docs/wal.md, Known limits)', () => {
+  it('poisons the log (TM_POISONED, errno ENOSPC), not a clean TM_NOSPC; a reopen keeps every acknowledged record', async () => {
+    const dir = tempDir();
+    const wal = await openFaulty(dir, SMALL);
+    for (let i = 1; i <= 5; i++) expect(await wal.append(payload(i))).toBe(i);
+    faults()('failSync', ENOSPC);
+    await expect(wal.append(payload(6))).rejects.toMatchObject({ code: 'TM_POISONED', errno: 'ENOSPC' });
+    await expect(wal.append(payload(7))).rejects.toMatchObject({ code: 'TM_POISONED', errno: 'ENOSPC' });
+    faults()('powerLoss');
+    await wal.close();
+    faults()('reset');
+    const again = await Wal.open(dir, SMALL);
+    expect(again.lastIndex).toBe(5);
+    for (let i = 1; i <= 5; i++) expect((await again.read(i)).equals(payload(i))).toBe(true);
+    expect(await again.append(payload(6))).toBe(6);
+    await again.close();
+  });
+});
