@@ -7,7 +7,7 @@ export { TidemarkError, ErrorCodes, isTidemarkError } from './errors';
 export type { TidemarkErrorCode, TidemarkErrorDetails } from './errors';
 export { crc32c, crc32cImplementation } from './crc32c';
 export { Wal } from './log/wal';
-export type { WalDamage, WalEntry, WalEvents, WalHistogram, WalRange, WalStats } from './log/wal';
+export type { WalDamage, WalEntry, WalEvents, WalHistogram, WalRange, WalStats, WalTailRepair } from './log/wal';
 export type { ResolvedWalOptions, SyncMode, WalOptions } from './log/options';
 export { SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX, SEGMENT_BYTES_DEFAULT, RECORD_BYTES_DEFAULT, BUSY_POLL_MICROS_DEFAULT, BUSY_POLL_MICROS_MAX } from './log/options';
 export * from './core/index';

@@ -143,6 +143,7 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
                            InstanceMethod<&LogWrap::FirstIndex>("firstIndex"),
                            InstanceMethod<&LogWrap::LastIndex>("lastIndex"),
                            InstanceMethod<&LogWrap::BlockBytes>("blockBytes"),
+                           InstanceMethod<&LogWrap::TailRepair>("tailRepair"),
                            InstanceMethod<&LogWrap::Close>("close"),
                            InstanceMethod<&LogWrap::Ref>("ref"),
                            InstanceMethod<&LogWrap::Unref>("unref"),
@@ -396,6 +397,19 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
     return Napi::Number::New(info.Env(), static_cast<double>(log_->last_index()));
   }
   Napi::Value BlockBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), log_->block_bytes()); }
+  // What the open's repairTail dropped: { path, offset, firstIndex, lastIndex (null: unknown), reason }, or undefined.
+  Napi::Value TailRepair(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const tidemark::TailRepair& r = log_->tail_repair();
+    if (!r.dropped) return env.Undefined();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("path", r.path);
+    o.Set("offset", static_cast<double>(r.offset));
+    o.Set("firstIndex", static_cast<double>(r.first_index));
+    o.Set("lastIndex", r.last_index == 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(r.last_index)));
+    o.Set("reason", r.reason);
+    return o;
+  }
 
   // close() -> true when this call started the close (the report settles it).
   Napi::Value Close(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), log_->close()); }
@@ -541,7 +555,7 @@ class OpenWorker : public Napi::AsyncWorker {
   std::shared_ptr<Log> log_;
 };
 
-// openLog(dir, syncMode 0..3, segmentBytes, maxRecordBytes, busyPollMicros, onReport[, readOnly, fromSegment]) -> Promise<NativeLog>
+// openLog(dir, syncMode 0..3, segmentBytes, maxRecordBytes, busyPollMicros, onReport[, readOnly, fromSegment, repairTail]) -> Promise<NativeLog>
 Napi::Value OpenLog(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* data = env.GetInstanceData<EnvData>();
@@ -554,6 +568,7 @@ Napi::Value OpenLog(const Napi::CallbackInfo& info) {
   Napi::Function on_report = info[5].As<Napi::Function>();
   if (info.Length() > 6 && info[6].IsBoolean()) options.read_only = info[6].As<Napi::Boolean>().Value();
   if (info.Length() > 7 && info[7].IsNumber()) options.from_segment = static_cast<uint64_t>(info[7].As<Napi::Number>().Int64Value());
+  options.repair_tail = info.Length() > 8 && info[8].IsBoolean() && info[8].As<Napi::Boolean>().Value();
   Napi::Object obj = data->log_ctor.New({});
   LogWrap* wrap = LogWrap::Unwrap(obj);
   Tsfn tsfn = Tsfn::New(env, on_report, "tidemark.wal", 0, 1, wrap);
@@ -650,7 +665,7 @@ Napi::Value BenchUringClose(const Napi::CallbackInfo& info) {
 #ifdef TIDEMARK_FAULTS
 // Fault controls (test build only). faults(op, a?, b?) where op is one of:
 // 'reset', 'failSync', 'failWrite', 'failAllocate', 'powerLoss', 'crashAtWrite', 'crashAtWriteSectors',
-// 'crashed', 'unsynced'.
+// 'crashAtWriteByte', 'shortWrite', 'failAlloc', 'crashed', 'unsynced'.
 Napi::Value Faults(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string op = info[0].As<Napi::String>().Utf8Value();
@@ -672,6 +687,12 @@ Napi::Value Faults(const Napi::CallbackInfo& info) {
     f::crash_at_write(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
   } else if (op == "crashAtWriteSectors") {
     f::crash_at_write_sectors(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
+  } else if (op == "crashAtWriteByte") {
+    f::crash_at_write_byte(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
+  } else if (op == "shortWrite") {
+    f::short_write(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
+  } else if (op == "failAlloc") {
+    f::fail_alloc(static_cast<uint64_t>(num(1)), static_cast<uint64_t>(num(2)));
   } else if (op == "crashed") {
     return Napi::Boolean::New(env, f::crashed());
   } else if (op == "unsynced") {

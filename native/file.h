@@ -53,7 +53,10 @@ Status open_file(const std::string& path, int flags, std::unique_ptr<File>* out)
 // fsync on a directory, so that creates, renames and removes in it are durable.
 Status sync_dir(const std::string& dir);
 
-// Aligned heap buffer (posix_memalign) for O_DIRECT writes; grows by doubling.
+// Aligned heap buffer (posix_memalign) for O_DIRECT writes; grows by doubling up to
+// kGrowDoublingMaxBytes, then in steps of that size (so a buffer holds at most that
+// much slack). Running out of memory is an operating error, never abort(): the
+// growing calls return false / nullptr and leave the buffer as it was.
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
@@ -67,11 +70,18 @@ class AlignedBuffer {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
-  // Makes room for `extra` more bytes and returns a pointer to them (size grows by `extra`).
-  uint8_t* append(size_t extra);
-  void reserve(size_t capacity);
+  static constexpr size_t kGrowDoublingMaxBytes = 64 * 1024 * 1024;
+
+  // Makes room for `extra` more bytes and returns a pointer to them (size grows by
+  // `extra`), or nullptr when memory runs out.
+  [[nodiscard]] uint8_t* append(size_t extra);
+  [[nodiscard]] bool reserve(size_t capacity);
   void clear() { size_ = 0; }
-  void resize(size_t size) { reserve(size); size_ = size; }
+  [[nodiscard]] bool resize(size_t size) {
+    if (!reserve(size)) return false;
+    size_ = size;
+    return true;
+  }
 
  private:
   uint8_t* data_ = nullptr;
@@ -89,9 +99,18 @@ void fail_write(int err, uint64_t partial);   // every pwrite to a .wal fails wi
 void fail_allocate(int err);                  // every allocate fails with err (0 clears)
 void power_loss(int64_t keep_last_bytes);     // drops unsynced writes (keeping a prefix of the last one when >= 0); then crashed
 void crash_at_write(uint64_t nth, uint64_t keep_bytes);  // the nth next .wal pwrite is torn after keep_bytes, then power loss
-void crash_at_write_sectors(uint64_t nth, uint64_t seed);  // ... torn keeping a seeded random subset of its 512-byte sectors
+void crash_at_write_sectors(uint64_t nth, uint64_t seed);
+void crash_at_write_byte(uint64_t nth, uint64_t keep_bytes);  // ... torn after exactly keep_bytes (any byte)  // ... torn keeping a seeded random subset of its 512-byte sectors
 bool crashed();
 uint64_t unsynced_writes();
+// The nth next write system call to a .wal file writes only its first `bytes` (through a
+// buffered descriptor, so any length works even on an O_DIRECT file) and returns that count:
+// a short write. Hook: the byte count the next raw write may write (`size` when none is due).
+void short_write(uint64_t nth, uint64_t bytes);
+size_t short_write_cap(const std::string& path, size_t size);
+// The nth next AlignedBuffer allocation of at least `min_bytes` fails (0 clears). Hook: does this one?
+void fail_alloc(uint64_t min_bytes, uint64_t nth);
+bool alloc_fails(size_t bytes);
 }  // namespace faults
 #endif
 

@@ -5,7 +5,8 @@
 // cache, so reads see it), and its undo image (the bytes it replaced) is kept
 // in a journal until the file is fdatasync'd. A simulated power loss replays
 // the journal backwards, restoring every unsynced byte, optionally keeping a
-// 512-byte-aligned prefix of the last write (a torn write), and then marks the
+// 512-byte-aligned prefix of the last write (a torn write; crash_at_write_byte:
+// a prefix of any length, the last persisted sector part new, part old), and then marks the
 // machine crashed: every later operation fails with EIO. Directory entries are
 // not modelled (renames and unlinks are durable at once).
 #include <errno.h>
@@ -42,6 +43,13 @@ struct State {
   uint64_t crash_countdown = 0;     // 0: off; n: the nth next .wal write is torn
   uint64_t crash_keep = 0;
   uint64_t crash_sector_seed = 0;   // nonzero: keep a random subset of the torn write's sectors instead of a prefix
+  bool crash_exact = false;         // keep exactly crash_keep bytes (a tear at any byte), not a 512-byte multiple
+  // Hooks called from inside FaultyFile (under `mu`): their own mutex.
+  std::mutex hook_mu;
+  uint64_t short_countdown = 0;     // 0: off; n: the nth next raw .wal write is short
+  uint64_t short_bytes = 0;
+  uint64_t alloc_min = 0;           // 0: off; else the alloc_countdown-th allocation of >= alloc_min bytes fails
+  uint64_t alloc_countdown = 0;
 };
 
 State& state() {
@@ -50,6 +58,13 @@ State& state() {
 }
 
 bool is_wal(const std::string& path) { return path.size() > 4 && path.compare(path.size() - 4, 4, ".wal") == 0; }
+
+// Writes a crash_at_write countdown counts: segments, and a segment being rebuilt by
+// a cut (recovery.h kCutTmpName), which becomes the segment by rename.
+bool is_segment_write(const std::string& path) {
+  static const std::string cut = "/cut.wal.tmp";
+  return is_wal(path) || (path.size() > cut.size() && path.compare(path.size() - cut.size(), cut.size(), cut) == 0);
+}
 
 // Restores the 512-byte sectors of one journal entry whose bit in a seeded
 // random sequence is clear: a torn write that persisted sectors out of order.
@@ -102,7 +117,10 @@ void power_loss_locked(State& s, int64_t keep_last_bytes) {
       continue;
     }
     uint64_t keep = 0;
-    if (i == s.journal.size() && keep_last_bytes > 0) keep = static_cast<uint64_t>(keep_last_bytes) / 512 * 512;
+    if (i == s.journal.size() && keep_last_bytes > 0) {
+      keep = static_cast<uint64_t>(keep_last_bytes);
+      if (!s.crash_exact) keep = keep / 512 * 512;
+    }
     undo_entry(u, keep);
   }
   s.journal.clear();
@@ -128,7 +146,7 @@ class FaultyFile final : public File {
     }
     Status st = journaled_write(s, data, size, offset);
     if (!st.ok()) return st;
-    if (wal && s.crash_countdown > 0 && --s.crash_countdown == 0) {
+    if (is_segment_write(path()) && s.crash_countdown > 0 && --s.crash_countdown == 0) {
       power_loss_locked(s, static_cast<int64_t>(std::min<uint64_t>(s.crash_keep, size)));
       return Status::Errno("pwrite", EIO, path(), static_cast<int64_t>(offset));
     }
@@ -190,10 +208,15 @@ class FaultyFile final : public File {
     if (offset < u.old_size) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(size, u.old_size - offset));
       u.old_bytes.resize(n);
-      size_t got = 0;
-      st = inner_->pread(u.old_bytes.data(), n, offset, &got);
-      if (!st.ok()) return st;
-      u.old_bytes.resize(got);
+      // Through a buffered descriptor of its own: the file's may be O_DIRECT, which
+      // refuses this unaligned buffer.
+      int fd = ::open(path().c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return Status::Errno("open", errno, path());
+      ssize_t got = ::pread(fd, u.old_bytes.data(), n, static_cast<off_t>(offset));
+      int err = errno;
+      ::close(fd);
+      if (got < 0) return Status::Errno("pread", err, path(), static_cast<int64_t>(offset));
+      u.old_bytes.resize(static_cast<size_t>(got));
     }
     st = inner_->pwrite(data, size, offset);
     if (!st.ok()) return st;
@@ -220,6 +243,12 @@ void reset() {
   s.crash_countdown = 0;
   s.crash_keep = 0;
   s.crash_sector_seed = 0;
+  s.crash_exact = false;
+  std::lock_guard<std::mutex> hk(s.hook_mu);
+  s.short_countdown = 0;
+  s.short_bytes = 0;
+  s.alloc_min = 0;
+  s.alloc_countdown = 0;
 }
 
 void fail_sync(int err) {
@@ -248,6 +277,15 @@ void crash_at_write(uint64_t nth, uint64_t keep_bytes) {
   state().crash_countdown = nth;
   state().crash_keep = keep_bytes;
   state().crash_sector_seed = 0;
+  state().crash_exact = false;
+}
+
+void crash_at_write_byte(uint64_t nth, uint64_t keep_bytes) {
+  std::lock_guard<std::mutex> lk(state().mu);
+  state().crash_countdown = nth;
+  state().crash_keep = keep_bytes;
+  state().crash_sector_seed = 0;
+  state().crash_exact = true;
 }
 
 void crash_at_write_sectors(uint64_t nth, uint64_t seed) {
@@ -255,6 +293,34 @@ void crash_at_write_sectors(uint64_t nth, uint64_t seed) {
   state().crash_countdown = nth;
   state().crash_keep = 0;
   state().crash_sector_seed = seed == 0 ? 1 : seed;
+  state().crash_exact = false;
+}
+
+void short_write(uint64_t nth, uint64_t bytes) {
+  std::lock_guard<std::mutex> lk(state().hook_mu);
+  state().short_countdown = nth;
+  state().short_bytes = bytes;
+}
+
+size_t short_write_cap(const std::string& path, size_t size) {
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.hook_mu);
+  if (s.short_countdown == 0 || !is_wal(path)) return size;
+  if (--s.short_countdown != 0) return size;
+  return static_cast<size_t>(std::min<uint64_t>(s.short_bytes, size));
+}
+
+void fail_alloc(uint64_t min_bytes, uint64_t nth) {
+  std::lock_guard<std::mutex> lk(state().hook_mu);
+  state().alloc_min = min_bytes;
+  state().alloc_countdown = min_bytes == 0 ? 0 : nth;
+}
+
+bool alloc_fails(size_t bytes) {
+  State& s = state();
+  std::lock_guard<std::mutex> lk(s.hook_mu);
+  if (s.alloc_countdown == 0 || bytes < s.alloc_min) return false;
+  return --s.alloc_countdown == 0;
 }
 
 bool crashed() {

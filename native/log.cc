@@ -78,7 +78,11 @@ Status probe_direct(const std::string& dir, const std::string& path, uint32_t* b
     return Status::Errno("open", err, probe);
   }
   AlignedBuffer buf;
-  buf.resize(*block);
+  if (!buf.resize(*block)) {
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return Status::OutOfMemory("the O_DIRECT probe buffer", *block);
+  }
   memset(buf.data(), 0, *block);
   ssize_t n = ::pwrite(fd, buf.data(), *block, 0);
   int err = errno;
@@ -155,6 +159,7 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
   RecoveryOptions ro;
   ro.dir = dir;
   ro.block = log->block_;
+  ro.repair_tail = options.repair_tail;
   Recovered rec;
   Status s = recover(ro, &rec);
   if (!s.ok()) {
@@ -193,6 +198,7 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
     log->release_lock();
     return s;
   }
+  log->tail_repair_ = rec.tail_repair;
   log->segments_ = std::move(rec.segments);
   log->first_index_.store(rec.first_index);
   log->last_index_.store(rec.last_index);
@@ -299,6 +305,13 @@ void Log::take_free_buffer(AlignedBuffer* out) {
   free_buffers_.erase(free_buffers_.begin() + static_cast<std::ptrdiff_t>(best));
 }
 
+// Under mu_: the staging buffer of `item` could not grow by `bytes`. An item made
+// for this call (nothing staged in it) goes again; the caller rejects the append.
+void Log::staging_failed(size_t bytes, Status* st) {
+  if (!queue_.empty() && queue_.back().kind == ItemKind::kAppend && queue_.back().count == 0) queue_.pop_back();
+  *st = Status::OutOfMemory("the staging buffer for " + std::to_string(bytes) + " more bytes of queued records", bytes);
+}
+
 QueueItem* Log::staging_item(size_t bytes, Status* st) {
   if (read_only_) {
     *st = Status::Make(Code::kInvalidArgument, "the log is open read-only");
@@ -331,8 +344,13 @@ uint64_t Log::append(const uint8_t* data, uint32_t size, Status* st) {
   QueueItem* staged = staging_item(bytes, st);
   if (staged == nullptr) return 0;
   QueueItem& item = *staged;
+  uint8_t* at = item.buf.append(bytes);
+  if (at == nullptr) {
+    staging_failed(bytes, st);
+    return 0;
+  }
   uint64_t index = next_index_++;
-  encode_record(item.buf.append(bytes), index, data, size);
+  encode_record(at, index, data, size);
   item.last_index = index;
   item.count++;
   item.last_ticket = ++ticket_;
@@ -357,6 +375,10 @@ uint64_t Log::append_many(const std::vector<std::pair<const uint8_t*, uint32_t>>
   if (staged == nullptr) return 0;
   QueueItem& item = *staged;
   uint8_t* p = item.buf.append(bytes);
+  if (p == nullptr) {
+    staging_failed(bytes, st);
+    return 0;
+  }
   for (const auto& r : records) {
     encode_record(p, next_index_++, r.first, r.second);
     p += frame_bytes(r.second);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "file.h"
+#include "recovery.h"
 #include "segment.h"
 #include "status.h"
 
@@ -39,6 +40,8 @@ struct LogOptions {
   // is reported (Log::damage) instead of failing the open. See RecoveryOptions.
   bool read_only = false;
   uint64_t from_segment = 0;  // read-only: ignore segments whose first index is below this
+  // Recovery's repair_tail (recovery.h): drop a damaged last batch instead of refusing to open.
+  bool repair_tail = false;
 };
 
 // One segment as the log holds it (Log::segment_infos; `tidemark wal verify`).
@@ -137,6 +140,8 @@ class Log {
   uint64_t first_index() const { return first_index_.load(std::memory_order_acquire); }
   uint64_t last_index() const { return last_index_.load(std::memory_order_acquire); }
   uint32_t block_bytes() const { return block_; }
+  // What recovery's repair_tail dropped at open (dropped = false: nothing).
+  const TailRepair& tail_repair() const { return tail_repair_; }
   void stats(LogStats* out) const;
   // Read-only opens: the damage found (TM_CORRUPTION with path and offset, or Ok)
   // and a torn tail left in place ([torn_offset, torn_end) of torn_path; empty path: none).
@@ -175,12 +180,14 @@ class Log {
   // Under mu_: the append item to stage `bytes` more in, or nullptr with *st set
   // (closed, poisoned, or the staging limit reached).
   QueueItem* staging_item(size_t bytes, Status* st);
+  void staging_failed(size_t bytes, Status* st);  // under mu_: out of memory for `bytes` more
 
   // Locate record `index`: its segment and the sparse entry at or below it.
   bool locate(uint64_t index, std::shared_ptr<Segment>* seg, SparseEntry* entry) const;
 
   std::string dir_;
   LogOptions options_;
+  TailRepair tail_repair_;
   uint32_t block_ = 4096;
   int write_flags_ = 0;
   int lock_fd_ = -1;

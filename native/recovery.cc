@@ -14,7 +14,7 @@
 // does not verify ("bad"), or runs off the file ("eof").
 //
 // Decision table (one test per row: test/log/recovery.test.ts for the shared
-// rows and the version 1 rows, test/log/recovery-v2.test.ts for rows P to T):
+// rows and the version 1 rows, test/log/recovery-v2.test.ts for rows P to U):
 //
 //  row | where                      | what the scan finds                                  | verdict
 //  ----+----------------------------+------------------------------------------------------+--------------------------------
@@ -32,10 +32,17 @@
 //      |                            | later 4 KiB boundary a batch header that verifies    | exists, so X's batch was synced)
 //      |                            | on its own, first index > last valid record (under   |
 //      |                            | a TRUNCATE marker at i: its records all <= i)        |
-//  Q   | v2 last segment, not P     | the last batch's first sector (at the committed end  | TM_CORRUPTION at the batch start
+//  Q'  | v2 last segment, not P     | the last batch's header does not verify, the last    | torn at a byte inside the header:
+//      |                            | byte of its first sector is zero, and every byte     | the batch is dropped (as row T)
+//      |                            | after that sector, to the segment's end, is zero     |
+//  Q   | v2 last segment, not P, Q' | the last batch's first sector (at the committed end  | TM_CORRUPTION at the batch start
 //      |                            | B) is not all zero and its header does not verify    | (a torn write leaves a sector
 //      |                            | or does not continue the chain (index, previous CRC) | written or zero, never wrong)
-//  R   | v2 last segment, not P, Q  | a sector of the last batch that is not all zero and  | TM_CORRUPTION at the first frame
+//  U   | v2 last segment, not P, Q  | the first sector of the last batch that is written   | torn at a byte inside that
+//      |                            | but differs from its CRC ends with a zero byte, and  | sector: the batch is dropped
+//      |                            | every later byte of the batch is zero                | (as row T)
+//  R   | v2 last segment, not P, Q, | a sector of the last batch that is not all zero and  | TM_CORRUPTION at the first frame
+//      | U                          |                                                      |
 //      |                            | differs from its CRC in the header (sector 0: the    | overlapping the first such sector
 //      |                            | bytes after the header, against the tail CRC)        | (at or after the scan's stop)
 //  T   | v2 last segment, not P, Q, | the last batch's first sector is all zero, or every  | torn tail: the batch is dropped:
@@ -71,6 +78,11 @@
 //  H'  | TRUNCATE marker, last      | records up to i all verify, none above, then a bad,  | a torn cut, not rows P, F, G: keep
 //      | segment                    | zero or stale frame (the cut's own writes, torn)     | records <= i, finish the cut
 //
+// Row H and truncateAfter write that padding frame without rewriting a block that
+// holds kept records (promise 2): when the cut lies inside such a block the segment
+// is rebuilt in a fresh file and renamed over the old one (rebuild_segment_with_cut);
+// a crash before the rename leaves the old segment and the marker (row H again),
+// one after it a segment that already ends at the cut.
 // Row H and truncateAfter leave the kept records followed by a padding frame,
 // unless the cut is already a committed end (a batch start, or the data offset
 // of a segment the cut empties): also when the cut lies on a block boundary
@@ -89,7 +101,15 @@
 // is written, sealed or cut; recovery and truncateAfter zero what they drop), and
 // a disk persists whole 512-byte sectors: after a torn write, each sector of the
 // last batch holds what was written or zeros. Version 2 makes that exact (rows Q,
-// R, T): a sector written but wrong is damage whatever else the batch holds; its
+// R, T): a sector written but wrong is damage whatever else the batch holds, unless
+// it is where a write torn at a byte stopped (rows Q', U): a disk that tears a
+// sector leaves its first bytes new and the rest as they were (zero), and a batch
+// written whole ends with its padding trailer, whose last byte is never zero, so
+// a batch whose damaged sector ends in zero with only zeros after it never
+// finished its write and was never acknowledged (damage elsewhere, or written
+// sectors after it, is still row R or Q). Where a damaged last batch passes
+// neither rule but the operator knows it was a tear, `repairTail` drops it
+// explicitly and reports its indexes (see recover()); its
 // verdict covers the cases the version 1 rules could only guess at (damage to the
 // batch's last record, a length field, the padding frame, two frames, a payload
 // holding an all-zero sector). Limits of version 2: a sector zeroed after it was
@@ -497,7 +517,7 @@ Status complete_batch(Window* w, const Segment& seg, const ScanResult& r, uint64
     break;
   }
   // The last record of a batch (only its padding frame after it) stays row E, as
-  // test/log/review-recovery.test.ts pins.
+  // test/log/torn-vs-corrupt-cases.test.ts pins.
   if (records_after == 0 || q % kBlockBytesMin != 0 || expected - 1 > cap) return Status::Ok();
   uint64_t interior_begin = pad_at + kFrameHeaderBytes;
   uint64_t interior_end = q - 8;
@@ -554,7 +574,43 @@ struct Verdict {
   bool corrupt = false;
   uint64_t offset = 0;
   std::string message;
+  // The batch's records (for repairTail's report): first_index..last_index, or from
+  // first_index on when its header cannot be read (last_index 0).
+  uint64_t first_index = 0;
+  uint64_t last_index = 0;
 };
+
+// Are the bytes [from, to) of the segment all zero?
+Status all_zero_range(Window* w, uint64_t from, uint64_t to, bool* zero) {
+  *zero = true;
+  for (uint64_t off = from; off < to;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kZeroChunkBytes, to - off));
+    const uint8_t* p = nullptr;
+    Status s = w->get(off, n, &p);
+    if (!s.ok()) return s;
+    if (p == nullptr) return Status::Ok();  // past the file's end: nothing there
+    if (!std::all_of(p, p + n, [](uint8_t x) { return x == 0; })) {
+      *zero = false;
+      return Status::Ok();
+    }
+    off += n;
+  }
+  return Status::Ok();
+}
+
+// Rows U and Q': is the sector at `sector` the part-written end of a write torn
+// at a byte, with nothing written after it up to `end`? Its last byte is still
+// the segment's old content (zero) and every later byte up to `end` is zero. A
+// batch written whole ends with its padding frame's trailer, whose last byte is
+// never zero, so a batch that passes never finished its write: it was never
+// acknowledged.
+Status torn_inside(Window* w, uint64_t sector, uint64_t end, bool* torn) {
+  *torn = false;
+  const uint8_t* p = nullptr;
+  Status s = w->get(sector + kSectorBytes - 1, 1, &p);
+  if (!s.ok() || p == nullptr || *p != 0) return s;
+  return all_zero_range(w, sector + kSectorBytes, end, torn);
+}
 
 Status judge_last_batch(Window* w, const Segment& seg, const ScanResult& r, Verdict* v) {
   *v = Verdict{};
@@ -566,8 +622,17 @@ Status judge_last_batch(Window* w, const Segment& seg, const ScanResult& r, Verd
   auto all_zero = [](const uint8_t* x, size_t n) { return std::all_of(x, x + n, [](uint8_t c) { return c == 0; }); };
   if (all_zero(p, kSectorBytes)) return Status::Ok();  // row T: its first sector never reached the disk
   BatchHeader bh;
-  if (!check_batch_header(p, kSectorBytes, seg.file_bytes - b, seg.header_crc(), &bh) ||
-      bh.first_index != r.committed_last + 1 || bh.prev_crc != r.committed_crc) {
+  v->first_index = r.committed_last + 1;
+  const bool self_ok = check_batch_header(p, kSectorBytes, seg.file_bytes - b, seg.header_crc(), &bh);
+  if (!self_ok) {
+    // Row Q': the header itself torn at a byte (its sector part written, then zeros, and
+    // nothing after it in the segment). Its size is unknown, so all of the rest must be zero.
+    bool torn = false;
+    s = torn_inside(w, b, seg.file_bytes, &torn);
+    if (!s.ok()) return s;
+    if (torn) return Status::Ok();
+  }
+  if (!self_ok || bh.first_index != r.committed_last + 1 || bh.prev_crc != r.committed_crc) {
     // Row Q.
     v->corrupt = true;
     v->offset = b;
@@ -616,6 +681,15 @@ Status judge_last_batch(Window* w, const Segment& seg, const ScanResult& r, Verd
       bad_from = b + k * kSectorBytes;
       bad_to = bad_from + kSectorBytes;
     }
+  }
+  v->last_index = bh.first_index + bh.count - 1;
+  if (bad_to != 0) {
+    // Row U: the first damaged sector is where a write torn at a byte stopped (its last
+    // byte still zero, and nothing written after it in the batch): torn, not damage.
+    bool torn_here = false;
+    s = torn_inside(w, b + (bad_from - b) / kSectorBytes * kSectorBytes, b + bh.batch_bytes, &torn_here);
+    if (!s.ok()) return s;
+    if (torn_here) return Status::Ok();
   }
   if (bad_to == 0) {
     if (torn) return Status::Ok();  // row T
@@ -697,6 +771,43 @@ Status read_small_file(const std::string& path, std::vector<uint8_t>* out, bool*
 }
 
 }  // namespace
+
+Status rebuild_segment_with_cut(const std::string& dir, const std::string& path, const std::string& tmp, uint64_t cut,
+                                uint64_t next_index, uint32_t seed, uint32_t block, uint64_t* new_end,
+                                uint32_t* new_tail_crc) {
+  std::unique_ptr<File> src, dst;
+  Status s = open_file(path, kOpenRead, &src);
+  if (!s.ok()) return s;
+  s = open_file(tmp, kOpenWrite, &dst);
+  if (!s.ok()) return s;
+  AlignedBuffer buf;
+  const size_t chunk = static_cast<size_t>(std::min<uint64_t>(cut, kZeroChunkBytes));
+  if (!buf.resize(std::max<size_t>(chunk, block))) return Status::OutOfMemory("a segment copy buffer", chunk);
+  for (uint64_t off = 0; off < cut;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(cut - off, chunk));
+    size_t got = 0;
+    s = src->pread(buf.data(), n, off, &got);
+    if (!s.ok()) return s;
+    if (got != n) return Status::Errno("pread", EIO, path, static_cast<int64_t>(off + got));
+    s = dst->pwrite(buf.data(), n, off);
+    if (!s.ok()) return s;
+    off += n;
+  }
+  const size_t pad = padding_bytes(cut, block);
+  memset(buf.data(), 0, pad);
+  *new_tail_crc = encode_padding(buf.data(), pad, next_index, seed);
+  s = dst->pwrite(buf.data(), pad, cut);
+  if (!s.ok()) return s;
+  s = dst->datasync();
+  if (!s.ok()) return s;
+  dst.reset();
+  src.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::Errno("rename", errno, path);
+  s = sync_dir(dir);
+  if (!s.ok()) return s;
+  *new_end = cut + pad;
+  return Status::Ok();
+}
 
 static Status recover_all(const RecoveryOptions& options, Recovered* out) {
   const std::string& dir = options.dir;
@@ -884,8 +995,20 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
         Verdict v;
         s = judge_last_batch(&w, *seg, r, &v);
         if (!s.ok()) return s;
-        if (v.corrupt) return Status::Corruption(v.message, seg->path, static_cast<int64_t>(v.offset));  // rows Q, R
-        // Row T: a torn last batch, dropped below like row E.
+        if (v.corrupt && !options.repair_tail) {
+          return Status::Corruption(v.message, seg->path, static_cast<int64_t>(v.offset));  // rows Q, R
+        }
+        if (v.corrupt) {
+          // repair_tail: the operator's explicit way out of rows Q and R. The last batch
+          // is dropped below like a torn one, and reported.
+          out->tail_repair.dropped = true;
+          out->tail_repair.path = seg->path;
+          out->tail_repair.offset = r.committed_end;
+          out->tail_repair.first_index = v.first_index;
+          out->tail_repair.last_index = v.last_index;
+          out->tail_repair.reason = v.message + " (at offset " + std::to_string(v.offset) + ")";
+        }
+        // Row T (or a repaired Q, R): the last batch, dropped below like row E.
       } else if (!r.eof) {
         bool found = false;
         s = valid_after(&w, seg.get(), r, stop_after, &found);
@@ -944,7 +1067,7 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
         // own, not by rewriting the block that holds kept records (promise 2).
         size_t gap = padding_bytes(keep_end, options.block);
         AlignedBuffer buf;
-        buf.resize(gap);
+        if (!buf.resize(gap)) return Status::OutOfMemory("a padding frame", gap);
         cut_crc = encode_padding(buf.data(), gap, keep_last + 1, keep_crc);
         s = f->pwrite(buf.data(), gap, keep_end);
         if (!s.ok()) return s;
@@ -953,7 +1076,22 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
       }
       uint64_t end = 0;
       uint32_t crc = 0;
-      s = cut_segment_tail(f.get(), cut, dirty, pad, keep_last + 1, cut_crc, options.block, &end, &crc);
+      if (pad && cut % options.block != 0) {
+        // Row H inside a block of kept records: rebuilt in a fresh file, never rewritten
+        // in place (promise 2; as truncateAfter does).
+        f.reset();
+        const std::string tmp = dir + "/" + kCutTmpName;
+        ::unlink(tmp.c_str());
+        s = create_zeroed_file(tmp, seg->file_bytes);
+        if (s.ok()) s = rebuild_segment_with_cut(dir, seg->path, tmp, cut, keep_last + 1, cut_crc, options.block, &end, &crc);
+        if (!s.ok()) {
+          ::unlink(tmp.c_str());
+          return s;
+        }
+        s = open_segment_files(seg.get(), false, 0);  // the new file
+      } else {
+        s = cut_segment_tail(f.get(), cut, dirty, pad, keep_last + 1, cut_crc, options.block, &end, &crc);
+      }
       if (!s.ok()) return s;
       seg->write_offset = end;
       seg->tail_crc = crc;

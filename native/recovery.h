@@ -34,6 +34,22 @@ struct RecoveryOptions {
   // reported only when two scans in a row find it at the same place.
   bool live_writer = false;
   uint64_t from_segment = 0;  // ignore segment files whose first index is below this
+  // The operator's way out of rows Q and R (damage in the last batch that the
+  // rules cannot tell from a tear): drop that batch instead of refusing, and say so
+  // in Recovered::tail_repair. Never applies to any other row.
+  bool repair_tail = false;
+};
+
+// What repair_tail dropped: the last batch of `path`, from `offset`, holding
+// records first_index..last_index (last_index 0: its header is unreadable, so
+// from first_index on), and the verdict that would have refused the open.
+struct TailRepair {
+  bool dropped = false;
+  std::string path;
+  uint64_t offset = 0;
+  uint64_t first_index = 0;
+  uint64_t last_index = 0;
+  std::string reason;
 };
 
 struct Recovered {
@@ -49,8 +65,22 @@ struct Recovered {
   std::shared_ptr<Segment> scanning;
   uint64_t scan_last = 0;
   std::vector<SparseEntry> scan_sparse;  // sparse entries of records after its committed end
+  TailRepair tail_repair;          // repair_tail dropped a damaged last batch
 };
 
 Status recover(const RecoveryOptions& options, Recovered* out);
+
+// Promise 2 for a cut inside a block that holds kept records (truncateAfter, row H):
+// instead of rewriting that block in place, the segment at `path` is rebuilt in
+// `tmp`, a zero-filled file of the segment's size: bytes [0, cut) copied, a padding
+// frame (chained from `seed`, carrying `next_index`) from `cut` to the next `block`
+// boundary, synced; then `tmp` is renamed over `path` and `dir` synced. No byte of
+// the old file is written. `*new_end`, `*new_tail_crc`: as cut_segment_tail's.
+Status rebuild_segment_with_cut(const std::string& dir, const std::string& path, const std::string& tmp, uint64_t cut,
+                                uint64_t next_index, uint32_t seed, uint32_t block, uint64_t* new_end,
+                                uint32_t* new_tail_crc);
+
+// The name rebuild_segment_with_cut's file has while it is built (a *.tmp, removed by recovery).
+constexpr const char* kCutTmpName = "cut.wal.tmp";
 
 }  // namespace tidemark

@@ -90,7 +90,8 @@ namespace {
 // would wait behind it (a ~40 ms stall per 64 MiB segment at 1.7 GB/s).
 Status zero_fill(File* f, uint64_t from, uint64_t to) {
   AlignedBuffer zeros;
-  zeros.resize(static_cast<size_t>(std::min<uint64_t>(to - from, kPrepareChunkBytes)));
+  const size_t chunk = static_cast<size_t>(std::min<uint64_t>(to - from, kPrepareChunkBytes));
+  if (!zeros.resize(chunk)) return Status::OutOfMemory("a zero-fill buffer", chunk);
   if (zeros.size() > 0) memset(zeros.data(), 0, zeros.size());
   for (uint64_t off = from; off < to;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(to - off, zeros.size()));
@@ -148,7 +149,7 @@ Status write_segment_header(const std::string& path, uint64_t first_index, uint6
   Status s = open_file(path, kOpenWrite, &f);
   if (!s.ok()) return s;
   AlignedBuffer block;
-  block.resize(kSegmentDataOffset);
+  if (!block.resize(kSegmentDataOffset)) return Status::OutOfMemory("a segment header block", kSegmentDataOffset);
   memset(block.data(), 0, kSegmentDataOffset);
   *nonce = random_u64();
   encode_segment_header(block.data(), first_index, *nonce, kSegmentVersion);
@@ -189,7 +190,7 @@ Status cut_segment_tail(File* file, uint64_t cut, uint64_t dirty_end, bool pad_a
   // First write: the block holding `cut` through the padding's end.
   AlignedBuffer head;
   size_t head_bytes = static_cast<size_t>(std::max(end, std::min(zero_end, start + block)) - start);
-  head.resize(head_bytes);
+  if (!head.resize(head_bytes)) return Status::OutOfMemory("the block at a cut", head_bytes);
   // head_bytes is 0 when the cut is block aligned and nothing past it is dirty (recovery
   // after its own block-sized padding frame): no head write, and no memset of a null buffer.
   if (head_bytes > 0) memset(head.data(), 0, head_bytes);
@@ -209,7 +210,7 @@ Status cut_segment_tail(File* file, uint64_t cut, uint64_t dirty_end, bool pad_a
   for (uint64_t off = start + head_bytes; off < zero_end;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(zero_end - off, kZeroChunkBytes));
     if (zeros.size() < n) {
-      zeros.resize(n);
+      if (!zeros.resize(n)) return Status::OutOfMemory("a zero-fill buffer", n);
       memset(zeros.data(), 0, n);
     }
     s = file->pwrite(zeros.data(), n, off);

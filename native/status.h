@@ -2,6 +2,7 @@
 // programmer errors are assertions.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -43,6 +44,14 @@ struct Status {
   }
   // An errno from a system call: ENOSPC/EDQUOT become kNoSpace, everything else kIo.
   static Status Errno(const char* syscall, int err, std::string path, int64_t offset = -1);
+  // A buffer could not be allocated: kBusy with errno ENOMEM (the caller rejects the
+  // operation before anything of it is written; retry with less in flight).
+  static Status OutOfMemory(const std::string& what, size_t bytes) {
+    Status s = Make(Code::kBusy, "out of memory: " + what + " (" + std::to_string(bytes) +
+                                     " bytes) could not be allocated; nothing of it was written");
+    s.err = ENOMEM;
+    return s;
+  }
   static Status Corruption(std::string message, std::string path, int64_t offset) {
     return Make(Code::kCorruption, std::move(message), std::move(path), offset);
   }

@@ -182,7 +182,8 @@ Status Log::zero_dirty_tail(Segment* seg) {
   if (seg->dirty_end > seg->write_offset) {
     uint64_t end = std::min(seg->dirty_end, seg->file_bytes);
     AlignedBuffer zeros;
-    zeros.resize(static_cast<size_t>(std::min<uint64_t>(end - seg->write_offset, kZeroChunkBytes)));
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(end - seg->write_offset, kZeroChunkBytes));
+    if (!zeros.resize(chunk)) return Status::OutOfMemory("a zero-fill buffer", chunk);
     memset(zeros.data(), 0, zeros.size());
     for (uint64_t off = seg->write_offset; off < end;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(end - off, zeros.size()));
@@ -246,8 +247,8 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
   if (seg->dirty_end > seg->write_offset) {
     Status s = zero_dirty_tail(seg.get());
     if (!s.ok()) {
-      // ENOSPC again: nothing of the log changed, the range stays marked.
-      if (s.code == Code::kNoSpace) *clean = true;
+      // ENOSPC again (or no memory for the zeros): nothing of the log changed, the range stays marked.
+      if (s.code == Code::kNoSpace || s.code == Code::kBusy) *clean = true;
       return s;
     }
   }
@@ -265,6 +266,8 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
   // rotations the batch needs (the same layout as the loop below) and take
   // that many spares now.
   std::vector<uint64_t> rotations;  // the size of each new segment
+  const bool direct = options_.sync == SyncMode::kDirect;
+  size_t part_buf_need = 0;  // the largest part's write buffer (all of it in direct mode; else header + padding)
   {
     uint64_t off = seg->write_offset;
     uint64_t cap = seg->file_bytes;
@@ -276,6 +279,11 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
         size_t fb = frame_bytes(load32(base + p + 4));
         if (!fits(off, p - start + fb, v2, cap)) break;
         p += fb;
+      }
+      if (p > start) {
+        size_t header = 0, pad = 0;
+        size_t batch = static_cast<size_t>(batch_layout(off, p - start, v2, block_, &header, &pad));
+        part_buf_need = std::max(part_buf_need, direct ? batch : header + pad);
       }
       if (p == total) break;
       if (p == start && off == kSegmentDataOffset && cap == options_.segment_bytes) {
@@ -302,6 +310,11 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
       }
     }
   } spares{this, {}, 0};
+  // Out of memory is a clean rejection too, found before anything is written.
+  if (!part_buf_.reserve(part_buf_need)) {
+    *clean = true;
+    return Status::OutOfMemory("the write buffer of a batch", part_buf_need);
+  }
   if (!rotations.empty()) {
     Status s = take_spares(rotations, &spares.paths);
     if (!s.ok()) {
@@ -337,8 +350,9 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
       uint64_t next_index = placed_.back().index + 1;
       // One write of [batch header | records | padding frame]: gathered by pwritev,
       // or copied into one aligned buffer for O_DIRECT.
-      bool direct = options_.sync == SyncMode::kDirect;
-      part_buf_.resize(static_cast<size_t>(direct ? batch : header + pad));
+      if (!part_buf_.resize(static_cast<size_t>(direct ? batch : header + pad))) {
+        return Status::OutOfMemory("the write buffer of a batch", static_cast<size_t>(batch));  // not reached: reserved above
+      }
       uint8_t* hdr = part_buf_.data();
       const uint8_t* recs = base + start;
       if (direct) {
@@ -369,7 +383,7 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
           // written: zero it now (space permitting), or before the next write.
           seg->dirty_end = std::max(seg->dirty_end, off + wlen);
           Status z = zero_dirty_tail(seg.get());
-          if (!z.ok() && z.code != Code::kNoSpace) return z;  // not clean: poisons
+          if (!z.ok() && z.code != Code::kNoSpace && z.code != Code::kBusy) return z;  // not clean: poisons
         }
         return s;
       }
@@ -461,7 +475,18 @@ Status Log::find_record(const std::shared_ptr<Segment>& seg, uint64_t index, uin
 
 Status Log::do_truncate_after(uint64_t index, bool* clean) {
   *clean = false;
-  if (index >= last_index_.load()) return Status::Ok();
+  // Checked again here, where it takes effect: the call checked it against the
+  // log as it was then, and operations queued before it (a truncateBefore that
+  // raised the first index, a rejected batch) may have changed the range since.
+  const uint64_t first = first_index_.load();
+  const uint64_t last = last_index_.load();
+  if (index + 1 < first || index > last) {
+    *clean = true;  // nothing touched, no marker written
+    return Status::Make(Code::kOutOfRange, "truncateAfter index " + std::to_string(index) + " is outside [" +
+                                               std::to_string(first - 1) + ", " + std::to_string(last) +
+                                               "] when it runs (operations queued before it changed the log)");
+  }
+  if (index == last) return Status::Ok();
   // Intent first (row H of the recovery table): a crash from here on finishes the cut at open.
   std::string marker = dir_ + "/" + kTruncateMarkerName;
   {
@@ -530,16 +555,44 @@ Status Log::do_truncate_after(uint64_t index, bool* clean) {
     // start gets a spare padding frame, which is harmless; only a segment emptied by the
     // cut needs none (its committed end is the data offset).
     bool pad = cut != kSegmentDataOffset;
-    // Bytes a rejected batch left after the write offset (not yet zeroed) go with
-    // the cut: nothing but zeros may follow the committed end (recovery.cc).
-    s = cut_segment_tail(f.get(), cut, std::max(seg->write_offset, seg->dirty_end), pad, index + 1, seed, block_, &end,
-                         &crc);
-    if (!s.ok()) return s;
-    seg->dirty_end = 0;
-    if (!seg->file) {
+    if (pad && cut % block_ != 0) {
+      // Promise 2: the padding would share a block with kept, acknowledged records.
+      // Rebuild the segment in a fresh zero-filled file (the prepared spare when it has
+      // the size) and rename it over this one; the old file's sectors are never written.
+      f.reset();
+      const std::string tmp = dir_ + "/" + kCutTmpName;
+      ::unlink(tmp.c_str());
+      std::string spare;
+      if (seg->file_bytes == options_.segment_bytes && take_spare(&spare).ok()) {
+        if (::rename(spare.c_str(), tmp.c_str()) != 0) return Status::Errno("rename", errno, tmp);
+        {
+          std::lock_guard<std::mutex> lk(prep_mu_);
+          spare_wanted_ = true;
+        }
+        prep_cv_.notify_all();
+      } else {
+        s = create_zeroed_file(tmp, seg->file_bytes);
+        if (!s.ok()) return s;
+      }
+      seg->file.reset();
+      s = rebuild_segment_with_cut(dir_, seg->path, tmp, cut, index + 1, seed, block_, &end, &crc);
+      if (!s.ok()) return s;
+      m_bytes_.fetch_add(end, std::memory_order_relaxed);
       s = open_segment_files(seg.get(), true, write_flags_);
       if (!s.ok()) return s;
+    } else {
+      // The cut starts a block (or the segment): only blocks of dropped records are written.
+      // Bytes a rejected batch left after the write offset (not yet zeroed) go with
+      // the cut: nothing but zeros may follow the committed end (recovery.cc).
+      s = cut_segment_tail(f.get(), cut, std::max(seg->write_offset, seg->dirty_end), pad, index + 1, seed, block_, &end,
+                           &crc);
+      if (!s.ok()) return s;
+      if (!seg->file) {
+        s = open_segment_files(seg.get(), true, write_flags_);
+        if (!s.ok()) return s;
+      }
     }
+    seg->dirty_end = 0;
     seg->write_offset = end;
     seg->tail_crc = crc;
   }
@@ -556,6 +609,13 @@ Status Log::do_truncate_after(uint64_t index, bool* clean) {
 }
 
 Status Log::do_truncate_before(uint64_t index) {
+  // Checked again where it takes effect (see do_truncate_after).
+  const uint64_t last = last_index_.load();
+  if (index > last + 1) {
+    return Status::Make(Code::kOutOfRange, "truncateBefore index " + std::to_string(index) +
+                                               " is above the next index " + std::to_string(last + 1) +
+                                               " when it runs (operations queued before it changed the log)");
+  }
   while (true) {
     std::shared_ptr<Segment> victim;
     {
@@ -661,6 +721,8 @@ void Log::writer_main() {
               bool durable_any = false;
               bool clean = false;
               Status s = write_batch(item, &durable_any, &clean);
+              // A large batch's write buffer is not kept (bounded memory between batches).
+              if (part_buf_.capacity() > kStagingBufferKeptBytesMax) part_buf_ = AlignedBuffer();
               if (s.ok()) {
                 report->durable_ticket = item.last_ticket;
                 m_appends_.fetch_add(item.count, std::memory_order_relaxed);
@@ -690,7 +752,9 @@ void Log::writer_main() {
           if (s.ok()) {
             bool clean = false;
             s = item.kind == ItemKind::kTruncateAfter ? do_truncate_after(item.arg, &clean) : do_truncate_before(item.arg);
-            if (!s.ok() && clean) {
+            if (!s.ok() && s.code == Code::kOutOfRange && item.kind == ItemKind::kTruncateBefore) {
+              // Rejected before anything was touched; nothing queued after it depends on it.
+            } else if (!s.ok() && clean) {
               // Clean rejection (truncateAfter on a full disk): nothing changed. Appends
               // queued after it were numbered from the cut: they fail with it, as after
               // a clean append rejection, and numbering resumes after the kept log.

@@ -17,6 +17,7 @@ import { Scratch, cleanUpOnSignal } from './cleanup';
 import { makeDirectories } from '../log/mkdirp';
 import { runWal, walHelpText } from './wal-tools';
 import { clusterHelpText, runClusterCli } from './cluster-main';
+import { formatWalRepair, repairWal } from './wal-repair';
 
 const ExitCodes = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -34,7 +35,11 @@ ${clusterHelpText}  tidemark demo wal [--dir D] [--records N] [--rounds R] [--se
       anything was lost). --dir must be new or empty: the demo writes records of its
       own (--resume: check every record of a log an earlier demo kept, then go on).
       Ctrl-C removes the temp directory and the scratch copies.
-${benchFsyncUsage}${walHelpText}  tidemark build-from-source
+${benchFsyncUsage}${walHelpText}  tidemark wal repair DIR [--json]
+      When a log refuses to open because of damage inside its last batch that
+      recovery cannot tell from a torn write: drop that batch and print exactly
+      which indexes were dropped. Any other damage still fails, untouched.
+  tidemark build-from-source
       Compile the native addon inside this installed package (build/Release/tidemark.node)
       for a platform it ships no prebuilt binary for. Needs a C++17 compiler, python3
       and make; run it as \`npx tidemark build-from-source\` in your project.
@@ -235,8 +240,15 @@ async function main(argv: string[]): Promise<number> {
     case 'build-from-source':
       parse(rest, {}, 'build-from-source');
       return buildFromSource({ packageRoot: path.join(__dirname, '..', '..'), print: (line) => console.log(line) });
-    case 'wal':
-      return runWal(rest, { out: writeLine, err: (line) => process.stderr.write(`${line}\n`) });
+    case 'wal': {
+      if (rest[0] !== 'repair') return runWal(rest, { out: writeLine, err: (line) => process.stderr.write(`${line}\n`) });
+      const [, dir, ...walArgs] = rest;
+      if (dir === undefined || dir.startsWith('-')) throw new UsageError('usage: tidemark wal repair DIR [--json]');
+      const values = parse(walArgs, { json: { type: 'boolean' } }, 'wal repair');
+      const result = await repairWal(dir);
+      console.log(values.json === true ? JSON.stringify(result, null, 2) : formatWalRepair(result));
+      return ExitCodes.OK;
+    }
     case 'bench': {
       const [what, ...benchArgs] = rest;
       if (what === 'fsync') return benchFsyncCommand(benchArgs, (message) => new UsageError(message));

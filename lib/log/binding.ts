@@ -64,6 +64,8 @@ export interface NativeLog {
   firstIndex(): number;
   lastIndex(): number;
   blockBytes(): number;
+  /** What the open's repairTail dropped, if anything. */
+  tailRepair(): { path: string; offset: number; firstIndex: number; lastIndex: number | null; reason: string } | undefined;
   close(): boolean;
   ref(): void;
   unref(): void;
@@ -109,6 +111,8 @@ export interface NativeBinding {
     readOnly?: boolean,
     /** Read-only: ignore segment files whose first index is below this. */
     fromSegment?: number,
+    /** Drop a damaged last batch that recovery cannot tell from a torn write (rows Q, R), reported by inspect(). */
+    repairTail?: boolean,
   ): Promise<NativeLog>;
   limits: { segmentBytesMin: number; segmentBytesMax: number; recordBytesMax: number };
 }
@@ -122,6 +126,12 @@ export interface FaultControls {
   (op: 'powerLoss', keepLastBytes?: number): void;
   (op: 'crashAtWrite', nth: number, keepBytes: number): void;
   (op: 'crashAtWriteSectors', nth: number, seed: number): void;
+  /** The nth next segment write is torn after exactly `keepBytes` (any byte, not a sector boundary), then power loss. */
+  (op: 'crashAtWriteByte', nth: number, keepBytes: number): void;
+  /** The nth next write system call to a segment writes only `bytes` and returns that (a short write). */
+  (op: 'shortWrite', nth: number, bytes: number): void;
+  /** The nth next staging/write buffer allocation of at least `minBytes` fails (out of memory); 0 clears. */
+  (op: 'failAlloc', minBytes: number, nth: number): void;
   (op: 'crashed'): boolean;
   (op: 'unsynced'): number;
 }

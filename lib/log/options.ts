@@ -75,6 +75,20 @@ export interface WalOptions {
    * {@link Wal.damage} says where it is. Never creates a log.
    */
   readOnly?: boolean;
+  /**
+   * Default `false`. The operator's one way out when the open refuses a log with
+   * `TM_CORRUPTION` because of damage inside its **last batch** that recovery
+   * cannot tell from a torn write (rows Q and R of the decision table in
+   * native/recovery.cc). With `true` that batch is dropped instead, and
+   * {@link Wal.tailRepair} reports exactly which indexes were dropped. Those
+   * records were never acknowledged if the damage was a torn write; if it was
+   * real damage, some may have been: use it only when you know the last
+   * writer lost power (or after saving the directory), never as a default.
+   * It changes nothing for any other corruption (sealed segments, damage
+   * followed by a later batch, bad headers, index gaps), which still fails.
+   * `tidemark wal repair DIR` does the same from the command line.
+   */
+  repairTail?: boolean;
 }
 
 /** Smallest `segmentBytes` (64 KiB). */
@@ -115,6 +129,7 @@ const OPTION_KEYS: readonly string[] = [
   'createIfMissing',
   'errorIfExists',
   'readOnly',
+  'repairTail',
 ];
 
 /** Native sync mode numbers (native/log.h SyncMode). */
@@ -129,6 +144,7 @@ export interface ResolvedWalOptions {
   createIfMissing: boolean;
   errorIfExists: boolean;
   readOnly: boolean;
+  repairTail: boolean;
 }
 
 function flag(o: Record<string, unknown>, key: string, fallback: boolean): boolean {
@@ -208,5 +224,12 @@ export function resolveWalOptions(options: unknown): ResolvedWalOptions {
   if (readOnly && errorIfExists) {
     throw TidemarkError.invalidArgument('Wal.open: options.readOnly and options.errorIfExists cannot both be true (a read-only open needs an existing log)');
   }
-  return { sync, segmentBytes, maxRecordBytes, busyPollMicros, createIfMissing, errorIfExists, readOnly };
+  if (o.repairTail !== undefined && typeof o.repairTail !== 'boolean') {
+    throw TidemarkError.invalidArgument(`Wal.open: options.repairTail must be a boolean, got ${describe(o.repairTail)}`);
+  }
+  const repairTail = o.repairTail === true;
+  if (readOnly && repairTail) {
+    throw TidemarkError.invalidArgument('Wal.open: options.readOnly and options.repairTail cannot both be true (a read-only open never writes; a repair does)');
+  }
+  return { sync, segmentBytes, maxRecordBytes, busyPollMicros, createIfMissing, errorIfExists, readOnly, repairTail };
 }

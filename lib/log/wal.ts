@@ -49,6 +49,23 @@ function frameBytes(length: number): number {
   return 16 + Math.ceil(length / 8) * 8;
 }
 
+/**
+ * What `repairTail` dropped at open ({@link WalOptions.repairTail}): the last
+ * batch of one segment, whose damage recovery could not tell from a torn write.
+ */
+export interface WalTailRepair {
+  /** The segment file. */
+  path: string;
+  /** Where the dropped batch started in it. */
+  offset: number;
+  /** The first dropped index (the log now ends at `firstIndex - 1`). */
+  firstIndex: number;
+  /** The last dropped index; `null` when the batch header was unreadable (then: from `firstIndex` on). */
+  lastIndex: number | null;
+  /** The `TM_CORRUPTION` verdict the open would have failed with. */
+  reason: string;
+}
+
 /** One record, as {@link Wal.entries} yields it. */
 export interface WalEntry {
   /** The record's index (1-based, consecutive). */
@@ -211,6 +228,7 @@ export class Wal extends EventEmitter<WalEvents> {
   readonly #options: Readonly<ResolvedWalOptions>;
   #firstIndex: number;
   #lastIndex: number;
+  readonly #tailRepair: WalTailRepair | undefined;
   // Pending appends, in ticket order: ticket of #resolves[k] is #settled + 1 + (k - #head).
   #resolves: Array<(index: number) => void> = [];
   #rejects: Array<(err: TidemarkError) => void> = [];
@@ -220,6 +238,11 @@ export class Wal extends EventEmitter<WalEvents> {
   #settled = 0;
   // Pending truncations; `cut` is truncateAfter's index (live tails above it are told).
   #commands = new Map<number, { resolve: () => void; reject: (err: TidemarkError) => void; cut?: number }>();
+  // Settles (never rejects) once the latest truncation issued so far has settled;
+  // undefined when none is pending. Reads and iterations issued after a
+  // truncation wait for it, so they see its result (the writer settles
+  // commands in the order they were issued).
+  #truncationsSettled: Promise<void> | undefined;
   // appendMany's packing scratch (payloads back to back, and their lengths); copied
   // into the native staging buffer before appendPacked returns, so reused at once.
   #pack = new Uint8Array(0);
@@ -249,6 +272,8 @@ export class Wal extends EventEmitter<WalEvents> {
     this.#options = Object.freeze({ ...options });
     this.#firstIndex = native.firstIndex();
     this.#lastIndex = native.lastIndex();
+    const repair = native.tailRepair();
+    this.#tailRepair = repair === undefined ? undefined : Object.freeze({ ...repair });
   }
 
   /**
@@ -311,6 +336,7 @@ export class Wal extends EventEmitter<WalEvents> {
         },
         resolved.readOnly,
         fromSegment ?? 0,
+        resolved.repairTail,
       );
     } catch (err) {
       throw toError(err as NativeError);
@@ -358,6 +384,14 @@ export class Wal extends EventEmitter<WalEvents> {
     return this.#options;
   }
 
+  /**
+   * What `repairTail` dropped when this log was opened (see {@link WalOptions.repairTail}),
+   * or `undefined` when it dropped nothing (or was not asked for).
+   */
+  get tailRepair(): WalTailRepair | undefined {
+    return this.#tailRepair;
+  }
+
   /** The lowest index still in the log (1 for a new log; raised by {@link truncateBefore}). */
   get firstIndex(): number {
     return this.#firstIndex;
@@ -376,7 +410,8 @@ export class Wal extends EventEmitter<WalEvents> {
    * @throws (rejects) `TM_INVALID_ARGUMENT` (not a Uint8Array, or larger than
    *   `maxRecordBytes`: nothing written), `TM_CLOSED`, `TM_NOSPC` (batch rejected,
    *   nothing of it durable, the log stays usable), `TM_POISONED` (an earlier write
-   *   or sync failed; carries the original errno), `TM_BUSY` (over 1 GiB queued).
+   *   or sync failed; carries the original errno), `TM_BUSY` (over 1 GiB queued, or
+   *   errno `ENOMEM`: no memory for the staging or write buffer; nothing written, the log stays usable).
    */
   append(data: Uint8Array): Promise<number> {
     if (!(data instanceof Uint8Array)) {
@@ -487,7 +522,9 @@ export class Wal extends EventEmitter<WalEvents> {
   }
 
   /**
-   * Reads record `index`.
+   * Reads record `index`. Ordered after every truncation issued before it: it
+   * waits for them to settle, then reads the log they left (a record dropped by
+   * an earlier `truncateAfter` is `TM_OUT_OF_RANGE`, never its old bytes).
    *
    * @returns a Buffer copy the caller owns
    * @throws (rejects) `TM_INVALID_ARGUMENT` (not a non-negative integer),
@@ -499,6 +536,8 @@ export class Wal extends EventEmitter<WalEvents> {
       throw TidemarkError.invalidArgument(`read: index must be a non-negative safe integer, got ${describe(index)}`);
     }
     if (this.#closing) throw TidemarkError.closed('log');
+    // Ordered after the truncations issued before it: it sees the log they leave.
+    if (this.#truncationsSettled !== undefined) await this.#truncationsSettled;
     if (index < this.#firstIndex || index > this.#lastIndex) {
       throw TidemarkError.outOfRange(`read: index ${index} is outside [${this.#firstIndex}, ${this.#lastIndex}]`);
     }
@@ -514,6 +553,8 @@ export class Wal extends EventEmitter<WalEvents> {
    * `reverse`), reading ahead in chunks; `limit` caps how many; `follow` turns
    * it into a live tail of durable appends; `signal` aborts it (see {@link WalRange}).
    * Defaults: the whole log as it is when called.
+   * Like {@link read}, ordered after the truncations issued before it: the first
+   * step waits for them and rejects `TM_OUT_OF_RANGE` when they dropped part of the range.
    *
    * ```ts
    * for await (const e of wal.entries({ from: wal.lastIndex + 1, follow: true, signal })) handle(e);
@@ -580,7 +621,26 @@ export class Wal extends EventEmitter<WalEvents> {
       }
       if (to > this.#lastIndex) throw TidemarkError.outOfRange(`entries: to ${to} is above lastIndex ${this.#lastIndex}`);
     }
-    return range.reverse === true ? this.#iterateReverse(from, to, limit, signal) : this.#iterate(from, to, limit, signal);
+    const truncations = this.#truncationsSettled;
+    const iterate = (): AsyncIterableIterator<WalEntry> =>
+      range.reverse === true ? this.#iterateReverse(from, to, limit, signal) : this.#iterate(from, to, limit, signal);
+    return truncations === undefined || from > to ? iterate() : this.#afterTruncations(truncations, from, to, iterate);
+  }
+
+  /** Ordered after the truncations issued before entries(): checked against the log they leave. */
+  async *#afterTruncations(
+    truncations: Promise<void>,
+    from: number,
+    to: number,
+    iterate: () => AsyncIterableIterator<WalEntry>,
+  ): AsyncIterableIterator<WalEntry> {
+    await truncations;
+    if (from < this.#firstIndex || to > this.#lastIndex) {
+      throw TidemarkError.outOfRange(
+        `entries: ${from}..${to} is no longer inside [${this.#firstIndex}, ${this.#lastIndex}] after a truncation issued before entries()`,
+      );
+    }
+    yield* iterate();
   }
 
   async #readChunk(from: number, to: number): Promise<[Buffer, number[], number]> {
@@ -710,7 +770,7 @@ export class Wal extends EventEmitter<WalEvents> {
     }
     if (this.#closing) return Promise.reject(TidemarkError.closed('log'));
     if (this.#options.readOnly) return Promise.reject(readOnlyError('truncateAfter'));
-    return this.#command(this.#native.truncateAfter(index), index);
+    return this.#truncation(this.#native.truncateAfter(index), index);
   }
 
   /**
@@ -728,7 +788,22 @@ export class Wal extends EventEmitter<WalEvents> {
     }
     if (this.#closing) return Promise.reject(TidemarkError.closed('log'));
     if (this.#options.readOnly) return Promise.reject(readOnlyError('truncateBefore'));
-    return this.#command(this.#native.truncateBefore(index));
+    return this.#truncation(this.#native.truncateBefore(index));
+  }
+
+  /** A queued truncation: later reads and iterations wait for it to settle. */
+  #truncation(id: number, cut?: number): Promise<void> {
+    const p = this.#command(id, cut);
+    if (id < 0) return p;
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#truncationsSettled = settled;
+    void settled.then(() => {
+      if (this.#truncationsSettled === settled) this.#truncationsSettled = undefined;
+    });
+    return p;
   }
 
   #command(id: number, cut?: number): Promise<void> {

@@ -33,7 +33,8 @@
 //  - version 2 segments: every kept batch starts with a batch header that verifies and
 //    continues the chain (first index, previous CRC);
 //  - a torn write (version 2): when the log is only complete writer batches and the only
-//    damage is whole 512-byte sectors of the last batch read as zero, the log opens with
+//    damage is whole 512-byte sectors of the last batch read as zero (or its tail from any
+//    byte on: a write torn inside a sector), the log opens with
 //    every earlier batch, and the last batch exactly when the zeroed sectors held nothing
 //    (dropped when they held a byte a check covers; either when only bytes the scan does
 //    not judge, the padding's interior and trailer or sector CRCs past the header's first
@@ -233,13 +234,14 @@ void Classify(Plan* plan) {
   if (plan->faults.empty() || !WriterOnly(*plan)) return;
   const size_t last_seg = plan->segs.size() - 1;
   const SegImage& last = plan->segs.back();
-  // A torn last batch (version 2): whole zeroed sectors inside it, nothing else.
+  // A torn last batch (version 2): whole zeroed sectors inside it, or its tail zeroed
+  // from any byte (a write torn inside a sector, op V6: rows Q', U), nothing else.
   if (last.version >= 2 && !last.batches.empty()) {
     const BatchImage& b = last.batches.back();
     bool torn = true, changed = false, judged = false;
     for (const Fault& f : plan->faults) {
-      if (f.xor_value != 0 || f.seg != last_seg || f.begin < b.begin || f.end > b.end || f.begin % kSectorBytes != 0 ||
-          f.end % kSectorBytes != 0) {
+      const bool whole_sectors = f.begin % kSectorBytes == 0 && f.end % kSectorBytes == 0;
+      if (f.xor_value != 0 || f.seg != last_seg || f.begin < b.begin || f.end > b.end || (!whole_sectors && f.end != b.end)) {
         torn = false;
         break;
       }
@@ -280,7 +282,8 @@ void Classify(Plan* plan) {
 //       bit 6: the second segment's first index is skewed by (int8) skew
 //       bit 7: the first index is taken from `first` (2^64 - 1 - 65536 - up to 120 when first >= 0xF0: high, but a segment cannot wrap)
 //   ops: op u8, then its arguments (see the switch): op < 208 the version 1 era ops
-//   (op % 13), op >= 208 the writer-batch ops V0..V5 ((op - 208) % 6).
+//   (op % 13), op >= 208 the writer-batch ops V0..V5 ((op - 208) % 6), except op 255:
+//   V6, a writer batch torn at any byte (a prefix of it kept, the rest zero).
 // Frame-level ops (records, padding) in a version 2 segment are not batches: they end
 // the segment's clean prefix (its clean_end stays at the last batch).
 Plan Build(const uint8_t* data, size_t size) {
@@ -302,6 +305,15 @@ Plan Build(const uint8_t* data, size_t size) {
   while (!r.done()) {
     SegImage& s = plan.segs.back();
     const uint8_t op = r.u8();
+    if (op == 255) {
+      // V6: a batch torn at a byte (a power loss inside a sector): its first `keep`
+      // bytes written, everything after them in the batch still zero (rows Q', U).
+      if (!PutBatch(&s, &r, plan.block)) continue;
+      const BatchImage& b = s.batches.back();
+      const uint64_t keep = r.u16() % (b.end - b.begin);
+      plan.faults.push_back(Fault{plan.segs.size() - 1, b.begin + keep, b.end, 0});
+      continue;
+    }
     if (op >= 208) {
       switch ((op - 208) % 6) {
         case 0:  // V0: the current segment becomes version 2 (while nothing is written in it)
@@ -781,7 +793,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // opens and keeps every earlier batch; the torn batch goes exactly when a zeroed
   // sector had held something (rows T, and D when the zeroed sectors were zero anyway).
   if (plan.torn_only) {
-    FUZZ_CHECK(s1.ok(), "the last batch torn (whole zero sectors only), yet corruption: %s @ %lld", s1.message.c_str(),
+    FUZZ_CHECK(s1.ok(), "the last batch torn (zero sectors, or its tail from any byte), yet corruption: %s @ %lld", s1.message.c_str(),
                static_cast<long long>(s1.offset));
     FUZZ_CHECK(o1.last_index == plan.torn_expect_last || o1.last_index == plan.torn_may_keep,
                "the last batch torn: opened with last index %llu, expected %llu (or %llu)",

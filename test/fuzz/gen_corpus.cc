@@ -95,6 +95,19 @@ struct Prog {
     b.insert(b.end(), {212, which, at, n});
     return *this;
   }
+  Prog& tear_byte(std::initializer_list<std::string> recs, uint16_t keep) {  // V6: a batch torn at byte `keep`
+    b.insert(b.end(), {255, static_cast<uint8_t>(recs.size() - 1)});
+    for (const std::string& s : recs) {
+      b.push_back(static_cast<uint8_t>(s.size()));
+      b.insert(b.end(), s.begin(), s.end());
+    }
+    b.insert(b.end(), {static_cast<uint8_t>(keep), static_cast<uint8_t>(keep >> 8)});
+    return *this;
+  }
+  Prog& big_tear_byte(uint8_t units64, uint8_t fill, uint16_t keep) {  // V6: one record of units64 * 64 bytes, torn at `keep`
+    b.insert(b.end(), {255, 0, static_cast<uint8_t>(0x80 | units64), fill, static_cast<uint8_t>(keep), static_cast<uint8_t>(keep >> 8)});
+    return *this;
+  }
   Prog& next_v2() {  // V5
     b.push_back(213);
     return *this;
@@ -151,6 +164,14 @@ void Recovery() {
   Write("recovery", "v2-block-512", Prog(0x08).v2().batch({"a"}).batch({"b"}).torn({"c"}, 0, 0xffffffffu).b);
   Write("recovery", "mixed-v1-then-v2", Prog(0).batch({"a", "b"}).rec("c").pad().next_v2().batch({"d"}).batch({"e"}).b);
   Write("recovery", "mixed-v1-flip-sealed", Prog(0).batch({"a"}).batch({"b"}).flip(0, 17, 0x80).next_v2().batch({"c"}).b);
+  // Rows Q' and U: a last batch torn at a byte (inside its header, inside sector 0 after
+  // it, inside a later sector, one byte short of the batch's end), and a tear with a
+  // flipped byte before it (still row R: the damaged sector is not the last written).
+  Write("recovery", "v2-Qprime-torn-in-header", Prog(0).v2().batch({"a"}).tear_byte({"bb", "cc"}, 13).b);
+  Write("recovery", "v2-U-torn-in-sector-0", Prog(0).v2().batch({"a"}).tear_byte({"hello", "world"}, 70).b);
+  Write("recovery", "v2-U-torn-mid-batch", Prog(0).v2().batch({"a"}).big_tear_byte(40, 7, 1337).b);
+  Write("recovery", "v2-U-torn-last-byte", Prog(0).v2().batch({"a"}).big_tear_byte(20, 9, 4095).b);
+  Write("recovery", "v2-R-flip-then-torn", Prog(0).v2().batch({"a"}).big_tear_byte(40, 3, 2000).flip(1, 600, 0x20).b);
   Write("recovery", "v2-marker", Prog(0x06).v2().batch({"a", "b"}).batch({"c", "d"}).op({MARKER_HERE, 1}).b);
   Prog full(0);
   for (int i = 0; i < 60; i++) full.big(20, static_cast<uint8_t>(i + 1)).pad();

@@ -103,13 +103,17 @@ export const hasStrace = spawnSync('strace', ['-V']).status === 0;
  * what recovery at open wrote.
  */
 export function writesOfReopen(dir: string, file: string): Array<{ offset: number; length: number }> {
+  return writesOf(`const wal = await Wal.open(${JSON.stringify(dir)}, { segmentBytes: 64 * 1024 }); await wal.close();`, file);
+}
+
+/**
+ * Runs `body` (the inside of an async function, with `Wal` in scope) in a child
+ * process under strace and returns the pwrite64 calls it made to `file`.
+ */
+export function writesOf(body: string, file: string): Array<{ offset: number; length: number }> {
   const root = resolve(__dirname, '..', '..');
   const script = join(tempDir('tidemark-script-'), 'child.ts');
-  writeFileSync(
-    script,
-    `import { Wal } from ${JSON.stringify(join(root, 'lib', 'index'))};\n` +
-      `(async () => { const wal = await Wal.open(${JSON.stringify(dir)}, { segmentBytes: 64 * 1024 }); await wal.close(); })();\n`,
-  );
+  writeFileSync(script, `import { Wal } from ${JSON.stringify(join(root, 'lib', 'index'))};\n(async () => { ${body} })();\n`);
   const trace = join(tempDir('tidemark-trace-'), 'trace');
   const r = spawnSync('strace', ['-f', '-y', '-qq', '-o', trace, '-e', 'trace=pwrite64,pwritev', process.execPath, '--import', 'tsx', script], {
     cwd: root,

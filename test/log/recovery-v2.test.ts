@@ -1,4 +1,4 @@
-// Rows P, Q, R, T of the decision table in native/recovery.cc: the last segment
+// Rows P, Q, Q', R, T, U of the decision table in native/recovery.cc: the last segment
 // in format version 2, where every batch starts with a batch header carrying a
 // CRC per 512-byte sector. A torn write leaves each sector of the batch as
 // written or all zero (segments are pre-zeroed; disks persist whole sectors), so
@@ -312,6 +312,13 @@ describe('recovery decision table, format version 2 (last segment)', () => {
           if (r.lastIndex !== b.kept) failures.push(`${where}: expected torn (lastIndex ${b.kept}), got ${JSON.stringify(r)}`);
           continue;
         }
+        const lastWritten = img.subarray(sector + 512, b.end).every((x) => x === 0);
+        if (lastWritten && img[sector + 511] === 0) {
+          // Rows U, Q': damage in the last written sector, which ends in zero, with only zeros
+          // after it, is what a write torn at a byte leaves: the batch never finished, dropped.
+          if (r.lastIndex !== b.kept) failures.push(`${where}: expected torn (row U, lastIndex ${b.kept}), got ${JSON.stringify(r)}`);
+          continue;
+        }
         const allowed = new Set([sector, ...all.filter((f) => f.offset < sector + 512 && f.offset + f.size > sector).map((f) => f.offset)]);
         // A flip that made a sector all zero is a tear, not damage (never happens with these payloads).
         if (r.code !== 'TM_CORRUPTION' || r.path !== file || !allowed.has(r.offset ?? -1)) {
@@ -321,6 +328,54 @@ describe('recovery decision table, format version 2 (last segment)', () => {
       expect(failures).toEqual([]);
     }, 60_000);
   }
+
+  it("row U: a last batch torn at a byte (the damaged sector part written, then zeros to the batch's end) is torn: dropped", async () => {
+    // 2.4 KiB batch, 5 sectors (header 48 bytes): tears in sector 0 after the header, and inside every later sector.
+    for (const t of [100, 511, 513, 900, 1100, 1535, 1537, 2000, 2300, 2559]) {
+      const b = await build([600, 600, 600, 600]);
+      if (t >= b.end - b.start) continue;
+      patch(b.file, b.start + t, Buffer.alloc(b.end - b.start - t));
+      const pad = b.batch.at(-1) as Frame;
+      if (b.start + t >= pad.offset + 16) {
+        // Only the padding's zero interior or trailer missed: every frame verifies, the batch is kept whole.
+        expect(await openResult(b.dir)).toEqual({ lastIndex: b.n });
+        continue;
+      }
+      await expectTorn(b);
+    }
+  });
+
+  it('row U refuses what a byte tear cannot leave: the damaged sector ending non-zero, or written sectors after it (rows R, Q)', async () => {
+    // (1) a tear inside sector 2, but the sector's last byte is not zero: R.
+    let b = await build([600, 600, 600, 600]);
+    patch(b.file, b.start + 1024 + 200, Buffer.alloc(b.end - b.start - 1024 - 200));
+    patch(b.file, b.start + 1535, [0x55]);
+    let r = await openResult(b.dir);
+    expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: b.file });
+    // (2) sector 1 damaged (ends in zeros), sector 3 still written after it: R.
+    b = await build([600, 600, 600, 600]);
+    patch(b.file, b.start + 512 + 300, Buffer.alloc(212));
+    r = await openResult(b.dir);
+    expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: b.file });
+    // (3) a damaged sector followed by zeros up to the batch's last sector, which still holds the trailer.
+    b = await build([600, 600, 600, 600]);
+    patch(b.file, b.start + 600, Buffer.alloc(b.end - 512 - b.start - 600));
+    r = await openResult(b.dir);
+    expect(r).toMatchObject({ code: 'TM_CORRUPTION', path: b.file });
+  });
+
+  it("row Q': a batch header torn at a byte (its first sector part written, zeros after, nothing later in the segment) is torn", async () => {
+    for (const t of [1, 5, 12, 20, 33, 47]) {
+      const b = await build([600, 600, 600, 600]);
+      patch(b.file, b.start + t, Buffer.alloc(b.end - b.start - t));
+      await expectTorn(b);
+    }
+    // Refused: the same tear with a written byte later in the segment (row Q at the batch start).
+    const b = await build([600, 600, 600, 600]);
+    patch(b.file, b.start + 20, Buffer.alloc(b.end - b.start - 20));
+    patch(b.file, b.start + 3000, [0x55]);
+    await expectCorruption(b, b.start);
+  });
 
   it('row T after a torn header: only zeros may follow the repaired end (the drop is durable and idempotent)', async () => {
     const b = await build([600, 600]);

@@ -1,4 +1,4 @@
-// Adversarial review of index arithmetic: a log whose indexes are above 2^32
+// Index arithmetic (found by an adversarial review): a log whose indexes are above 2^32
 // (crafted byte for byte in the segment format of native/record.h and
 // native/segment.h), read, appended to, truncated and reopened.
 import { describe, expect, it } from 'vitest';
@@ -40,7 +40,7 @@ function craftSegment(dir: string, first: bigint, payloads: Buffer[]): void {
   writeFileSync(join(dir, `${first.toString().padStart(20, '0')}.wal`), b);
 }
 
-describe('review: indexes above 2^32', () => {
+describe('indexes above 2^32', () => {
   it('a log starting at 2^32 + 7 reads, appends across rotations, truncates and reopens with exact indexes', async () => {
     const dir = tempDir();
     const first = 2n ** 32n + 7n;

@@ -1,4 +1,4 @@
-// Adversarial review of promise 4 with a real full filesystem: a small tmpfs
+// Promise 4 (found by an adversarial review) with a real full filesystem: a small tmpfs
 // mounted for the test (needs root; skipped elsewhere). Failing tests here are
 // confirmed bugs.
 import { describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Wal } from '../../lib/index';
 import { canMountTmpfs, fillFilesystem, logOnFullDisk, mountTmpfs } from './helpers';
 
-describe('review: ENOSPC on a real full filesystem', () => {
+describe('ENOSPC on a real full filesystem', () => {
   it.skipIf(!canMountTmpfs)('truncateAfter on a full disk rejects TM_NOSPC cleanly and leaves the log usable once space is back', async () => {
     const { wal, dir, free } = await logOnFullDisk();
     // The TRUNCATE intent file cannot be written: nothing of the log changed.

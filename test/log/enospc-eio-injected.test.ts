@@ -1,5 +1,5 @@
-// Adversarial review of promise 4 (ENOSPC is clean, EIO is final) through the
-// test-only fault layer. Failing tests here are confirmed bugs.
+// Promise 4 (ENOSPC is clean, EIO is final; found by an adversarial review) through the
+// test-only fault layer.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { constants } from 'node:os';
 import { Wal } from '../../lib/index';
@@ -11,7 +11,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 beforeEach(() => faults()('reset'));
 afterEach(() => faults()('reset'));
 
-describe('review: ENOSPC', () => {
+describe('ENOSPC', () => {
   it('ENOSPC for the second rotation inside one batch rejects it cleanly (TM_NOSPC), keeps the log usable, and nothing of it survives reopen', async () => {
     const dir = tempDir();
     const wal = await openFaulty(dir, SMALL);
@@ -94,7 +94,7 @@ describe('review: ENOSPC', () => {
   });
 });
 
-describe('review: pinned fault behaviour', () => {
+describe('pinned fault behaviour', () => {
   it('EIO on fdatasync: the failing batch and every later append reject TM_POISONED with errno, syscall and path', async () => {
     const dir = tempDir();
     const wal = await openFaulty(dir, SMALL);
@@ -111,5 +111,24 @@ describe('review: pinned fault behaviour', () => {
     await expect(wal.append(Buffer.from('d'))).rejects.toMatchObject({ code: 'TM_POISONED', errno: 'EIO' });
     expect(await wal.read(1)).toEqual(Buffer.from('a')); // reads still work
     await wal.close();
+  });
+});
+
+describe('ENOSPC reported by fdatasync (copy-on-write filesystems: docs/wal.md, Known limits)', () => {
+  it('poisons the log (TM_POISONED, errno ENOSPC), not a clean TM_NOSPC; a reopen keeps every acknowledged record', async () => {
+    const dir = tempDir();
+    const wal = await openFaulty(dir, SMALL);
+    for (let i = 1; i <= 5; i++) expect(await wal.append(payload(i))).toBe(i);
+    faults()('failSync', ENOSPC);
+    await expect(wal.append(payload(6))).rejects.toMatchObject({ code: 'TM_POISONED', errno: 'ENOSPC' });
+    await expect(wal.append(payload(7))).rejects.toMatchObject({ code: 'TM_POISONED', errno: 'ENOSPC' });
+    faults()('powerLoss');
+    await wal.close();
+    faults()('reset');
+    const again = await Wal.open(dir, SMALL);
+    expect(again.lastIndex).toBe(5);
+    for (let i = 1; i <= 5; i++) expect((await again.read(i)).equals(payload(i))).toBe(true);
+    expect(await again.append(payload(6))).toBe(6);
+    await again.close();
   });
 });

@@ -1,5 +1,5 @@
-// Adversarial review of promise 3 (torn vs corrupt): cases the decision table in
-// native/recovery.cc must get right. Failing tests here are confirmed bugs.
+// Promise 3 (torn vs corrupt; found by an adversarial review): cases the decision table in
+// native/recovery.cc must get right.
 import { describe, expect, it } from 'vitest';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +35,7 @@ async function openError(dir: string): Promise<{ code?: string; path?: string; o
 
 const byIndex = (f: Frame[], i: number) => f.find((x) => x.kind === 'record' && x.index === i) as Frame;
 
-describe('review: zeroed whole batches are not torn writes', () => {
+describe('zeroed whole batches are not torn writes', () => {
   it('a middle batch of the last segment zeroed whole (record and its padding) is TM_CORRUPTION, not a silent truncation', async () => {
     // Five one-record batches of 100 bytes: each is exactly one 4 KiB block
     // (record + padding frame). Zero the block of batch 4: batch 5 was
@@ -69,7 +69,7 @@ describe('review: zeroed whole batches are not torn writes', () => {
 
 });
 
-describe('review: pinned recovery behaviour', () => {
+describe('pinned recovery behaviour', () => {
   it('a flipped payload byte in a middle batch of the last segment is TM_CORRUPTION with path and offset', async () => {
     const dir = await makeLog(9);
     const file = segmentFiles(dir).at(-1) as string;
@@ -181,7 +181,7 @@ describe('review: pinned recovery behaviour', () => {
   });
 });
 
-describe('review: damage inside the last (acknowledged) batch', () => {
+describe('damage inside the last (acknowledged) batch', () => {
   it('a flipped bit in the middle record of a last appendMany batch, with the rest of the batch verifying, is TM_CORRUPTION', async () => {
     // Row E calls any damage inside the last batch a torn write. But every byte
     // a torn write can leave behind is either new or the old content of a
@@ -204,7 +204,7 @@ describe('review: damage inside the last (acknowledged) batch', () => {
   });
 });
 
-describe('review: a truncateAfter interrupted between its writes (row H)', () => {
+describe('a truncateAfter interrupted between its writes (row H)', () => {
   function marker(last: number): Buffer {
     const m = Buffer.alloc(24);
     m.writeBigUInt64LE(0x3143555254544d54n, 0); // "TMTRUNC1"

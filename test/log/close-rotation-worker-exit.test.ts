@@ -1,4 +1,4 @@
-// Adversarial review of close/rotation races and worker_threads teardown.
+// Close/rotation races and worker_threads teardown (found by an adversarial review).
 import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { join, resolve } from 'node:path';
@@ -7,7 +7,7 @@ import { SMALL, tempDir } from './helpers';
 
 const ROOT = resolve(__dirname, '..', '..');
 
-describe('review: close racing rotations', () => {
+describe('close racing rotations', () => {
   it('close() right after appends that need several rotations settles every append, and reopen shows exactly the acknowledged ones', async () => {
     for (let round = 0; round < 5; round++) {
       const dir = tempDir();
@@ -30,7 +30,7 @@ describe('review: close racing rotations', () => {
   });
 });
 
-describe('review: worker_threads', () => {
+describe('worker_threads', () => {
   it('a worker that exits with appends pending and without close releases the lock; what it was told is durable is there', async () => {
     const dir = tempDir();
     const code = `

@@ -1,6 +1,6 @@
-// Adversarial review of promises 1 and 5 and of the read/append surface:
+// Promises 1 and 5 and the read/append surface (found by an adversarial review):
 // directory durability (strace), payload copying, reads racing appends,
-// cross-process lock, boundary sizes. Failing tests here are confirmed bugs.
+// cross-process lock, boundary sizes.
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ function childScript(body: string): string {
   return file;
 }
 
-describe('review: promise 1, directory entries', () => {
+describe('promise 1, directory entries', () => {
   it.skipIf(!hasStrace)('a newly created log directory is made durable in its parent (parent fsynced) before the first append resolves', () => {
     const root = tempDir();
     const dir = join(root, 'new', 'log');
@@ -51,7 +51,7 @@ describe('review: promise 1, directory entries', () => {
   });
 });
 
-describe('review: appends copy their payload', () => {
+describe('appends copy their payload', () => {
   it('mutating the Buffer right after append/appendMany return does not change what is stored', async () => {
     const dir = tempDir();
     const wal = await Wal.open(dir, SMALL);
@@ -75,7 +75,7 @@ describe('review: appends copy their payload', () => {
   });
 });
 
-describe('review: reads racing appends', () => {
+describe('reads racing appends', () => {
   it('each record is readable the moment its append resolves, across rotations, while entries() iterates concurrently', async () => {
     const dir = tempDir();
     const wal = await Wal.open(dir, SMALL);
@@ -120,7 +120,7 @@ describe('review: reads racing appends', () => {
   });
 });
 
-describe('review: promise 5 across processes', () => {
+describe('promise 5 across processes', () => {
   it('a log held by another process is TM_LOCKED; once that process is killed the lock is free', async () => {
     const dir = tempDir();
     const script = childScript(`
@@ -145,7 +145,7 @@ describe('review: promise 5 across processes', () => {
   });
 });
 
-describe('review: boundary sizes', () => {
+describe('boundary sizes', () => {
   it('a maximum-size record into a partly filled minimum segment rotates, and a batch spanning two rotations round-trips', async () => {
     const dir = tempDir();
     const wal = await Wal.open(dir, SMALL);
@@ -170,7 +170,7 @@ describe('review: boundary sizes', () => {
   });
 });
 
-describe('review: promise 2 across a change of sync mode', () => {
+describe('promise 2 across a change of sync mode', () => {
   it.skipIf(!hasStrace)('reopening a direct-mode log (512-byte blocks) in fdatasync mode does not rewrite acknowledged bytes', async (ctx) => {
     const dir = tempDir();
     let wal: Wal;
