@@ -563,7 +563,7 @@ Status Log::do_truncate_after(uint64_t index, bool* clean) {
       const std::string tmp = dir_ + "/" + kCutTmpName;
       ::unlink(tmp.c_str());
       std::string spare;
-      if (seg->file_bytes == options_.segment_bytes && take_spare(&spare).ok()) {
+      if (seg->file_bytes == options_.segment_bytes && take_spare(&spare, seg->file_bytes).ok()) {
         if (::rename(spare.c_str(), tmp.c_str()) != 0) return Status::Errno("rename", errno, tmp);
         {
           std::lock_guard<std::mutex> lk(prep_mu_);
