@@ -566,8 +566,10 @@ export class Simulator {
     if (target.replica === null) return;
     const rng = this.rng;
     const key = KEYS[rng.int(KEYS.length)] as string;
+    // Reads are a fifth of the operations, two fifths where a deposed leader may serve stale ones.
+    const readShare = this.schedule === 'paused-leader' ? 40 : 20;
     const roll = rng.int(100);
-    if (roll < 20) {
+    if (roll < readShare) {
       const ctx = `read${++this.readSeq}`;
       const hist = this.history.call({ key, op: 'get', id: ctx });
       client.busy = hist;
@@ -576,7 +578,7 @@ export class Simulator {
       this.clientOp(target, (refuse) => (refuse === true ? this.history.fail(hist) : this.readIndex(target, ctx, key, hist, minIndex)));
       return;
     }
-    if (roll < 25) {
+    if (roll < readShare + 5) {
       this.clientOp(target, (refuse) => {
         if (refuse === true) return;
         target.replica?.readLocal(`local${++this.readSeq}`);
@@ -741,7 +743,7 @@ export class Simulator {
         const leader = this.leader();
         if (leader === undefined || leader.clock.isPaused(now)) return;
         // Past the election timeout (40..120 steps): the others elect a new leader meanwhile.
-        leader.clock.pause(now, 2 * T + rng.int(4 * T));
+        leader.clock.pause(now, 3 * T + rng.int(3 * T));
         this.stats.pauses = (this.stats.pauses ?? 0) + 1;
         this.nextScheduledFault = leader.clock.pausedUntil + T + rng.int(3 * T);
         return;
