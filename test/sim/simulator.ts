@@ -100,6 +100,9 @@ interface SimNode {
   acceptedReads: Set<string>;
   /** Reads answered with an index, waiting for the state machine to reach it. */
   waitingReads: Array<{ ctx: string; index: number }>;
+  /** Messages held during the pause ending at `heldFor`, in arrival order. */
+  heldFor: number;
+  heldCount: number;
   /** Client operations that arrived while it was paused (run when it resumes, before its network). */
   queued: Array<(refuse?: boolean) => void>;
 }
@@ -265,6 +268,8 @@ export class Simulator {
         heardAt: new Map(),
         acceptedReads: new Set(),
         waitingReads: [],
+        heldFor: -1,
+        heldCount: 0,
         queued: [],
       };
       (node.clock as { phase: number }).phase = rng.int(node.clock.periodSteps);
@@ -348,9 +353,14 @@ export class Simulator {
       const r = node.replica;
       if (r === null) continue;
       if (node.clock.isPaused(now)) {
-        // Held for the paused node, released over a few steps after it resumes: the node first acts on
-        // its stale view (the clients' queued requests, one Ready), then hears what happened meanwhile.
-        this.net.enqueue(m, node.clock.pausedUntil + 1 + this.rng.int(10));
+        // Held for the paused node (its socket buffers) and read in arrival order once it resumes, two
+        // a step: it first acts on its stale view (the clients' queued requests, one Ready), then
+        // hears, oldest first, what happened meanwhile.
+        if (node.heldFor !== node.clock.pausedUntil) {
+          node.heldFor = node.clock.pausedUntil;
+          node.heldCount = 0;
+        }
+        this.net.enqueue(m, node.clock.pausedUntil + 1 + Math.floor(node.heldCount++ / 2));
         continue;
       }
       this.trace?.(`${now} deliver ${describeMessage(m)}`);
