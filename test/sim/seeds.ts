@@ -1,6 +1,8 @@
 /**
  * Seeds the simulator once failed on while it was built, pinned as regression
- * tests. Each entry says what broke and what was fixed.
+ * tests. Each entry says what broke and what was fixed. The simulator has changed since
+ * (schedules, clients, late messages), so these seeds no longer replay those exact runs;
+ * they stay as ordinary regression seeds.
  */
 export interface PinnedSeed {
   seed: number;

@@ -100,6 +100,9 @@ interface SimNode {
   acceptedReads: Set<string>;
   /** Reads answered with an index, waiting for the state machine to reach it. */
   waitingReads: Array<{ ctx: string; index: number }>;
+  /** Messages held during the pause ending at `heldFor`, in arrival order. */
+  heldFor: number;
+  heldCount: number;
   /** Client operations that arrived while it was paused (run when it resumes, before its network). */
   queued: Array<(refuse?: boolean) => void>;
 }
@@ -265,6 +268,8 @@ export class Simulator {
         heardAt: new Map(),
         acceptedReads: new Set(),
         waitingReads: [],
+        heldFor: -1,
+        heldCount: 0,
         queued: [],
       };
       (node.clock as { phase: number }).phase = rng.int(node.clock.periodSteps);
@@ -348,9 +353,14 @@ export class Simulator {
       const r = node.replica;
       if (r === null) continue;
       if (node.clock.isPaused(now)) {
-        // Held for the paused node, released over a few steps after it resumes: the node first acts on
-        // its stale view (the clients' queued requests, one Ready), then hears what happened meanwhile.
-        this.net.enqueue(m, node.clock.pausedUntil + 1 + this.rng.int(10));
+        // Held for the paused node (its socket buffers) and read in arrival order once it resumes, two
+        // a step: it first acts on its stale view (the clients' queued requests, one Ready), then
+        // hears, oldest first, what happened meanwhile.
+        if (node.heldFor !== node.clock.pausedUntil) {
+          node.heldFor = node.clock.pausedUntil;
+          node.heldCount = 0;
+        }
+        this.net.enqueue(m, node.clock.pausedUntil + 1 + Math.floor(node.heldCount++ / 2));
         continue;
       }
       this.trace?.(`${now} deliver ${describeMessage(m)}`);
@@ -566,8 +576,10 @@ export class Simulator {
     if (target.replica === null) return;
     const rng = this.rng;
     const key = KEYS[rng.int(KEYS.length)] as string;
+    // Reads are a fifth of the operations, two fifths where a deposed leader may serve stale ones.
+    const readShare = this.schedule === 'paused-leader' ? 40 : 20;
     const roll = rng.int(100);
-    if (roll < 20) {
+    if (roll < readShare) {
       const ctx = `read${++this.readSeq}`;
       const hist = this.history.call({ key, op: 'get', id: ctx });
       client.busy = hist;
@@ -576,7 +588,7 @@ export class Simulator {
       this.clientOp(target, (refuse) => (refuse === true ? this.history.fail(hist) : this.readIndex(target, ctx, key, hist, minIndex)));
       return;
     }
-    if (roll < 25) {
+    if (roll < readShare + 5) {
       this.clientOp(target, (refuse) => {
         if (refuse === true) return;
         target.replica?.readLocal(`local${++this.readSeq}`);
@@ -741,7 +753,7 @@ export class Simulator {
         const leader = this.leader();
         if (leader === undefined || leader.clock.isPaused(now)) return;
         // Past the election timeout (40..120 steps): the others elect a new leader meanwhile.
-        leader.clock.pause(now, 2 * T + rng.int(4 * T));
+        leader.clock.pause(now, 3 * T + rng.int(3 * T));
         this.stats.pauses = (this.stats.pauses ?? 0) + 1;
         this.nextScheduledFault = leader.clock.pausedUntil + T + rng.int(3 * T);
         return;

@@ -14,6 +14,11 @@ export interface Mutant {
   /** Exact text to replace; must occur exactly once. */
   readonly search: string;
   readonly replace: string;
+  /**
+   * Set while the simulator does not catch this mutant within CI's seeds: why. CI then
+   * expects it to survive (an expected failure, so catching it turns CI red until this is removed).
+   */
+  readonly survives?: string;
 }
 
 export const MUTANTS: readonly Mutant[] = [
@@ -93,6 +98,8 @@ export const MUTANTS: readonly Mutant[] = [
     file: 'state.ts',
     search: '} else if (m.generation < this.generation) {',
     replace: "} else if (m.generation < this.generation && m.type !== 'append-response') {",
+    survives:
+      'needs a success ack from the leader\'s previous leadership, delivered after it is re-elected, pointing at an index whose entry was rewritten meanwhile and is now of the current generation; caught once (seed 921) by an earlier version of the simulator, not by the final one',
   },
   {
     name: 'stale-vote-grant-counted',
