@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { LocalCluster } from '../../lib/cli/local-cluster';
-import { encodeHandshake, FrameDecoder, FrameTypes, PROTOCOL_VERSION, decodeReject, type Frame } from '../../lib/net/codec';
+import { encodeKvCommand } from '../../lib/cluster/kv';
+import type { ClientResponse } from '../../lib/net/api';
+import { decodeClientResponse, decodeReject, encodeClientRequest, encodeHandshake, FrameDecoder, FrameTypes, PROTOCOL_VERSION, type Frame } from '../../lib/net/codec';
 
 /** A raw connection: frames received, whether and when the other side closed. */
 export interface Raw {
@@ -96,4 +98,66 @@ export function rssKiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (m === null) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]);
+}
+
+/** One answered request of a {@link RawClient}. */
+export interface RawAnswer {
+  readonly res: ClientResponse;
+  /** performance.now() when sent and when answered. */
+  readonly sentAt: number;
+  readonly answeredAt: number;
+}
+
+/**
+ * A client connection speaking the wire protocol by hand: pipelined proposals with no
+ * session (clientId ''), every answer kept with its latency. Cheap enough to offer a node far
+ * more than it can commit from one test process.
+ */
+export class RawClient {
+  readonly answers: RawAnswer[] = [];
+  private readonly sent = new Map<number, number>();
+  private nextId = 1;
+  private readonly dec = new FrameDecoder(1 << 24);
+  private constructor(readonly raw: Raw) {
+    raw.socket.removeAllListeners('data');
+    raw.socket.on('data', (c: Buffer) => {
+      const now = performance.now();
+      for (const f of this.dec.push(c).frames) {
+        if (f.type !== FrameTypes.CLIENT_RESPONSE) continue;
+        const res = decodeClientResponse(f.body);
+        const sentAt = this.sent.get(res.requestId);
+        if (sentAt === undefined) continue;
+        this.sent.delete(res.requestId);
+        this.answers.push({ res, sentAt, answeredAt: now });
+      }
+    });
+  }
+
+  static async open(port: number, clusterId: string): Promise<RawClient> {
+    const raw = await connectRaw(port);
+    raw.socket.write(clientHandshake(clusterId));
+    return new RawClient(raw);
+  }
+
+  /** Sends `n` proposals (KV puts of `key` + a counter) in one write. */
+  propose(n: number, key: string, valueBytes = 64): void {
+    const frames: Buffer[] = [];
+    const now = performance.now();
+    for (let i = 0; i < n; i++) {
+      const requestId = this.nextId++;
+      const payload = encodeKvCommand({ op: 'put', key: `${key}/${requestId}`, value: new Uint8Array(valueBytes).fill(requestId & 0xff) });
+      frames.push(encodeClientRequest({ requestId, kind: 'propose', clientId: '', seq: 0, payload }));
+      this.sent.set(requestId, now);
+    }
+    this.raw.socket.write(Buffer.concat(frames));
+  }
+
+  /** Requests sent and not answered yet. */
+  get outstanding(): number {
+    return this.sent.size;
+  }
+
+  close(): void {
+    this.raw.socket.destroy();
+  }
 }
