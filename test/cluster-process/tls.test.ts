@@ -49,9 +49,8 @@ describe('cluster processes: mutual TLS', () => {
     for (let i = 0; i < 20; i++) await kv.put(`k${i}`, `v${i}`);
     expect((await kv.get('k19')).value).toBe('v19');
     for (const id of cluster.ids()) {
-      const log = fs.readFileSync(cluster.logFile(id), 'utf8');
-      expect(log).toContain('listening (mutual TLS)');
-      expect(log).not.toContain('PLAIN TCP');
+      await eventually(`${id} logs mutual TLS`, () => fs.readFileSync(cluster.logFile(id), 'utf8').includes('listening (mutual TLS)'));
+      expect(fs.readFileSync(cluster.logFile(id), 'utf8')).not.toContain('PLAIN TCP');
     }
 
     // A client with the CA but no certificate of its own: refused.
