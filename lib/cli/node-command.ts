@@ -1,7 +1,8 @@
 /**
  * `tidemark node`: one cluster member as a process. Runs a TidemarkNode over a
  * TcpTransport, logs JSON lines to stdout, serves Prometheus metrics on
- * `--metrics-port` when asked, and shuts down cleanly on SIGTERM or SIGINT (a
+ * `--metrics-port` when asked, re-reads its TLS files on SIGHUP (no restart; plain TCP
+ * is warned about at start), and shuts down cleanly on SIGTERM or SIGINT (a
  * leader hands its leadership to a follower first; exit code 0; a second signal
  * exits at once with 1).
  *
