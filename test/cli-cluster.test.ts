@@ -51,6 +51,9 @@ describe('cluster CLI arguments', () => {
     [[...base, '--log-level', 'loud'], /--log-level must be one of/],
     [[...base, '--bogus'], /Unknown option/],
     [['--id', 'bad id!', '--dir', '/x', '--listen', 'h:1'], /--id must be/],
+    [[...base, '--tls-cert', 'a.crt'], /go together/],
+    [[...base, '--require-client-cert'], /--require-client-cert needs/],
+    [[...base, '--max-pending-proposals', '0'], /--max-pending-proposals must be/],
   ])('rejects %j', (args, message) => {
     expect(() => resolveNodeConfig(args)).toThrow(CliUsageError);
     expect(() => resolveNodeConfig(args)).toThrow(message);
@@ -77,6 +80,25 @@ describe('cluster CLI arguments', () => {
     }
   });
 
+  it('TLS files and admission limits from flags or the config file (paths relative to it)', () => {
+    const c = resolveNodeConfig([...base, '--tls-cert', 'n1.crt', '--tls-key', 'n1.key', '--tls-ca', 'ca.crt', '--require-client-cert', '--max-pending-proposals', '64']);
+    expect(c.tls).toEqual({ certFile: path.resolve('n1.crt'), keyFile: path.resolve('n1.key'), caFile: path.resolve('ca.crt'), requireClientCert: true });
+    expect(c.maxPendingProposals).toBe(64);
+    expect(resolveNodeConfig(base).tls).toBeUndefined();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-cfg-'));
+    try {
+      const file = path.join(dir, 'n1.json');
+      fs.writeFileSync(file, JSON.stringify({ tlsCert: 'certs/n1.crt', tlsKey: 'certs/n1.key', tlsCa: 'certs/ca.crt', maxPendingBytes: 1000 }));
+      const d = resolveNodeConfig([...base, '--config', file]);
+      expect(d.tls).toEqual({ certFile: path.join(dir, 'certs/n1.crt'), keyFile: path.join(dir, 'certs/n1.key'), caFile: path.join(dir, 'certs/ca.crt'), requireClientCert: false });
+      expect(d.maxPendingBytes).toBe(1000);
+      fs.writeFileSync(file, JSON.stringify({ requireClientCert: 'yes' }));
+      expect(() => resolveNodeConfig([...base, '--config', file])).toThrow(/requireClientCert' must be true or false/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('parses cluster lists and endpoints', () => {
     expect(parseClusterList('a:1, b:2')).toEqual([
       { host: 'a', port: 1 },
@@ -87,7 +109,7 @@ describe('cluster CLI arguments', () => {
   });
 
   it('bad arguments exit with 2 and a message on stderr', () => {
-    for (const args of [['node', '--id', 'n1'], ['kv', 'frob', '--cluster', 'h:1'], ['kv', 'put', 'k', '--cluster', 'h:1'], ['status'], ['demo', '--clients', '0']]) {
+    for (const args of [['node', '--id', 'n1'], ['kv', 'frob', '--cluster', 'h:1'], ['kv', 'put', 'k', '--cluster', 'h:1'], ['status'], ['demo', '--clients', '0'], ['kv', 'get', 'k', '--cluster', 'h:1', '--tls-cert', 'c.crt'], ['certs', '--dir', '/tmp/x']]) {
       const r = cli(args);
       expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(/^tidemark: /);

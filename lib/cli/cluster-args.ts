@@ -92,6 +92,55 @@ export interface NodeConfig {
   /** Take a snapshot every this many applied entries (node default when undefined). */
   readonly snapshotEntries: number | undefined;
   readonly logLevel: LogLevelName;
+  /** Mutual TLS from PEM files (reloaded on SIGHUP); undefined: plain TCP. */
+  readonly tls: NodeTlsFiles | undefined;
+  /** Admission control (node defaults when undefined). */
+  readonly maxPendingProposals: number | undefined;
+  readonly maxPendingBytes: number | undefined;
+}
+
+/** Where a node's TLS material lives (absolute paths). */
+export interface NodeTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+  readonly requireClientCert: boolean;
+}
+
+/** A client's TLS material (PEM contents), for `kv` and `status`. */
+export interface ClientTlsPem {
+  readonly ca: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/** Client TLS flags shared by `kv` and `status`. */
+export const clientTlsOptions = {
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+} as const;
+
+function readPem(file: string, name: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliUsageError(`${name} ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** `--tls-ca FILE [--tls-cert FILE --tls-key FILE]` of a client command; undefined without `--tls-ca`. */
+export function resolveClientTls(values: { 'tls-ca'?: string | undefined; 'tls-cert'?: string | undefined; 'tls-key'?: string | undefined }): ClientTlsPem | undefined {
+  const { 'tls-ca': ca, 'tls-cert': cert, 'tls-key': key } = values;
+  if ((cert === undefined) !== (key === undefined)) throw new CliUsageError('--tls-cert and --tls-key go together');
+  if (ca === undefined) {
+    if (cert !== undefined) throw new CliUsageError('--tls-cert needs --tls-ca (the CA that signed the nodes)');
+    return undefined;
+  }
+  return {
+    ca: readPem(ca, '--tls-ca'),
+    ...(cert !== undefined && key !== undefined ? { cert: readPem(cert, '--tls-cert'), key: readPem(key, '--tls-key') } : {}),
+  };
 }
 
 /** Default cluster id when neither `--cluster-id` nor the config file gives one. */
@@ -111,14 +160,25 @@ export const nodeOptions = {
   'heartbeat-ticks': { type: 'string' },
   'snapshot-entries': { type: 'string' },
   'log-level': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'require-client-cert': { type: 'boolean' },
+  'max-pending-proposals': { type: 'string' },
+  'max-pending-bytes': { type: 'string' },
 } as const;
 
-const CONFIG_KEYS = new Set(['id', 'dir', 'listen', 'peers', 'clusterId', 'metricsPort', 'tickMs', 'electionTimeoutTicks', 'heartbeatTicks', 'snapshotEntries', 'logLevel']);
+const CONFIG_KEYS = new Set([
+  'id', 'dir', 'listen', 'peers', 'clusterId', 'metricsPort', 'tickMs', 'electionTimeoutTicks', 'heartbeatTicks', 'snapshotEntries', 'logLevel',
+  'tlsCert', 'tlsKey', 'tlsCa', 'requireClientCert', 'maxPendingProposals', 'maxPendingBytes',
+]);
 
 /**
  * The config file: a JSON object with any of `id`, `dir` (relative to the file),
  * `listen` ("host:port"), `peers` ({ "n2": "host:port", ... }), `clusterId`,
- * `metricsPort`, `tickMs`, `electionTimeoutTicks`, `heartbeatTicks`, `snapshotEntries`, `logLevel`.
+ * `metricsPort`, `tickMs`, `electionTimeoutTicks`, `heartbeatTicks`, `snapshotEntries`, `logLevel`,
+ * `tlsCert`, `tlsKey`, `tlsCa` (paths relative to the file), `requireClientCert` (boolean),
+ * `maxPendingProposals`, `maxPendingBytes`.
  */
 function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
@@ -200,6 +260,21 @@ export function resolveNodeConfig(args: string[]): NodeConfig {
   const logLevelRaw = values['log-level'] ?? configString(conf, 'logLevel', f) ?? 'info';
   if (!(logLevelRaw in LOG_LEVELS)) throw new CliUsageError(`--log-level must be one of ${Object.keys(LOG_LEVELS).join(', ')}, got '${logLevelRaw}'`);
 
+  const confPath = (key: string): string | undefined => {
+    const v = configString(conf, key, f);
+    return v === undefined || file === undefined ? undefined : path.resolve(path.dirname(file), v);
+  };
+  const certFile = values['tls-cert'] !== undefined ? path.resolve(values['tls-cert']) : confPath('tlsCert');
+  const keyFile = values['tls-key'] !== undefined ? path.resolve(values['tls-key']) : confPath('tlsKey');
+  const caFile = values['tls-ca'] !== undefined ? path.resolve(values['tls-ca']) : confPath('tlsCa');
+  const rcc = conf.requireClientCert;
+  if (rcc !== undefined && typeof rcc !== 'boolean') throw new CliUsageError(`--config ${f}: 'requireClientCert' must be true or false`);
+  const requireClientCert = values['require-client-cert'] ?? (rcc as boolean | undefined) ?? false;
+  const tlsGiven = [certFile, keyFile, caFile].filter((x) => x !== undefined).length;
+  if (tlsGiven !== 0 && tlsGiven !== 3) throw new CliUsageError('node: --tls-cert, --tls-key and --tls-ca go together (all three, or none for plain TCP)');
+  if (tlsGiven === 0 && requireClientCert) throw new CliUsageError('node: --require-client-cert needs --tls-cert, --tls-key and --tls-ca');
+  const tls = tlsGiven === 3 ? { certFile: certFile as string, keyFile: keyFile as string, caFile: caFile as string, requireClientCert } : undefined;
+
   return {
     id,
     dir,
@@ -212,5 +287,8 @@ export function resolveNodeConfig(args: string[]): NodeConfig {
     heartbeatTicks: integerOption(pick(values['heartbeat-ticks'], 'heartbeatTicks'), '--heartbeat-ticks', 1, 100_000),
     snapshotEntries: integerOption(pick(values['snapshot-entries'], 'snapshotEntries'), '--snapshot-entries', 1, 1_000_000_000),
     logLevel: logLevelRaw as LogLevelName,
+    tls,
+    maxPendingProposals: integerOption(pick(values['max-pending-proposals'], 'maxPendingProposals'), '--max-pending-proposals', 1, 10_000_000),
+    maxPendingBytes: integerOption(pick(values['max-pending-bytes'], 'maxPendingBytes'), '--max-pending-bytes', 1, 2 ** 40),
   };
 }

@@ -1,11 +1,12 @@
 /**
- * Dispatch of the cluster commands (`node`, `kv`, `status`, `demo`) for lib/cli/main.ts,
+ * Dispatch of the cluster commands (`node`, `kv`, `status`, `certs`, `demo`) for lib/cli/main.ts,
  * kept apart so that main.ts only needs one hook. A usage error prints
  * `tidemark: ...` on stderr and exits with 2.
  *
  * @packageDocumentation
  */
 import { CliUsageError, integerOption, parseOptions } from './cluster-args';
+import { runCertsCommand } from './certs-command';
 import { runClusterDemo } from './cluster-demo';
 import { runKvCommand, runStatusCommand } from './kv-command';
 import { runNodeCommand } from './node-command';
@@ -33,6 +34,7 @@ export function runClusterCli(command: string | undefined, args: string[], selfC
   if (command === 'node') run = () => runNodeCommand(args);
   else if (command === 'kv') run = () => runKvCommand(args);
   else if (command === 'status') run = () => runStatusCommand(args);
+  else if (command === 'certs') run = () => runCertsCommand(args, (line) => process.stdout.write(line + '\n'));
   else if (command === 'demo' && args[0] !== 'wal') run = () => demo(args, selfCommand);
   if (run === undefined) return undefined;
   return run().catch((err: unknown) => {

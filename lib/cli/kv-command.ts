@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-import { CliUsageError, DEFAULT_CLUSTER_ID, formatEndpoint, integerOption, parseClusterList, parseOptions } from './cluster-args';
+import { CliUsageError, clientTlsOptions, DEFAULT_CLUSTER_ID, formatEndpoint, integerOption, parseClusterList, parseOptions, resolveClientTls } from './cluster-args';
 import { formatStatusTable, type StatusRow } from './status-table';
 import { openKv, probeStatus } from './wiring';
 
@@ -15,6 +15,7 @@ const common = {
   'cluster-id': { type: 'string' },
   'timeout-ms': { type: 'string' },
   json: { type: 'boolean' },
+  ...clientTlsOptions,
 } as const;
 
 /** Help lines for the cluster commands (merged into `tidemark --help`). */
@@ -22,19 +23,28 @@ export const clusterHelpText = `  tidemark node --id ID --dir DIR --listen HOST:
                 [--cluster-id ID] [--metrics-port P] [--config FILE.json]
                 [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N] [--snapshot-entries N]
                 [--log-level debug|info|warn|error]
+                [--tls-cert FILE --tls-key FILE --tls-ca FILE [--require-client-cert]]
+                [--max-pending-proposals N] [--max-pending-bytes N]
       Run one cluster member: JSON log lines on stdout, Prometheus metrics on
       http://HOST:P/metrics, clean shutdown on SIGTERM/SIGINT. The config file is a
       JSON object with the same settings (id, dir, listen, peers {"n2": "host:port"},
       clusterId, metricsPort, tickMs, electionTimeoutTicks, heartbeatTicks,
-      snapshotEntries, logLevel); flags win.
+      snapshotEntries, logLevel, tlsCert, tlsKey, tlsCa, requireClientCert,
+      maxPendingProposals, maxPendingBytes); flags win. Without the TLS files the
+      node runs PLAIN TCP (a warning in its log); with them, mutual TLS, reloaded
+      from the same files on SIGHUP.
   tidemark kv put KEY VALUE --cluster HOST:PORT,...
   tidemark kv get KEY [--follower] --cluster ...      (linearizable unless --follower)
   tidemark kv del KEY --cluster ...
   tidemark kv cas KEY EXPECTED NEW [--absent] --cluster ...   (--absent: swap only if KEY is absent)
   tidemark kv range [START] [END] [--limit N] --cluster ...
       Every kv command takes --timeout-ms (default 5000), --cluster-id (default tidemark) and --json.
+      Against a TLS cluster: --tls-ca FILE [--tls-cert FILE --tls-key FILE] (kv and status).
   tidemark status --cluster HOST:PORT,... [--cluster-id ID] [--json]
       Role, generation, high-water mark, log range and lag per peer of every node.
+  tidemark certs --dir DIR --nodes ID,ID,... [--clients NAME,...] [--days N]
+      A CA (kept and reused if DIR has one) and a key and certificate per node (naming
+      the node id) and per client, for --tls-*. Needs the openssl binary on PATH.
   tidemark demo [--seconds S] [--clients C] [--keep]
       Three node processes on loopback: a write load, SIGKILL of the leader, the
       election and write gap, every acknowledged write read back, the killed node
@@ -82,7 +92,8 @@ export async function runKvCommand(args: string[]): Promise<number> {
       if (positionals.length > 2) throw new CliUsageError('kv range: usage: tidemark kv range [START] [END] [--limit N]');
       break;
   }
-  const kv = openKv(cluster, { timeoutMs, clusterId: (v['cluster-id'] as string | undefined) ?? DEFAULT_CLUSTER_ID });
+  const tls = resolveClientTls(v as Record<string, string | undefined>);
+  const kv = openKv(cluster, { timeoutMs, clusterId: (v['cluster-id'] as string | undefined) ?? DEFAULT_CLUSTER_ID, ...(tls === undefined ? {} : { tls }) });
   try {
     switch (name) {
       case 'put': {
@@ -130,10 +141,11 @@ export async function runStatusCommand(args: string[]): Promise<number> {
   const { values } = parseOptions(args, common, 'status');
   const cluster = parseClusterList(values.cluster);
   const timeoutMs = integerOption(values['timeout-ms'], '--timeout-ms', 1, 3_600_000) ?? 2000;
+  const tls = resolveClientTls(values);
   const rows: StatusRow[] = await Promise.all(
     cluster.map(async (e): Promise<StatusRow> => {
       try {
-        return { address: formatEndpoint(e), view: await probeStatus(e, timeoutMs, values['cluster-id'] ?? DEFAULT_CLUSTER_ID) };
+        return { address: formatEndpoint(e), view: await probeStatus(e, timeoutMs, values['cluster-id'] ?? DEFAULT_CLUSTER_ID, tls) };
       } catch (err) {
         return { address: formatEndpoint(e), error: err instanceof Error ? err.message : String(err) };
       }

@@ -1,7 +1,8 @@
 /**
  * `tidemark node`: one cluster member as a process. Runs a TidemarkNode over a
  * TcpTransport, logs JSON lines to stdout, serves Prometheus metrics on
- * `--metrics-port` when asked, and shuts down cleanly on SIGTERM or SIGINT (a
+ * `--metrics-port` when asked, re-reads its TLS files on SIGHUP (no restart; plain TCP
+ * is warned about at start), and shuts down cleanly on SIGTERM or SIGINT (a
  * leader hands its leadership to a follower first; exit code 0; a second signal
  * exits at once with 1).
  *
@@ -40,10 +41,26 @@ export async function runNodeCommand(args: string[]): Promise<number> {
       peers: Object.fromEntries(config.peers.map((p) => [p.id, formatEndpoint(p.endpoint)])),
       clusterId: config.clusterId,
       dir: config.dir,
+      tls: config.tls === undefined ? false : { requireClientCert: config.tls.requireClientCert },
       ...(metricsServer === undefined ? {} : { metricsPort: (metricsServer.address() as AddressInfo).port }),
     },
     'node started',
   );
+
+  // SIGHUP: read the TLS files again (new connections use them; no restart).
+  process.on('SIGHUP', () => {
+    if (!node.tls) {
+      logger.warn({ signal: 'SIGHUP' }, 'SIGHUP: this node runs plain TCP; no TLS material to reload');
+      return;
+    }
+    try {
+      node.reloadTls();
+      logger.info({ signal: 'SIGHUP', cert: config.tls?.certFile }, 'TLS certificates reloaded');
+    } catch (err) {
+      logger.error({ signal: 'SIGHUP', err: err instanceof Error ? err.message : String(err) }, 'TLS reload failed; keeping the old certificates');
+    }
+  });
+  if (!node.tls) logger.warn({ tls: false }, 'PLAIN TCP: nothing is encrypted and any connection may claim a peer id; use --tls-cert/--tls-key/--tls-ca off loopback');
 
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     let count = 0;

@@ -11,8 +11,9 @@ import { ErrorCodes, isTidemarkError } from '../errors';
 import type { WalHistogram } from '../log/wal';
 import type { Endpoint, Logger } from '../net/api';
 import { Client } from '../net/client';
-import { TcpTransport } from '../net/transport';
-import { DEFAULT_CLUSTER_ID, formatEndpoint, type NodeConfig } from './cluster-args';
+import * as fs from 'node:fs';
+import { TcpTransport, type TransportStats, type TransportTls } from '../net/transport';
+import { DEFAULT_CLUSTER_ID, formatEndpoint, type ClientTlsPem, type NodeConfig, type NodeTlsFiles } from './cluster-args';
 import type { HistogramSample, MetricFamily } from './prometheus';
 import { toNodeView, type NodeView } from './status-table';
 
@@ -22,6 +23,13 @@ export interface RunningNode {
   address(): Endpoint;
   /** Its metrics, as Prometheus families. */
   metricFamilies(): MetricFamily[];
+  /** Whether it runs mutual TLS (else plain TCP). */
+  readonly tls: boolean;
+  /**
+   * Reads the TLS files again and hands them to the transport (connections from now on use
+   * them; open ones keep theirs). Throws when the node runs plain TCP or a file does not load.
+   */
+  reloadTls(): void;
   /** Stops it (a leader hands its leadership over first): closes the transport, the log and the state machine. */
   close(): Promise<void>;
 }
@@ -78,7 +86,8 @@ export function nodeMetricFamilies(m: NodeMetrics): MetricFamily[] {
     counter('commits', 'Entries applied to the state machine since the process started (no-ops included).', m.commits),
     counter('commands_applied', 'Client commands applied since the process started.', m.commandsApplied),
     counter('proposals', 'Client proposals received.', m.proposals),
-    counter('proposals_refused', 'Client proposals refused (not leader, busy, ...).', m.proposalsRefused),
+    counter('proposals_refused', 'Client proposals refused by the core (not leader, ...).', m.proposalsRefused),
+    counter('proposals_busy', 'Client proposals refused TM_BUSY by admission control (maxPendingProposals / maxPendingBytes).', m.proposalsBusy),
     counter('reads_served', 'Client reads served.', m.readsServed),
     counter('elections_won', 'Times this node became leader.', m.electionsWon),
     counter('campaigns', 'Elections this node started (timeout or early).', m.campaigns),
@@ -107,10 +116,45 @@ export function nodeMetricFamilies(m: NodeMetrics): MetricFamily[] {
   ];
 }
 
+/** The transport's counters as Prometheus families: refusals by reason, connections, frames. */
+export function transportMetricFamilies(t: TransportStats): MetricFamily[] {
+  return [
+    {
+      name: 'tidemark_connections_refused_total',
+      help: 'Connections this node closed or refused, by reason (bad-frame, handshake-timeout, wrong-cluster, tls-identity, ...).',
+      type: 'counter',
+      samples: Object.entries(t.rejected).map(([reason, value]) => ({ labels: { reason }, value })),
+    },
+    { name: 'tidemark_connections_accepted_total', help: 'TCP connections accepted.', type: 'counter', samples: [{ value: t.connectionsAccepted }] },
+    { name: 'tidemark_connections_open', help: 'Accepted connections open now (handshaking, peers and clients).', type: 'gauge', samples: [{ value: t.connectionsOpen }] },
+    { name: 'tidemark_incomplete_frame_bytes', help: 'Bytes of incomplete frames held over all connections.', type: 'gauge', samples: [{ value: t.bufferedBytes }] },
+    { name: 'tidemark_frames_received_total', help: 'Frames received.', type: 'counter', samples: [{ value: t.framesReceived }] },
+    { name: 'tidemark_messages_dropped_total', help: 'Peer messages not sent (queue bound, unknown peer, oversized).', type: 'counter', samples: [{ value: t.messagesDropped }] },
+  ];
+}
+
+/** Reads a node's PEM files. */
+export function loadNodeTls(files: NodeTlsFiles): TransportTls {
+  return {
+    cert: fs.readFileSync(files.certFile, 'utf8'),
+    key: fs.readFileSync(files.keyFile, 'utf8'),
+    ca: fs.readFileSync(files.caFile, 'utf8'),
+    requireClientCert: files.requireClientCert,
+  };
+}
+
 /** Starts a node over TCP from a resolved config. `onFatal` hears about an error that stopped the node. */
 export async function startNode(config: NodeConfig, logger: Logger, onFatal: (err: unknown) => void): Promise<RunningNode> {
   const peers = Object.fromEntries(config.peers.map((p) => [p.id, p.endpoint]));
-  const transport = new TcpTransport({ nodeId: config.id, clusterId: config.clusterId, listen: config.listen, peers, logger });
+  const tlsFiles = config.tls;
+  const transport = new TcpTransport({
+    nodeId: config.id,
+    clusterId: config.clusterId,
+    listen: config.listen,
+    peers,
+    logger,
+    ...(tlsFiles === undefined ? {} : { tls: loadNodeTls(tlsFiles) }),
+  });
   const addresses = Object.fromEntries([[config.id, formatEndpoint(config.listen)], ...config.peers.map((p) => [p.id, formatEndpoint(p.endpoint)])]);
   const node = await TidemarkNode.open({
     id: config.id,
@@ -124,12 +168,19 @@ export async function startNode(config: NodeConfig, logger: Logger, onFatal: (er
     ...(config.electionTimeoutTicks === undefined ? {} : { electionTimeoutTicks: config.electionTimeoutTicks }),
     ...(config.heartbeatTicks === undefined ? {} : { heartbeatTicks: config.heartbeatTicks }),
     ...(config.snapshotEntries === undefined ? {} : { snapshotEntries: config.snapshotEntries }),
+    ...(config.maxPendingProposals === undefined ? {} : { maxPendingProposals: config.maxPendingProposals }),
+    ...(config.maxPendingBytes === undefined ? {} : { maxPendingBytes: config.maxPendingBytes }),
   });
   // A fatal error (the WAL poisoned, ...) is emitted as 'error' before the node closes itself.
   node.on('error', onFatal);
   return {
     address: () => transport.address(),
-    metricFamilies: () => nodeMetricFamilies(node.metrics()),
+    metricFamilies: () => [...nodeMetricFamilies(node.metrics()), ...transportMetricFamilies(transport.stats())],
+    tls: tlsFiles !== undefined,
+    reloadTls: () => {
+      if (tlsFiles === undefined) throw new Error('this node runs plain TCP: there is no TLS material to reload');
+      transport.reloadTls(loadNodeTls(tlsFiles));
+    },
     close: () => node.close({ handOff: true }),
   };
 }
@@ -140,7 +191,7 @@ const text = new TextDecoder();
 const str = (b: Uint8Array | null): string | null => (b === null ? null : text.decode(b));
 
 /** A key-value client over lib/net's Client and lib/cluster's KvClient, strings in and out. */
-export function openKv(endpoints: readonly Endpoint[], options: { timeoutMs: number; clusterId?: string; logger?: Logger }): KvFacade {
+export function openKv(endpoints: readonly Endpoint[], options: { timeoutMs: number; clusterId?: string; logger?: Logger; tls?: ClientTlsPem }): KvFacade {
   const attemptMs = Math.min(options.timeoutMs, 1000);
   const client = new Client({
     nodes: endpoints.map(address),
@@ -148,6 +199,7 @@ export function openKv(endpoints: readonly Endpoint[], options: { timeoutMs: num
     timeoutMs: attemptMs,
     totalTimeoutMs: options.timeoutMs,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   const kv = new KvClient(client);
   const mode = (o?: { follower?: boolean }) => ({ mode: o?.follower === true ? ('follower' as const) : ('linearizable' as const) });
@@ -168,8 +220,8 @@ export function openKv(endpoints: readonly Endpoint[], options: { timeoutMs: num
 }
 
 /** One node's status (not redirected: that node's own view). */
-export async function probeStatus(endpoint: Endpoint, timeoutMs: number, clusterId: string = DEFAULT_CLUSTER_ID): Promise<NodeView> {
-  const client = new Client({ nodes: [address(endpoint)], clusterId, timeoutMs, totalTimeoutMs: timeoutMs, maxAttempts: 1 });
+export async function probeStatus(endpoint: Endpoint, timeoutMs: number, clusterId: string = DEFAULT_CLUSTER_ID, tls?: ClientTlsPem): Promise<NodeView> {
+  const client = new Client({ nodes: [address(endpoint)], clusterId, timeoutMs, totalTimeoutMs: timeoutMs, maxAttempts: 1, ...(tls === undefined ? {} : { tls }) });
   try {
     return toNodeView(await client.status(address(endpoint)));
   } finally {

@@ -95,6 +95,15 @@ export interface TidemarkNodeOptions {
   readonly limits?: CoreLimits;
   /** Seed of the election-timeout randomness. Default: random. */
   readonly seed?: number;
+  /**
+   * Admission control: proposals waiting for their commit on this leader at most. One more is
+   * answered TM_BUSY (outcome not-applied, with a `retryAfterMs` hint) instead of joining a
+   * growing queue, so admitted requests keep a bounded latency and memory stays flat under
+   * overload. Default 1024.
+   */
+  readonly maxPendingProposals?: number;
+  /** Admission control: command bytes of those pending proposals at most. Default 16 MiB. */
+  readonly maxPendingBytes?: number;
   /** Optional pino-compatible logger. */
   readonly logger?: Logger;
   /** @internal Opens the WAL (tests: the faults addon). */
@@ -126,6 +135,8 @@ export interface NodeMetrics {
   readonly commandsApplied: number;
   readonly proposals: number;
   readonly proposalsRefused: number;
+  /** Proposals refused TM_BUSY by admission control (`maxPendingProposals` / `maxPendingBytes`). */
+  readonly proposalsBusy: number;
   readonly readsServed: number;
   /** Times this node became leader. */
   readonly electionsWon: number;
@@ -171,6 +182,8 @@ interface PendingProposal {
   readonly generation: number;
   readonly clientId: string;
   readonly seq: number;
+  /** Command bytes, counted against `maxPendingBytes`. */
+  readonly bytes: number;
   readonly waiters: Waiter[];
 }
 interface PendingRead {
@@ -209,6 +222,11 @@ export class TidemarkNode extends EventEmitter {
 
   private appliedIndex: number;
   private readonly pending = new Map<number, PendingProposal>();
+  private pendingBytes = 0;
+  private readonly maxPendingProposals: number;
+  private readonly maxPendingBytes: number;
+  /** The retry hint of a TM_BUSY refusal: one heartbeat interval (about one commit round). */
+  private readonly busyRetryMs: number;
   /** (clientId, seq) → log index of its proposal in flight on this leader. */
   private readonly pendingBySession = new Map<string, number>();
   private readonly reads = new Map<string, PendingRead>();
@@ -232,6 +250,7 @@ export class TidemarkNode extends EventEmitter {
     commandsApplied: 0,
     proposals: 0,
     proposalsRefused: 0,
+    proposalsBusy: 0,
     readsServed: 0,
     electionsWon: 0,
     campaigns: 0,
@@ -258,6 +277,9 @@ export class TidemarkNode extends EventEmitter {
     this.snapshotEntries = positive('snapshotEntries', options.snapshotEntries, 10_000);
     this.snapshotBytes = positive('snapshotBytes', options.snapshotBytes, 64 * 1024 * 1024);
     this.earlyElection = options.earlyElection ?? true;
+    this.maxPendingProposals = positive('maxPendingProposals', options.maxPendingProposals, 1024);
+    this.maxPendingBytes = positive('maxPendingBytes', options.maxPendingBytes, 16 * 1024 * 1024);
+    this.busyRetryMs = Math.max(10, heartbeatTicks * this.tickMs);
     this.logger = options.logger;
     const seed = options.seed ?? randomInt(0, 2 ** 32);
     this.jitter = new SeededRandom(seed ^ 0x5eed);
@@ -456,7 +478,7 @@ export class TidemarkNode extends EventEmitter {
     }
   }
 
-  private failure(requestId: number, code: string, message: string, outcome: 'not-applied' | 'unknown', leaderId?: NodeId | null): ClientResponse {
+  private failure(requestId: number, code: string, message: string, outcome: 'not-applied' | 'unknown', leaderId?: NodeId | null): Extract<ClientResponse, { ok: false }> {
     const leader = leaderId ?? null;
     const address = leader === null ? undefined : this.options.addresses?.[leader];
     return {
@@ -513,6 +535,14 @@ export class TidemarkNode extends EventEmitter {
         return;
       }
     }
+    if (this.pending.size >= this.maxPendingProposals || this.pendingBytes + req.payload.length > this.maxPendingBytes) {
+      this.counters.proposalsBusy++;
+      reply({
+        ...this.failure(req.requestId, ErrorCodes.BUSY, `overloaded: ${this.pending.size} proposals (${this.pendingBytes} bytes) wait for their commit (limits ${this.maxPendingProposals}, ${this.maxPendingBytes} bytes); retry later`, 'not-applied'),
+        retryAfterMs: this.busyRetryMs,
+      });
+      return;
+    }
     let at: { index: number; generation: number };
     try {
       at = this.replica.propose(encodeEnvelope({ clientId: req.clientId, seq: req.seq, firstUnackedSeq: req.firstUnackedSeq ?? 0, command: req.payload }));
@@ -522,7 +552,8 @@ export class TidemarkNode extends EventEmitter {
       return;
     }
     this.counters.proposals++;
-    this.pending.set(at.index, { generation: at.generation, clientId: req.clientId, seq: req.seq, waiters: [waiter] });
+    this.pending.set(at.index, { generation: at.generation, clientId: req.clientId, seq: req.seq, bytes: req.payload.length, waiters: [waiter] });
+    this.pendingBytes += req.payload.length;
     if (req.clientId !== '') this.pendingBySession.set(sessionKey(req.clientId, req.seq), at.index);
     this.schedule();
   }
@@ -636,6 +667,7 @@ export class TidemarkNode extends EventEmitter {
     this.counters.commandsApplied++;
     if (p === undefined) return;
     this.pending.delete(e.index);
+    this.pendingBytes -= p.bytes;
     this.forgetSession(p, e.index);
     if (p.generation !== e.generation) {
       this.settleUnknown(e.index, p, 'its log position was taken by another leader');
@@ -654,7 +686,7 @@ export class TidemarkNode extends EventEmitter {
   }
 
   private settleUnknown(index: number, p: PendingProposal, why: string): void {
-    this.pending.delete(index);
+    if (this.pending.delete(index)) this.pendingBytes -= p.bytes;
     this.forgetSession(p, index);
     for (const w of p.waiters) {
       w.reply(this.failure(w.requestId, UNKNOWN_OUTCOME, `outcome unknown: ${why}; retry with the same client id and seq`, 'unknown', this.replica.leaderId));

@@ -72,6 +72,8 @@ export type ClientResponse =
       /** For TM_NOT_LEADER: the leader's id and client address, when known. */
       readonly leaderId?: string;
       readonly leaderAddress?: string;
+      /** For TM_BUSY (admission control): how long the server suggests waiting before a retry. */
+      readonly retryAfterMs?: number;
     };
 
 /** Events the transport reports to the node. */

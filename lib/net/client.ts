@@ -110,6 +110,8 @@ type AttemptOutcome =
   | { readonly kind: 'failed'; readonly written: boolean; readonly error: TidemarkError };
 
 /** Codes a server may answer with where another attempt (maybe elsewhere) can succeed. */
+/** The longest a server's TM_BUSY `retryAfterMs` hint makes the client wait before its next attempt. */
+const MAX_RETRY_AFTER_MS = 5000;
 const RETRYABLE = new Set<string>([ErrorCodes.NOT_LEADER, ErrorCodes.BUSY, ErrorCodes.UNAVAILABLE, ErrorCodes.CLOSED, ErrorCodes.UNKNOWN_OUTCOME]);
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -496,7 +498,10 @@ export class Client {
           } else {
             this.moveOn(address);
           }
-        } else if (fixedNode === null && res.code !== ErrorCodes.BUSY) {
+        } else if (res.code === ErrorCodes.BUSY) {
+          // Admission control: wait at least as long as the server asks (capped), on the same node.
+          if (res.retryAfterMs !== undefined) delay = Math.max(delay, Math.min(res.retryAfterMs, MAX_RETRY_AFTER_MS));
+        } else if (fixedNode === null) {
           this.moveOn(address);
         }
       }

@@ -477,8 +477,8 @@ export function encodeClientRequest(r: ClientRequest): Buffer {
 /**
  * Encodes a client response. Layout: `requestId:u32 | ok:u8`, then for ok `index:u53 |
  * result:bytes`, else `code:str(1..255) | message:str (cut to 4 KiB) | outcome:u8
- * (0 not-applied, 1 unknown) | flags:u8 (bit 0 leaderId, bit 1 leaderAddress) |
- * [leaderId:str] | [leaderAddress:str]`.
+ * (0 not-applied, 1 unknown) | flags:u8 (bit 0 leaderId, bit 1 leaderAddress, bit 2
+ * retryAfterMs) | [leaderId:str] | [leaderAddress:str] | [retryAfterMs:u32]`.
  */
 export function encodeClientResponse(r: ClientResponse): Buffer {
   checkU32(r.requestId, 'requestId');
@@ -497,11 +497,13 @@ export function encodeClientResponse(r: ClientResponse): Buffer {
   if (outcome < 0) throw TidemarkError.invalidArgument(`codec: unknown outcome ${String(r.outcome)}`);
   if (r.leaderId !== undefined) checkStr(r.leaderId, 'leaderId', 0, ID_MAX_BYTES);
   if (r.leaderAddress !== undefined) checkStr(r.leaderAddress, 'leaderAddress', 0, ID_MAX_BYTES);
-  const flags = (r.leaderId !== undefined ? 1 : 0) | (r.leaderAddress !== undefined ? 2 : 0);
+  if (r.retryAfterMs !== undefined) checkU32(r.retryAfterMs, 'retryAfterMs');
+  const flags = (r.leaderId !== undefined ? 1 : 0) | (r.leaderAddress !== undefined ? 2 : 0) | (r.retryAfterMs !== undefined ? 4 : 0);
   const w = new Writer(
     4 + 1 + strBytes(r.code) + strBytes(message) + 1 + 1 +
       (r.leaderId !== undefined ? strBytes(r.leaderId) : 0) +
-      (r.leaderAddress !== undefined ? strBytes(r.leaderAddress) : 0),
+      (r.leaderAddress !== undefined ? strBytes(r.leaderAddress) : 0) +
+      (r.retryAfterMs !== undefined ? 4 : 0),
   );
   w.u32(r.requestId);
   w.u8(0);
@@ -511,6 +513,7 @@ export function encodeClientResponse(r: ClientResponse): Buffer {
   w.u8(flags);
   if (r.leaderId !== undefined) w.str(r.leaderId);
   if (r.leaderAddress !== undefined) w.str(r.leaderAddress);
+  if (r.retryAfterMs !== undefined) w.u32(r.retryAfterMs);
   return w.finish(FrameTypes.CLIENT_RESPONSE);
 }
 
@@ -763,9 +766,10 @@ export function decodeClientResponse(body: Uint8Array): ClientResponse {
   const outcome = OUTCOMES[outcomeCode];
   if (outcome === undefined) throw bad(`client response: unknown outcome ${outcomeCode}`);
   const flags = r.u8('flags');
-  if (flags > 3) throw bad(`client response: unknown flags ${flags}`);
+  if (flags > 7) throw bad(`client response: unknown flags ${flags}`);
   const leaderId = (flags & 1) !== 0 ? r.str('leaderId', 0, ID_MAX_BYTES) : undefined;
   const leaderAddress = (flags & 2) !== 0 ? r.str('leaderAddress', 0, ID_MAX_BYTES) : undefined;
+  const retryAfterMs = (flags & 4) !== 0 ? r.u32('retryAfterMs') : undefined;
   r.end();
   return {
     requestId,
@@ -775,6 +779,7 @@ export function decodeClientResponse(body: Uint8Array): ClientResponse {
     outcome,
     ...(leaderId !== undefined ? { leaderId } : {}),
     ...(leaderAddress !== undefined ? { leaderAddress } : {}),
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
   };
 }
 

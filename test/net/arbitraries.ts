@@ -94,10 +94,12 @@ export const clientResponseArb: fc.Arbitrary<ClientResponse> = fc.oneof(
       outcome: fc.constantFrom('not-applied' as const, 'unknown' as const),
       leaderId: fc.option(idArb, { nil: undefined }),
       leaderAddress: fc.option(fc.constantFrom('127.0.0.1:7001', ''), { nil: undefined }),
+      retryAfterMs: fc.option(fc.nat({ max: 0xffff_ffff }), { nil: undefined }),
     })
-    .map(({ leaderId, leaderAddress, ...r }) => ({
+    .map(({ leaderId, leaderAddress, retryAfterMs, ...r }) => ({
       ...r,
       ...(leaderId !== undefined ? { leaderId } : {}),
       ...(leaderAddress !== undefined ? { leaderAddress } : {}),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     })),
 );
