@@ -22,7 +22,7 @@
  *       [--json FILE] [--svg FILE] [--long-commands N] [--failovers N] [--slice-seconds S]
  *       [--slices N] [--no-install] [--cpu-prof DIR]
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -47,6 +47,7 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     failovers: { type: 'string' },
     'long-commands': { type: 'string' },
+    'long-clients': { type: 'string', default: '256' },
     'no-install': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
   },
@@ -119,11 +120,8 @@ function aptInstall(pkgs: string[]): string | undefined {
   }
 }
 function versionOf(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]?.trim() ?? '';
-  } catch {
-    return '?';
-  }
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return r.error !== undefined ? '?' : (`${r.stdout}${r.stderr}`.split('\n')[0]?.trim() ?? '');
 }
 function dpkgVersion(pkg: string): string {
   try {
@@ -273,7 +271,7 @@ async function runFailover(c: Contestant, run: number): Promise<FailoverResult> 
   const result = meter.result(leader, next);
   progress(`failover ${c.name} ${run}: restarting ${leader}`);
   await f.restart(leader);
-  say(`failover ${c.name.padEnd(10)} #${run}: killed ${leader}, ${next} leader after ${result.electedAfterMs} ms, write gap ${result.writeGapMs} ms, ${result.errors} client errors`);
+  say(`failover ${c.name.padEnd(10)} #${run}: killed ${leader}, ${next} leader after ${result.electedAfterMs} ms, write gap ${result.writeGapMs} ms (until the first write after the election ${result.firstGapMs} ms), ${result.errors} client errors`);
   return result;
 }
 
@@ -287,7 +285,7 @@ async function runLong(c: Contestant, commands: number): Promise<MemoryResult> {
   const t0 = performance.now();
   const timer = setInterval(() => progress(`long run ${c.name}: ${done}/${commands} (${Math.round(done / ((performance.now() - t0) / 1000))}/s) RSS ${Object.entries(c.nodes()).map(([id, pid]) => `${id} ${rssMb(pid).toFixed(0)} MB`).join(' ')}`), 500);
   try {
-    await drive(writer, 64, value, () => issued++ >= commands, () => done++, () => undefined);
+    await drive(writer, Number(values['long-clients']), value, () => issued++ >= commands, () => done++, () => undefined);
   } finally {
     clearInterval(timer);
     await writer.close().catch(() => undefined);
@@ -316,7 +314,7 @@ async function main(): Promise<void> {
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     tmpdir: os.tmpdir(),
-    filesystem: versionOf('df', ['-T', os.tmpdir()]) === '?' ? '?' : execFileSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).split('\n')[1]?.split(/\s+/)[1],
+    filesystem: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout?.split('\n')[1]?.split(/\s+/)[1] ?? '?',
     loadavgStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
     date: new Date().toISOString(),
     settings: { quick, sliceSeconds, slices, warmupSeconds, failovers, longCommands, sizes, clientCounts },

@@ -181,6 +181,7 @@ interface ChartSpec {
   readonly yLog: boolean;
   readonly series: readonly Series[];
   readonly marks?: readonly (readonly [number, string])[];
+  readonly legendWidth?: number;
 }
 
 function fmtNum(v: number): string {
@@ -191,7 +192,7 @@ function fmtNum(v: number): string {
 
 function chart(s: ChartSpec): string {
   const L = 70;
-  const R = 150;
+  const R = s.legendWidth ?? 150;
   const T = 30;
   const B = 45;
   const pw = s.w - L - R;
@@ -311,7 +312,7 @@ export function renderSvg(r: BenchResult): string {
     const to = from + (t0?.rates.length ?? 80) * (t0?.bucketMs ?? 50);
     const ticks: [number, string][] = [];
     for (let v = from; v <= to; v += 500) ticks.push([v, `${v}`]);
-    parts.push(chart({ id: 'failover', x: 0, y, w: W, h: 380, title: 'Write rate around a SIGKILL of the leader (16 clients, median-gap run, 50 ms buckets)', xLabel: 'ms relative to the kill', yLabel: 'acknowledged writes/s', xTicks: ticks, yLog: false, series, marks: [[0, 'SIGKILL leader']] }));
+    parts.push(chart({ id: 'failover', x: 0, y, w: W, h: 380, title: 'Write rate around a SIGKILL of the leader (16 clients, median-gap run, 50 ms buckets)', xLabel: 'ms relative to the kill', yLabel: 'acknowledged writes/s', xTicks: ticks, yLog: false, series, marks: [[0, 'SIGKILL leader']], legendWidth: 230 }));
     y += 400;
   }
   const m = r.machine;

@@ -128,6 +128,7 @@ describe('failover meter', () => {
     expect(m.resumed()).toBe(true);
     const r = m.result('n1', 'n2', 50, -1000, 2000);
     expect(r.writeGapMs).toBe(300);
+    expect(r.firstGapMs).toBe(300);
     expect(r.electedAfterMs).toBe(200);
     expect(r.errors).toBe(2);
     expect(r.timeline.rates).toHaveLength(60);
@@ -145,6 +146,16 @@ describe('failover meter', () => {
     m.killed(1000);
     m.elected(1300);
     expect(m.result('a', 'b').writeGapMs).toBe(350);
+  });
+
+  it('counts a second stall after the election', () => {
+    const m = new FailoverMeter();
+    for (const t of acks((t) => (t >= 1000 && t < 1200) || (t >= 1600 && t < 2100))) m.ack(t);
+    m.killed(1000);
+    m.elected(1150);
+    const r = m.result('a', 'b');
+    expect(r.firstGapMs).toBe(200);
+    expect(r.writeGapMs).toBe(502); // last ack before the stall at 1598, next at 2100
   });
 
   it('reports NaN when writes never resumed, and median/worst', () => {
@@ -202,7 +213,7 @@ function syntheticResult(): BenchResult {
         const perS = Math.round(((rate[n] as number) * Math.sqrt(c)) / (b === 4096 ? 2 : 1));
         cells.push({ contestant: n, valueBytes: b, clients: c, slices: 3, seconds: 6, commits: perS * 6, commitsPerS: perS, p50Us: 400, p99Us: 900, p999Us: 2000, percentiles: CHART_PERCENTILES.map((p) => [p, 300 + p * 10] as const), clientCpuPct: 50, nodeCpuPct: { n1: 80, n2: 30, n3: 30 }, errors: 0 });
       }
-  const run = (gap: number): FailoverResult => ({ killed: 'n1', newLeader: 'n2', electedAfterMs: gap + 50, writeGapMs: gap, errors: 3, timeline: { bucketMs: 50, fromMs: -1000, rates: Array.from({ length: 80 }, (_, i) => (i >= 20 && i < 20 + gap / 50 ? 0 : 1000)) } });
+  const run = (gap: number): FailoverResult => ({ killed: 'n1', newLeader: 'n2', electedAfterMs: gap + 50, writeGapMs: gap, firstGapMs: gap, errors: 3, timeline: { bucketMs: 50, fromMs: -1000, rates: Array.from({ length: 80 }, (_, i) => (i >= 20 && i < 20 + gap / 50 ? 0 : 1000)) } });
   const failover = [
     { contestant: 'tidemark', runs: [run(150), run(200), run(100)], writeGapMs: { median: 150, worst: 200 }, electedAfterMs: { median: 200, worst: 250 }, errors: { median: 3, worst: 3 } },
     { contestant: 'etcd', runs: [run(1200)], writeGapMs: { median: 1200, worst: 1200 }, electedAfterMs: { median: 1250, worst: 1250 }, errors: { median: 3, worst: 3 } },
