@@ -74,6 +74,20 @@ function summarizeMem(m: Record<string, unknown>): string {
   return lines.join('\n');
 }
 
+/** Batching and persist latency from a node's Prometheus text. */
+function summarizeMetrics(text: string): string {
+  const val = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const quant = (name: string, q: number) => {
+    const buckets = [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))].map((m) => [Number(m[1] === '+Inf' ? Infinity : m[1]), Number(m[2])] as const);
+    const total = buckets[buckets.length - 1]?.[1] ?? 0;
+    const b = buckets.find(([, c]) => c >= q * total);
+    return b === undefined ? NaN : b[0] * 1000;
+  };
+  const commits = val('tidemark_commits_total');
+  const syncs = val('tidemark_wal_syncs_total');
+  return `commits ${commits}, wal syncs ${syncs} (${(commits / syncs).toFixed(1)} entries/sync), persist count ${val('tidemark_persist_seconds_count')} p50 <= ${quant('tidemark_persist_seconds', 0.5)} ms p99 <= ${quant('tidemark_persist_seconds', 0.99)} ms, wal sync p50 <= ${quant('tidemark_wal_sync_seconds', 0.5)} ms p99 <= ${quant('tidemark_wal_sync_seconds', 0.99)} ms`;
+}
+
 async function main(): Promise<void> {
   const dir = values.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-diagnose-'));
   fs.mkdirSync(dir, { recursive: true });
@@ -84,6 +98,7 @@ async function main(): Promise<void> {
     baseDir,
     probe: probeStatus,
     nodeArgs: ['--log-level', 'warn', '--tick-ms', '10', '--heartbeat-ticks', '10', '--election-ticks', '100'],
+    metrics: true,
   });
   const pidToId = new Map<number, string>();
   try {
@@ -104,10 +119,12 @@ async function main(): Promise<void> {
       }),
     );
     await kv.close();
+    const metrics = Object.fromEntries(await Promise.all(cluster.ids().map(async (id) => [id, await cluster.metrics(id)] as const)));
     const loaded = await dump(cluster, dir, 'loaded');
     await cluster.stopAll(20_000);
     const profiles = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
     process.stdout.write(`leader ${leader.id}; ${commits} puts of ${String(values.bytes)} B by ${String(values.clients)} clients in ${String(values.seconds)} s (${Math.round(commits / Number(values.seconds))}/s); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+    for (const [id, text] of Object.entries(metrics)) process.stdout.write(`  ${id}: ${summarizeMetrics(text)}\n`);
     process.stdout.write(`memory idle (3 s after election):\n${summarizeMem(idle)}\nmemory after the load:\n${summarizeMem(loaded)}\n`);
     for (const f of profiles) {
       const pid = Number(/CPU\.\d+\.\d+\.(\d+)\./.exec(f)?.[1]);

@@ -365,7 +365,13 @@ async function main(): Promise<void> {
         say(`${name}: not measured (${reason})`);
       }
     }
+    // Partial results after every phase, so an interrupted long run still leaves the rest.
+    const checkpoint = () => {
+      const part = { version: 1 as const, mode: quick ? ('quick' as const) : ('full' as const), machine: { ...machine, partial: true }, histogram, contestants: infos, cells, failover, memory };
+      if (values.json !== undefined) fs.writeFileSync(values.json, JSON.stringify({ ...part, targets: checkTargets(part) }, null, 2) + '\n');
+    };
     await runCells(started, cells);
+    checkpoint();
     for (const c of started) {
       if (c.failover === undefined) continue;
       const runs: FailoverResult[] = [];
@@ -378,8 +384,13 @@ async function main(): Promise<void> {
         }
       }
       failover.push({ contestant: c.name, runs, writeGapMs: medianWorst(runs.map((r) => r.writeGapMs)), electedAfterMs: medianWorst(runs.map((r) => r.electedAfterMs)), errors: medianWorst(runs.map((r) => r.errors)) });
+      checkpoint();
     }
-    for (const c of started) if (c.name === 'tidemark' || c.name === 'etcd') memory.push(await runLong(c, longCommands));
+    for (const c of started) {
+      if (c.name !== 'tidemark' && c.name !== 'etcd') continue;
+      memory.push(await runLong(c, longCommands));
+      checkpoint();
+    }
   } finally {
     progress('stopping');
     await Promise.allSettled(started.map((c) => c.stop()));
