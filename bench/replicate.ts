@@ -265,6 +265,7 @@ async function runFailover(c: Contestant, run: number): Promise<FailoverResult> 
   // Keep the load on for 3 s after the kill (the timeline) and until writes resumed (≤ 20 s).
   const resumedBy = tElected + 20_000;
   while (performance.now() < resumedBy && !(meter.resumed() && performance.now() - meter.killedAt() >= 3000)) await sleep(50);
+  meter.stopped(performance.now());
   stop = true;
   await load;
   await writer.close().catch(() => undefined);

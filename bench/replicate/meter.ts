@@ -15,8 +15,8 @@ export interface FailoverResult {
   readonly electedAfterMs: number;
   /**
    * Longest stretch without an acknowledged write anywhere from the kill to the last
-   * acknowledgement of the load (which runs ≥ 3 s past the kill and until writes resumed
-   * after the election), so a second stall after the election counts too (ms).
+   * acknowledgement before the load stopped (it runs ≥ 3 s past the kill and until writes
+   * resumed after the election), so a second stall after the election counts too (ms).
    */
   readonly writeGapMs: number;
   /** lib/cli/load.ts `writeGap`: the same, but only until the first acknowledgement after the election (what the demo prints). */
@@ -36,6 +36,7 @@ export class FailoverMeter {
   private readonly errorTimes: number[] = [];
   private tKill = NaN;
   private tElected = NaN;
+  private tStop = Infinity;
 
   ack(t: number): void {
     this.acks.push(t);
@@ -53,6 +54,14 @@ export class FailoverMeter {
     this.tElected = t;
   }
 
+  /**
+   * The load stopped issuing writes at `t`: acknowledgements after it (writes that were stuck,
+   * e.g. on the dead node, finishing late) no longer bound a gap.
+   */
+  stopped(t: number): void {
+    this.tStop = t;
+  }
+
   /** Whether a write was acknowledged after the election was marked. */
   resumed(): boolean {
     const last = this.acks[this.acks.length - 1];
@@ -68,8 +77,9 @@ export class FailoverMeter {
   result(killed: string, newLeader: string, bucketMs = 50, timelineFromMs = -1000, timelineToMs = 3000): FailoverResult {
     if (Number.isNaN(this.tKill) || Number.isNaN(this.tElected)) throw new Error('FailoverMeter: kill and election not both marked');
     const first = writeGap(this.acks, this.tKill, this.tElected);
-    const last = this.acks[this.acks.length - 1];
-    const gap = first === undefined || last === undefined ? undefined : longestGap(this.acks, this.tKill, last);
+    const during = this.acks.filter((t) => t <= this.tStop);
+    const last = during[during.length - 1];
+    const gap = first === undefined || last === undefined || last <= this.tElected ? undefined : longestGap(during, this.tKill, last);
     const n = Math.ceil((timelineToMs - timelineFromMs) / bucketMs);
     const counts = new Array<number>(n).fill(0);
     for (const t of this.acks) {

@@ -158,6 +158,16 @@ describe('failover meter', () => {
     expect(r.writeGapMs).toBe(502); // last ack before the stall at 1598, next at 2100
   });
 
+  it('ignores late acknowledgements after the load stopped', () => {
+    const m = new FailoverMeter();
+    for (const t of acks((t) => t >= 1000 && t < 1100)) m.ack(t);
+    m.ack(7000); // a write stuck on the dead node, answered long after the load stopped
+    m.killed(1000);
+    m.elected(1050);
+    m.stopped(3000);
+    expect(m.result('a', 'b').writeGapMs).toBe(100);
+  });
+
   it('reports NaN when writes never resumed, and median/worst', () => {
     const m = new FailoverMeter();
     for (const t of acks((t) => t >= 1000)) m.ack(t);
