@@ -269,6 +269,12 @@ describe('report', () => {
     expect(text).toMatch(/\[MISSED\] tidemark >= 5x best anchor, 128 B x 16: 4\.00x zookeeper/);
   });
 
+  it('a contestant that could not run is reported as not measured, with the reason', () => {
+    const r = syntheticResult();
+    const text = renderTables({ ...r, contestants: [...r.contestants.filter((c) => c.name !== 'zookeeper'), { name: 'zookeeper', measured: false, reason: 'no java on PATH', description: '', timeouts: '' }] });
+    expect(text).toMatch(/zookeeper +NOT MEASURED \(no java on PATH\)/);
+  });
+
   it('dirBytes sums files recursively', () => {
     const d = tmp('tm-dirbytes-');
     try {
