@@ -573,6 +573,12 @@ Status Log::read_range(uint64_t from, uint64_t to, size_t max_bytes, std::vector
   std::shared_ptr<Segment> seg;
   SparseEntry entry{};
   if (!locate(from, &seg, &entry)) {
+    {
+      // A read issued before close() can reach here after the writer closed the log
+      // and released its segments (e.g. one that waited for queued truncations).
+      std::lock_guard<std::mutex> lk(index_mu_);
+      if (segments_released_) return Status::Make(Code::kClosed, "the log is closed");
+    }
     return Status::Make(Code::kOutOfRange, "index " + std::to_string(from) + " is outside [" +
                                                std::to_string(first_index()) + ", " + std::to_string(last_index()) + "]");
   }

@@ -241,6 +241,9 @@ class Log {
   // Durable view and segments (writer writes; readers read).
   mutable std::mutex index_mu_;
   std::vector<std::shared_ptr<Segment>> segments_;
+  // Set when close released the segments (writer_main): a read that reaches
+  // locate() after that is TM_CLOSED, not TM_OUT_OF_RANGE (the indexes stay).
+  bool segments_released_ = false;
   std::atomic<uint64_t> first_index_{1};
   std::atomic<uint64_t> last_index_{0};
   std::shared_mutex cut_mu_;   // readers shared; truncateAfter's cut exclusive

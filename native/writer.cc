@@ -811,6 +811,7 @@ void Log::writer_main() {
         // Their read fds too (a read in flight holds its segment): a closed log keeps
         // no file open until the garbage collector frees it (repeated read-only opens).
         segments_.clear();
+        segments_released_ = true;
       }
       release_lock();
       report->closed = true;

@@ -121,4 +121,35 @@ describe('reads are ordered after truncations issued before them', () => {
     await expect(read).rejects.toMatchObject({ code: 'TM_OUT_OF_RANGE' });
     await wal.close();
   });
+
+  it('read(10) and entries() issued after truncateAfter(250) and before close() return the kept record or reject TM_CLOSED', async () => {
+    // The read waits for the truncation's report; close() may be done by then and
+    // have released the segments: that is TM_CLOSED, not TM_OUT_OF_RANGE.
+    const dir = tempDir();
+    const wal = await Wal.open(dir, SMALL);
+    await fill(wal, 300);
+    const cut = wal.truncateAfter(250);
+    const read = wal.read(10).then(
+      (data) => ({ ok: true as const, data }),
+      (err: { code?: string }) => ({ ok: false as const, code: err.code }),
+    );
+    const range = (async () => {
+      const got: number[] = [];
+      try {
+        for await (const e of wal.entries({ from: 10, to: 20 })) got.push(e.index);
+        return { ok: true as const, got };
+      } catch (err) {
+        return { ok: false as const, code: (err as { code?: string }).code, got };
+      }
+    })();
+    const closed = wal.close();
+    await cut;
+    const r = await read;
+    if (r.ok) expect(r.data.equals(payload(10))).toBe(true);
+    else expect(r.code).toBe('TM_CLOSED');
+    const e = await range;
+    if (e.ok) expect(e.got).toEqual(Array.from({ length: 11 }, (_, i) => 10 + i));
+    else expect(e.code).toBe('TM_CLOSED');
+    await closed;
+  });
 });
