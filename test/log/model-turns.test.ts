@@ -199,9 +199,13 @@ class Turn implements fc.AsyncCommand<Model, Real> {
             firstHi = Math.min(firstHi, arg + 1);
             s.records.length = arg - s.first + 1;
           } else {
-            expect(arg > s.last || arg + 1 < firstHi, step).toBe(true);
+            // Refused at the call against the numbering the calls saw: a truncateAfter queued
+            // before it (refused later, where it ran) had already moved the next index down.
+            // Such a refusal says nothing about the first index.
+            const byCallNumbering = !out.err.message.includes('when it runs') && arg >= callNext;
+            expect(arg > s.last || arg + 1 < firstHi || byCallNumbering, step).toBe(true);
             expect(out.err.code, step).toBe('TM_OUT_OF_RANGE');
-            if (arg <= s.last) firstLo = Math.max(firstLo, arg + 2);
+            if (arg <= s.last && !byCallNumbering) firstLo = Math.max(firstLo, arg + 2);
             if (out.err.message.includes('when it runs')) {
               mayFailAppends = true;
               counts.truncationsRefusedWhereRun++;
