@@ -76,13 +76,6 @@ function positiveInteger(value: string | undefined, fallback: number, name: stri
   return Number(value);
 }
 
-function positiveNumber(value: string | undefined, fallback: number, name: string, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) throw new UsageError(`${name} must be a number above 0 and at most ${max}, got '${value}'`);
-  return n;
-}
-
 /** Segment size for the demo: a multiple of 4 KiB in the Wal's allowed range. */
 function segmentBytesOption(value: string | undefined): number {
   const bytes = positiveInteger(value, demoSegmentBytesDefault, '--segment-bytes', SEGMENT_BYTES_MAX);
