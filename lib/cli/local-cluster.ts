@@ -52,6 +52,8 @@ interface Member {
   readonly metricsPort: number | undefined;
   child: ChildProcess | null;
   exited: Promise<void> | null;
+  /** `code C signal S` of the last process that exited, recorded when it exited. */
+  exit?: string;
   stopped: boolean;
   starts: number;
 }
@@ -200,9 +202,11 @@ export class LocalCluster {
     m.exited = new Promise<void>((resolve) => {
       child.on('error', () => undefined);
       child.on('close', (code, signal) => {
-        log.end(`# exit code ${String(code)} signal ${String(signal)}\n`);
+        m.exit = `code ${String(code)} signal ${String(signal)}`;
         if (m.child === child) m.child = null;
-        resolve();
+        // Resolve once the log file holds the exit line (readers of the file see it), or on a write error.
+        log.on('error', () => resolve());
+        log.end(`# exit ${m.exit}\n`, () => resolve());
       });
     });
   }
@@ -246,11 +250,9 @@ export class LocalCluster {
     return res.text();
   }
 
-  /** Exit code and signal of the node's last process, from its log file. */
+  /** Exit code and signal (`code C signal S`) of the node's last process that exited, or undefined before any did. */
   lastExit(id: string): string | undefined {
-    const text = fs.readFileSync(this.member(id).logFile, 'utf8');
-    const m = /# exit (code \S+ signal \S+)\n(?![\s\S]*# exit)/.exec(text);
-    return m?.[1];
+    return this.member(id).exit;
   }
 
   /** The node's status, or the reason it gave none. */
