@@ -44,6 +44,12 @@ export const ErrorCodes = {
   UNKNOWN_OUTCOME: 'TM_UNKNOWN_OUTCOME',
   /** No node could be reached (or none answered) in time; the call definitely did not take effect. */
   UNAVAILABLE: 'TM_UNAVAILABLE',
+  /**
+   * The client session's earlier results are gone (unknown or expired session, or a sequence
+   * number below what the session remembers): whether that command took effect is unknown;
+   * start a new session (a new client) for new commands.
+   */
+  SESSION_EXPIRED: 'TM_SESSION_EXPIRED',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */

@@ -115,7 +115,7 @@ export type SessionOutcome =
   | { readonly kind: 'rejected'; readonly code: string; readonly message: string };
 
 /** Error code: a command of a session the cluster no longer remembers, or an old copy (its outcome is unknown). */
-export const SESSION_EXPIRED = 'TM_SESSION_EXPIRED';
+export const SESSION_EXPIRED = ErrorCodes.SESSION_EXPIRED;
 
 /**
  * The session table (Raft thesis §6.3): per client id, the results of its recent commands
