@@ -1,4 +1,4 @@
-// The replication benchmark's pieces (bench/replicate/*): the etcd launcher (against a fake
+// The replication benchmark's pieces (lib/cli/replicate/*): the etcd launcher (against a fake
 // etcd, test/fixtures/fake-etcd.cjs: free ports, health wait, leader, cleanup — also on
 // SIGINT), the failover meter on synthetic acknowledgement times, the JSON/SVG/table report,
 // and a --quick run of the tidemark contestant alone through bench/replicate.ts.
@@ -8,11 +8,11 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EtcdCluster } from '../../bench/replicate/etcd';
-import { dirBytes, waitFor } from '../../bench/replicate/launcher';
-import { ExactRecorder, FailoverMeter, medianWorst, CHART_PERCENTILES, type FailoverResult } from '../../bench/replicate/meter';
-import { checkTargets, renderSvg, renderTables, type BenchResult, type CellResult } from '../../bench/replicate/report';
-import { zooCfg } from '../../bench/replicate/zookeeper';
+import { EtcdCluster } from '../../lib/cli/replicate/etcd';
+import { dirBytes, waitFor } from '../../lib/cli/replicate/launcher';
+import { ExactRecorder, FailoverMeter, medianWorst, CHART_PERCENTILES, type FailoverResult } from '../../lib/cli/replicate/meter';
+import { checkTargets, renderSvg, renderTables, type BenchResult, type CellResult } from '../../lib/cli/replicate/report';
+import { zooCfg } from '../../lib/cli/replicate/zookeeper';
 
 const root = path.join(__dirname, '..', '..');
 const fakeEtcd = path.join(root, 'test', 'fixtures', 'fake-etcd.cjs');
