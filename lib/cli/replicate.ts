@@ -119,16 +119,19 @@ export async function benchReplicateCommand(args: string[], usageError: (message
   const svgFile = outputPath(str('svg'), '--svg', usage, command);
   if (jsonFile === '-' && svgFile === '-') throw usage('only one of --json and --svg can go to stdout');
   const cpuProf = str('cpu-prof');
+  const sizes = list(str('sizes') ?? '128,4096', '--sizes', usage);
+  const clientCounts = list(str('clients') ?? '1,16,256', '--clients', usage);
+  const longClients = positive(str('long-clients'), '--long-clients', usage, true) ?? 256;
 
   const tty = process.stderr.isTTY === true;
   installSignalHandlers();
   const result: BenchResult = await runReplicateBench({
     quick,
     contestants: contestants as ContestantName[],
-    sizes: list(str('sizes') ?? '128,4096', '--sizes', usage),
-    clientCounts: list(str('clients') ?? '1,16,256', '--clients', usage),
+    sizes,
+    clientCounts,
     ...settings,
-    longClients: positive(str('long-clients'), '--long-clients', usage, true) ?? 256,
+    longClients,
     dir,
     tidemarkCommand: hooks.tidemarkCommand,
     ...(cpuProf === undefined ? {} : { cpuProfDir: path.resolve(cpuProf) }),
