@@ -1,7 +1,9 @@
 // The replication benchmark's pieces (lib/cli/replicate/*): the etcd launcher (against a fake
 // etcd, test/fixtures/fake-etcd.cjs: free ports, health wait, leader, cleanup — also on
-// SIGINT), the failover meter on synthetic acknowledgement times, the JSON/SVG/table report,
-// and a --quick run of the tidemark contestant alone through bench/replicate.ts.
+// SIGINT; and against Debian's etcd when it is on PATH), the failover meter on synthetic
+// acknowledgement times, the JSON/SVG/table report, `tidemark bench replicate`'s arguments
+// and Ctrl-C, and a --quick run of the tidemark contestant alone through bench/replicate.ts
+// (test/package.test.ts runs the command from the packed package).
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -364,6 +366,44 @@ describe('tidemark bench replicate arguments', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('available: fsync, replicate');
   }, 60_000);
+});
+
+/** Pids of processes whose command line mentions `text` (the nodes carry their --dir). */
+function pidsMentioning(text: string): number[] {
+  const out: number[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(text)) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+describe.skipIf(process.platform !== 'linux')('tidemark bench replicate and Ctrl-C', () => {
+  it('SIGINT once the cluster runs kills the three nodes, removes the data and exits 130', async () => {
+    const d = tmp('tm-bench-int-');
+    const child = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), 'bench', 'replicate', '--contestants', 'tidemark', '--dir', d], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      await waitFor('tidemark started', async () => err.includes('started tidemark'), 60_000, 50, () => child.exitCode === null);
+      const nodes = pidsMentioning(d).filter((p) => p !== child.pid);
+      expect(nodes).toHaveLength(3);
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(err).toContain('SIGINT: killed every benchmark process');
+      await waitFor('nodes gone', async () => nodes.every((p) => !alive(p)), 10_000, 50);
+      expect(fs.readdirSync(d)).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      for (const p of pidsMentioning(d)) process.kill(p, 'SIGKILL');
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('bench/replicate.ts --quick, tidemark alone', () => {
