@@ -84,7 +84,8 @@ export function optionalModule<T>(name: string, bases: readonly string[], what: 
     }
     return req(resolved) as T;
   }
-  throw new Error(`the npm package ${name} (${what}) is not installed here (looked from ${[...new Set(bases.map((b) => path.resolve(b)))].join(', ')}): run \`npm install ${name}\` in this directory to include it, or \`npm run bench:replicate\` in the tidemark repository`);
+  const dirs = [...new Set(bases.map((b) => path.resolve(b)))];
+  throw new Error(`the npm package ${name} (${what}) is not installed (looked from ${dirs.join(', ')}): \`npm install ${name}\` in ${dirs[0] ?? '.'} includes it`);
 }
 
 /**
