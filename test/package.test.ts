@@ -1,8 +1,10 @@
 // The built package loads from both module systems on Node 20, as one copy.
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BenchResult } from '../lib/cli/replicate';
 
 const root = join(__dirname, '..');
 const built = existsSync(join(root, 'dist', 'index.js')) && existsSync(join(root, 'dist', 'index.mjs'));
@@ -40,6 +42,25 @@ describe('package entry points', () => {
   });
 });
 
+const quietNpm = (): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
+  delete env.TIDEMARK_TEST_ADDONS;
+  return env;
+};
+
+/** `npm pack` of the package directory `pkg` into `dest` (no prepack: the caller prepared `pkg`); the tarball and its file list. */
+function pack(pkg: string, dest: string, env: NodeJS.ProcessEnv): { tarball: string; files: string[] } {
+  const packed = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], { cwd: pkg, encoding: 'utf8', env });
+  const [info] = JSON.parse(packed) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  return { tarball: join(dest, info!.filename), files: info!.files.map((f) => f.path) };
+}
+
+/** A fresh project in `app` with the tarball installed as a user installs it (--offline: the package has no dependency). */
+function installInto(app: string, tarball: string, env: NodeJS.ProcessEnv): ReturnType<typeof spawnSync> {
+  cpSync(join(root, 'test', 'fixtures', 'app-package.json'), join(app, 'package.json'));
+  return spawnSync('npm', ['install', '--offline', '--strict-allow-scripts', tarball], { cwd: app, encoding: 'utf8', env });
+}
+
 // What installing tidemark gives a user: the packed tarball, installed with npm's strictest
 // script policy (--strict-allow-scripts fails on any install script not approved) and
 // --offline (the package has no dependency, so nothing is fetched: this passes with an
@@ -48,11 +69,8 @@ describe('package entry points', () => {
 // build a working addon (and only the shipped one) inside the user's node_modules.
 describe('packed package', () => {
   it('installs with no script, runs on its prebuilt binary; a missing binary says what to do, and that works', { timeout: 600_000 }, async () => {
-    const { mkdtempSync, cpSync, rmSync, readdirSync, readFileSync, writeFileSync, symlinkSync, existsSync: exists } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
     const tmp = mkdtempSync(join(tmpdir(), 'tidemark-pack-'));
-    const quiet: NodeJS.ProcessEnv = { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
-    delete quiet.TIDEMARK_TEST_ADDONS;
+    const quiet = quietNpm();
     try {
       const pkg = join(tmp, 'pkg');
       for (const f of ['package.json', 'binding.gyp', 'README.md', 'native', 'dist']) cpSync(join(root, f), join(pkg, f), { recursive: true });
@@ -62,7 +80,6 @@ describe('packed package', () => {
       symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'));
       execFileSync(process.execPath, [join(pkg, 'native', 'napi-include.js'), '--vendor'], { cwd: pkg, stdio: 'pipe' });
       rmSync(join(pkg, 'node_modules'));
-      const { statSync } = await import('node:fs');
       const rootBuild = (): string[] =>
         readdirSync(join(root, 'build', 'Release')).filter((n) => n.startsWith('tidemark')).sort().map((n) => `${n} ${statSync(join(root, 'build', 'Release', n)).mtimeMs}`);
       const before = rootBuild();
@@ -71,11 +88,9 @@ describe('packed package', () => {
       expect(rootBuild()).toEqual(before);
       expect(before.some((n) => n.startsWith('tidemark.node '))).toBe(true);
       expect(readdirSync(join(pkg, 'prebuilds', `${process.platform}-${process.arch}`))).toEqual(['tidemark.node']);
-      expect(exists(join(pkg, 'build'))).toBe(false);
+      expect(existsSync(join(pkg, 'build'))).toBe(false);
 
-      const packed = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: pkg, encoding: 'utf8', env: quiet });
-      const [info] = JSON.parse(packed) as Array<{ filename: string; files: Array<{ path: string }> }>;
-      const files = info!.files.map((f) => f.path);
+      const { tarball, files } = pack(pkg, tmp, quiet);
       expect(files).toContain(`prebuilds/${process.platform}-${process.arch}/tidemark.node`);
       expect(files).toContain('native/node-addon-api/napi.h');
       expect(files).toContain('binding.gyp');
@@ -83,11 +98,10 @@ describe('packed package', () => {
       expect(files.some((f) => f.startsWith('build/') || f.startsWith('test/') || f.startsWith('bench/'))).toBe(false);
 
       const app = join(tmp, 'app');
-      cpSync(join(root, 'test', 'fixtures', 'app-package.json'), join(app, 'package.json'));
-      const install = spawnSync('npm', ['install', '--offline', '--strict-allow-scripts', join(tmp, info!.filename)], { cwd: app, encoding: 'utf8', env: quiet });
-      expect(install.status, install.stderr).toBe(0);
+      const install = installInto(app, tarball, quiet);
+      expect(install.status, String(install.stderr)).toBe(0);
       // No script ran or was asked about: no allowScripts warning, no warning at all.
-      expect(install.stderr + install.stdout).not.toMatch(/allowScripts|allow-scripts|npm warn|gyp/i);
+      expect(String(install.stderr) + String(install.stdout)).not.toMatch(/allowScripts|allow-scripts|npm warn|gyp/i);
       const installed = join(app, 'node_modules', 'tidemark');
       // Nothing was compiled (npm adds `node-gyp rebuild` for a root binding.gyp unless "gypfile": false).
       expect(readdirSync(installed)).not.toContain('build');
@@ -131,8 +145,76 @@ describe('packed package', () => {
       expect(built.status, built.stdout + built.stderr).toBe(0);
       expect(built.stdout).toContain('build-from-source: done');
       expect(readdirSync(join(installed, 'build', 'Release')).filter((n) => n.includes('faults'))).toEqual([]);
-      expect(exists(join(installed, 'build', 'Release', 'tidemark.node'))).toBe(true);
+      expect(existsSync(join(installed, 'build', 'Release', 'tidemark.node'))).toBe(true);
       expect(use(join(app, 'wal2'), 'from the source build')).toEqual({ index: 1, text: 'from the source build' });
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+// `npx tidemark bench replicate` as a user who installed the package runs it: no dev
+// dependency, no bench/ directory. The tidemark cluster and the Wal floor run; etcd and
+// ZooKeeper, whose npm clients the project does not have, are reported as not measured
+// with the reason, whether or not their programs are on this machine. The addon this
+// checkout built stands in for the prebuild (the test above builds and checks that one):
+// here the shipped CLI and its benchmark are under test.
+describe('packed package: npx tidemark bench replicate', () => {
+  it('--quick --json - runs the tidemark contestant from the installed package and prints the result as JSON', { timeout: 240_000 }, () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'tidemark-pack-bench-'));
+    const quiet = quietNpm();
+    try {
+      const pkg = join(tmp, 'pkg');
+      for (const f of ['package.json', 'README.md', 'dist']) cpSync(join(root, f), join(pkg, f), { recursive: true });
+      mkdirSync(join(pkg, 'prebuilds', `${process.platform}-${process.arch}`), { recursive: true });
+      cpSync(join(root, 'build', 'Release', 'tidemark.node'), join(pkg, 'prebuilds', `${process.platform}-${process.arch}`, 'tidemark.node'));
+      const { tarball, files } = pack(pkg, tmp, quiet);
+      expect(files).toContain('dist/cli/replicate.js');
+      expect(files).toContain('dist/cli/replicate/run.js');
+      expect(files.some((f) => f.startsWith('bench/'))).toBe(false);
+      const app = join(tmp, 'app');
+      const install = installInto(app, tarball, quiet);
+      expect(install.status, String(install.stderr)).toBe(0);
+      expect(readdirSync(join(app, 'node_modules')).filter((n) => !n.startsWith('.'))).toEqual(['tidemark']);
+
+      const svg = join(tmp, 'r.svg');
+      const run = spawnSync('npx', ['tidemark', 'bench', 'replicate', '--quick', '--slice-seconds', '0.3', '--long-commands', '3000', '--json', '-', '--svg', svg], { cwd: app, encoding: 'utf8', env: quiet, timeout: 200_000 });
+      expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+      const r = JSON.parse(run.stdout) as BenchResult;
+      expect(r.mode).toBe('quick');
+      expect(r.contestants.map((c) => c.name)).toEqual(['tidemark', 'etcd', 'zookeeper', 'wal-floor']);
+      const info = (n: string) => r.contestants.find((c) => c.name === n);
+      expect(info('tidemark')?.measured).toBe(true);
+      expect(info('wal-floor')?.measured).toBe(true);
+      expect(info('etcd')?.measured).toBe(false);
+      expect(info('etcd')?.reason).toMatch(/npm package etcd3 .*not installed/);
+      expect(info('zookeeper')?.measured).toBe(false);
+      expect(info('zookeeper')?.reason).toMatch(/npm package node-zookeeper-client .*not installed/);
+      expect(run.stderr).toContain('etcd: not measured (the npm package etcd3');
+      // It sends a package user to nothing that needs a checkout of the repository.
+      expect(run.stderr).not.toContain('npm run');
+      // Latencies come from the exact recorder: hdr-histogram-js is not in the project either.
+      expect(r.histogram).toMatch(/^exact/);
+      for (const n of ['tidemark', 'wal-floor']) {
+        const cells = r.cells.filter((c) => c.contestant === n);
+        expect(cells.map((c) => `${c.valueBytes}x${c.clients}`).sort()).toEqual(['128x1', '128x16', '128x256', '4096x1', '4096x16', '4096x256']);
+        for (const c of cells) {
+          expect(c.commits).toBeGreaterThan(0);
+          expect(c.p50Us).toBeGreaterThan(0);
+          expect(c.p999Us).toBeGreaterThanOrEqual(c.p50Us);
+        }
+      }
+      for (const c of r.cells.filter((x) => x.contestant === 'tidemark')) expect(Object.keys(c.nodeCpuPct).sort()).toEqual(['n1', 'n2', 'n3']);
+      expect(r.failover.map((f) => f.contestant)).toEqual(['tidemark']);
+      expect(r.failover[0]?.runs).toHaveLength(1);
+      expect(r.failover[0]?.runs[0]?.writeGapMs).toBeGreaterThan(0);
+      expect(r.memory.map((m) => [m.contestant, m.commands])).toEqual([['tidemark', 3000]]);
+      expect(Object.keys(r.memory[0]?.rssAfterMb ?? {}).sort()).toEqual(['n1', 'n2', 'n3']);
+      expect(r.targets.some((t) => t.target.startsWith('tidemark failover gap < 250 ms'))).toBe(true);
+      const text = readFileSync(svg, 'utf8');
+      expect(text.startsWith('<?xml')).toBe(true);
+      for (const n of ['tidemark', 'wal-floor']) expect(text).toContain(`data-series="${n}"`);
+      expect(text).toContain('<g id="failover"');
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

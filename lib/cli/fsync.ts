@@ -62,13 +62,26 @@ export function progressLine(stream: { isTTY?: boolean; columns?: number; write(
   };
 }
 
-/** Checks that `file` can be written later: its directory exists. */
-function outputPath(value: string | undefined, option: string, usage: (message: string) => Error): string | undefined {
+/** Checks that `file` can be written later: its directory exists ('-': stdout). */
+export function outputPath(value: string | undefined, option: string, usage: (message: string) => Error, command = 'bench fsync'): string | undefined {
   if (value === undefined || value === '-') return value;
   const resolved = path.resolve(value);
   const parent = path.dirname(resolved);
-  if (!fs.existsSync(parent) || !fs.statSync(parent).isDirectory()) throw usage(`bench fsync: ${option} ${value}: directory ${parent} does not exist`);
+  if (!fs.existsSync(parent) || !fs.statSync(parent).isDirectory()) throw usage(`${command}: ${option} ${value}: directory ${parent} does not exist`);
   return resolved;
+}
+
+/** A benchmark's `--dir`: an existing writable directory (default os.tmpdir()); else `usageError` (one line). */
+export function benchDirectory(value: string | undefined, usageError: (message: string) => Error, command = 'bench fsync'): string {
+  const dir = path.resolve(value ?? os.tmpdir());
+  if (value !== undefined && value.trim() === '') throw usageError(`${command}: --dir must not be empty`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw usageError(`${command}: --dir ${dir} is not an existing directory`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    throw usageError(`${command}: --dir ${dir} is not writable: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return dir;
 }
 
 /**
@@ -83,15 +96,8 @@ export async function benchFsyncCommand(args: string[], usageError: (message: st
   } catch (err) {
     throw usage(`bench fsync: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const dir = path.resolve(values.dir ?? os.tmpdir());
   // A bad directory is one line (no usage text): the arguments were well formed.
-  if (values.dir !== undefined && values.dir.trim() === '') throw usageError('bench fsync: --dir must not be empty');
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw usageError(`bench fsync: --dir ${dir} is not an existing directory`);
-  try {
-    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
-  } catch (err) {
-    throw usageError(`bench fsync: --dir ${dir} is not writable: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const dir = benchDirectory(values.dir, usageError);
   const jsonFile = outputPath(values.json, '--json', usage);
   const svgFile = outputPath(values.svg, '--svg', usage);
   if (jsonFile === '-' && svgFile === '-') throw usage('bench fsync: only one of --json and --svg can go to stdout');

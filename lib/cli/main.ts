@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { demoSegmentBytesDefault, describeError, isLogFileName, plural, runDemo, runDemoChild } from './demo';
 import { SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, Wal } from '../index';
 import { benchFsyncCommand, benchFsyncUsage } from './fsync';
+import { benchReplicateCommand, benchReplicateUsage } from './replicate';
 import { isTidemarkError } from '../errors';
 import { buildFromSource } from './build';
 import { Scratch, cleanUpOnSignal } from './cleanup';
@@ -35,7 +36,7 @@ ${clusterHelpText}  tidemark demo wal [--dir D] [--records N] [--rounds R] [--se
       anything was lost). --dir must be new or empty: the demo writes records of its
       own (--resume: check every record of a log an earlier demo kept, then go on).
       Ctrl-C removes the temp directory and the scratch copies.
-${benchFsyncUsage}${walHelpText}  tidemark wal repair DIR [--json]
+${benchFsyncUsage}${benchReplicateUsage}${walHelpText}  tidemark wal repair DIR [--json]
       When a log refuses to open because of damage inside its last batch that
       recovery cannot tell from a torn write: drop that batch and print exactly
       which indexes were dropped. Any other damage still fails, untouched.
@@ -245,8 +246,14 @@ async function main(argv: string[]): Promise<number> {
     case 'bench': {
       const [what, ...benchArgs] = rest;
       if (what === 'fsync') return benchFsyncCommand(benchArgs, (message) => new UsageError(message));
+      if (what === 'replicate') {
+        // The nodes run this same CLI; etcd's and ZooKeeper's npm clients (optional) come
+        // from the user's project or from wherever this package is installed.
+        const packageRoot = path.join(__dirname, '..', '..');
+        return benchReplicateCommand(benchArgs, (message) => new UsageError(message), { tidemarkCommand: selfCommand(), moduleBases: [process.cwd(), packageRoot] });
+      }
       if (what === 'append') throw new UsageError('bench append is not part of the package: it compares tidemark against other stores, and lives in the source repository (bench/README.md)');
-      throw new UsageError(`bench: unknown benchmark '${what ?? ''}'; available: fsync`);
+      throw new UsageError(`bench: unknown benchmark '${what ?? ''}'; available: fsync, replicate`);
     }
     default:
       throw new UsageError(`unknown command '${command}'; run 'tidemark --help' for the list`);

@@ -1,18 +1,21 @@
-// The replication benchmark's pieces (bench/replicate/*): the etcd launcher (against a fake
+// The replication benchmark's pieces (lib/cli/replicate/*): the etcd launcher (against a fake
 // etcd, test/fixtures/fake-etcd.cjs: free ports, health wait, leader, cleanup — also on
-// SIGINT), the failover meter on synthetic acknowledgement times, the JSON/SVG/table report,
-// and a --quick run of the tidemark contestant alone through bench/replicate.ts.
+// SIGINT; and against Debian's etcd when it is on PATH), the failover meter on synthetic
+// acknowledgement times, the JSON/SVG/table report, `tidemark bench replicate`'s arguments
+// and Ctrl-C, and a --quick run of the tidemark contestant alone through bench/replicate.ts
+// (test/package.test.ts runs the command from the packed package).
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EtcdCluster } from '../../bench/replicate/etcd';
-import { dirBytes, waitFor } from '../../bench/replicate/launcher';
-import { ExactRecorder, FailoverMeter, medianWorst, CHART_PERCENTILES, type FailoverResult } from '../../bench/replicate/meter';
-import { checkTargets, renderSvg, renderTables, type BenchResult, type CellResult } from '../../bench/replicate/report';
-import { zooCfg } from '../../bench/replicate/zookeeper';
+import { EtcdCluster } from '../../lib/cli/replicate/etcd';
+import { dirBytes, waitFor } from '../../lib/cli/replicate/launcher';
+import { ExactRecorder, FailoverMeter, medianWorst, CHART_PERCENTILES, type FailoverResult } from '../../lib/cli/replicate/meter';
+import { checkTargets, renderSvg, renderTables, type BenchResult, type CellResult } from '../../lib/cli/replicate/report';
+import { zooCfg } from '../../lib/cli/replicate/zookeeper';
+import { which } from '../../lib/cli/replicate/run';
 
 const root = path.join(__dirname, '..', '..');
 const fakeEtcd = path.join(root, 'test', 'fixtures', 'fake-etcd.cjs');
@@ -100,6 +103,36 @@ describe('etcd launcher (fake etcd)', () => {
     await waitFor('members gone', async () => info.pids.every((p) => !alive(p)), 10_000, 50);
     expect(fs.existsSync(info.baseDir)).toBe(false);
   });
+});
+
+// The same launcher against Debian's etcd-server when it is installed (bench/deps.sh and
+// `npm run bench:replicate` install it; CI need not have it).
+const etcdBin = which('etcd');
+describe.skipIf(etcdBin === undefined)('etcd launcher (real etcd; skipped when etcd is not on PATH)', () => {
+  it('three members on free ports, healthy, a leader they agree on; SIGKILL of the leader elects another; restart; cleanup', async () => {
+    const baseDir = tmp('tm-real-etcd-');
+    const c = await EtcdCluster.start({ bin: etcdBin as string, baseDir, heartbeatMs: 100, electionMs: 1000, healthTimeoutMs: 60_000 });
+    const pids: number[] = [];
+    try {
+      expect(new Set(c.urls()).size).toBe(3);
+      for (const u of c.urls()) expect(((await (await fetch(`${u}/health`)).json()) as { health: string }).health).toBe('true');
+      pids.push(...c.ids().map((id) => c.pid(id) as number));
+      const leader = await c.waitForLeader(30_000);
+      expect(c.ids()).toContain(leader);
+      await c.kill(leader);
+      expect(alive(pids[c.ids().indexOf(leader)] as number)).toBe(false);
+      const next = await c.waitForLeader(30_000, [leader]);
+      expect(next).not.toBe(leader);
+      await c.restart(leader, 60_000);
+      pids.push(c.pid(leader) as number);
+      expect(await c.waitForLeader(30_000)).toBe(next);
+    } finally {
+      await c.cleanup();
+    }
+    for (const p of pids) expect(alive(p)).toBe(false);
+    expect(fs.existsSync(baseDir)).toBe(false);
+    for (const u of c.urls()) expect(await portFree(Number(new URL(u).port))).toBe(true);
+  }, 150_000);
 });
 
 describe('zookeeper config', () => {
@@ -287,6 +320,90 @@ describe('report', () => {
       fs.rmSync(d, { recursive: true, force: true });
     }
   });
+});
+
+// The built CLI (like the --quick run below, which needs it for the nodes): fast to start.
+const cli = (args: string[]) => {
+  const r = spawnSync(process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+};
+
+describe('tidemark bench replicate arguments', () => {
+  it('bad arguments print one cause and the usage, exit 2, and start nothing', () => {
+    const d = tmp('tm-bench-args-');
+    try {
+      const cases: [string[], RegExp][] = [
+        [['--contestants', 'tidemark,raft'], /unknown contestant 'raft'/],
+        [['--contestants', ','], /--contestants must name at least one/],
+        [['--slices', '0'], /--slices must be a whole number above 0, got '0'/],
+        [['--slice-seconds', 'x'], /--slice-seconds must be a number above 0/],
+        [['--clients', '1,,16'], /--clients must be a whole number above 0/],
+        [['--json', path.join(d, 'missing', 'r.json')], /--json .*does not exist/],
+        [['--json', '-', '--svg', '-'], /only one of --json and --svg/],
+        [['--frobnicate'], /Unknown option '--frobnicate'/],
+      ];
+      for (const [args, cause] of cases) {
+        const r = cli(['bench', 'replicate', ...args]);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toMatch(cause);
+        expect(r.stderr).toContain('tidemark bench replicate [--quick]');
+        expect(r.stdout).toBe('');
+      }
+      const dir = cli(['bench', 'replicate', '--dir', path.join(d, 'nope')]);
+      expect(dir.code).toBe(2);
+      expect(dir.stderr.trim()).toBe(`tidemark: bench replicate: --dir ${path.join(d, 'nope')} is not an existing directory`);
+      expect(fs.readdirSync(d)).toEqual([]);
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('is in tidemark --help and in the list of benchmarks', () => {
+    const help = cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('tidemark bench replicate [--quick] [--contestants LIST] [--json FILE] [--svg FILE] [--dir D]');
+    const unknown = cli(['bench', 'nope']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('available: fsync, replicate');
+  }, 60_000);
+});
+
+/** Pids of processes whose command line mentions `text` (the nodes carry their --dir). */
+function pidsMentioning(text: string): number[] {
+  const out: number[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(text)) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+describe.skipIf(process.platform !== 'linux')('tidemark bench replicate and Ctrl-C', () => {
+  it('SIGINT once the cluster runs kills the three nodes, removes the data and exits 130', async () => {
+    const d = tmp('tm-bench-int-');
+    const child = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), 'bench', 'replicate', '--contestants', 'tidemark', '--dir', d], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      await waitFor('tidemark started', async () => err.includes('started tidemark'), 60_000, 50, () => child.exitCode === null);
+      const nodes = pidsMentioning(d).filter((p) => p !== child.pid);
+      expect(nodes).toHaveLength(3);
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(err).toContain('SIGINT: killed every benchmark process');
+      await waitFor('nodes gone', async () => nodes.every((p) => !alive(p)), 10_000, 50);
+      expect(fs.readdirSync(d)).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      for (const p of pidsMentioning(d)) process.kill(p, 'SIGKILL');
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('bench/replicate.ts --quick, tidemark alone', () => {

@@ -5,14 +5,14 @@
  * temporary directory removed, on normal exit, on error and on Ctrl-C (SIGINT/SIGTERM).
  *
  * Imports only node:* and root modules, so the root test suite can exercise it with a fake
- * member process (see test/bench/replicate-launcher.test.ts).
+ * member process (see test/bench/replicate.test.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export { freePorts, sleep } from '../../lib/cli/local-cluster';
-import { sleep } from '../../lib/cli/local-cluster';
+export { freePorts, sleep } from '../local-cluster';
+import { sleep } from '../local-cluster';
 
 /** How to start one member. */
 export interface MemberCommand {

@@ -5,7 +5,7 @@
  * when hdr-histogram-js is not installed, e.g. in the root test suite), CPU and RSS from /proc.
  */
 import * as fs from 'node:fs';
-import { longestGap, writeGap } from '../../lib/cli/load';
+import { longestGap, writeGap } from '../load';
 
 /** One failover, as measured. */
 export interface FailoverResult {

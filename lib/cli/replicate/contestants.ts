@@ -1,14 +1,16 @@
 /**
  * The replication benchmark's contestants behind one interface: a three-node tidemark
  * cluster (LocalCluster, the built CLI), the in-process tidemark Wal (the floor), and —
- * loaded lazily, since they need the benchmark-only `etcd3` and `node-zookeeper-client`
- * packages — etcd and ZooKeeper ensembles.
+ * loaded lazily with {@link optionalModule}, since they need the `etcd3` and
+ * `node-zookeeper-client` packages that tidemark does not depend on (the source repository's
+ * bench/package.json has them) — etcd and ZooKeeper ensembles.
  */
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { LocalCluster } from '../../lib/cli/local-cluster';
-import { openKv, probeStatus, type KvFacade } from '../../lib/cli/wiring';
-import { Wal } from '../../lib/index';
+import { LocalCluster } from '../local-cluster';
+import { openKv, probeStatus, type KvFacade } from '../wiring';
+import { Wal } from '../../index';
 import { dirBytes } from './launcher';
 import { EtcdCluster } from './etcd';
 import { ZkEnsemble } from './zookeeper';
@@ -67,12 +69,35 @@ function kvWriter(kv: KvFacade, keySpace: number): Writer {
   };
 }
 
-/** Three `tidemark node` processes on loopback. `cpuProfDir`: run them under `--cpu-prof`. */
-export async function startTidemark(baseDir: string, mainJs: string, opts: { cpuProfDir?: string; keySpace?: number } = {}): Promise<Contestant & { cluster: LocalCluster }> {
+/**
+ * An npm package tidemark does not depend on, required from the first of `bases` (directories)
+ * that resolves it; throws an Error saying where it was looked for and how to get it.
+ */
+export function optionalModule<T>(name: string, bases: readonly string[], what: string): T {
+  for (const base of bases) {
+    const req = createRequire(path.join(path.resolve(base), 'noop.js'));
+    let resolved: string;
+    try {
+      resolved = req.resolve(name);
+    } catch {
+      continue;
+    }
+    return req(resolved) as T;
+  }
+  const dirs = [...new Set(bases.map((b) => path.resolve(b)))];
+  throw new Error(`the npm package ${name} (${what}) is not installed (looked from ${dirs.join(', ')}): \`npm install ${name}\` in ${dirs[0] ?? '.'} includes it`);
+}
+
+/**
+ * Three `tidemark node` processes on loopback. `command`: how to run the tidemark CLI
+ * (`[node, ...flags, main.js]`). `cpuProfDir`: run them under `--cpu-prof`.
+ */
+export async function startTidemark(baseDir: string, command: readonly string[], opts: { cpuProfDir?: string; keySpace?: number } = {}): Promise<Contestant & { cluster: LocalCluster }> {
   const tickMs = 10;
   const timing = ['--tick-ms', String(tickMs), '--heartbeat-ticks', String(TIMING.heartbeatMs / tickMs), '--election-ticks', String(TIMING.electionMs / tickMs)];
   const pre = opts.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`];
-  const cluster = await LocalCluster.start({ command: [process.execPath, ...pre, mainJs], baseDir, probe: probeStatus, nodeArgs: ['--log-level', 'warn', ...timing] });
+  const [exe = process.execPath, ...args] = command;
+  const cluster = await LocalCluster.start({ command: [exe, ...pre, ...args], baseDir, probe: probeStatus, nodeArgs: ['--log-level', 'warn', ...timing] });
   const keySpace = opts.keySpace ?? 1000;
   try {
     await cluster.waitForLeader(30_000);
@@ -144,16 +169,32 @@ function ensembleParts(e: EtcdCluster | ZkEnsemble, writerFor: (ids: string[]) =
   };
 }
 
-type Dyn = (specifier: string) => Promise<unknown>;
-// A real dynamic import (tsx would otherwise resolve it at load time from CommonJS).
-const dynImport: Dyn = (s) => import(s);
+/** The part of the npm `etcd3` client the benchmark uses. */
+interface Etcd3Client {
+  put(key: string): { value(v: string): { exec(): Promise<unknown> } };
+  close(): void;
+}
+/** The `etcd3` package's client, or the reason it is not there (see {@link optionalModule}). */
+export function etcdClientModule(bases: readonly string[]): { Etcd3: new (o: { hosts: string[] }) => Etcd3Client } {
+  return optionalModule('etcd3', bases, 'the etcd client');
+}
+/** The part of `node-zookeeper-client` the benchmark uses. */
+interface ZkModule {
+  createClient(cs: string, o: Record<string, unknown>): ZkClient;
+  CreateMode: { PERSISTENT_SEQUENTIAL: number };
+}
+/** The `node-zookeeper-client` package, or the reason it is not there (see {@link optionalModule}). */
+export function zkClientModule(bases: readonly string[]): ZkModule {
+  const zkc = optionalModule<{ default?: unknown } & Record<string, unknown>>('node-zookeeper-client', bases, 'the ZooKeeper client');
+  return (zkc.default ?? zkc) as ZkModule;
+}
 
-/** etcd (needs `etcd3` from bench/package.json and the `etcd` binary). */
-export async function startEtcd(baseDir: string, bin: string, version: string): Promise<Contestant> {
-  const { Etcd3 } = (await dynImport('etcd3')) as typeof import('etcd3');
+/** etcd (needs the `etcd3` client, looked up from `moduleBases`, and the `etcd` binary). */
+export async function startEtcd(baseDir: string, bin: string, version: string, moduleBases: readonly string[]): Promise<Contestant> {
+  const { Etcd3 } = etcdClientModule(moduleBases);
   const extra = ['--log-level', 'warn', '--logger', 'zap', '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '10000'];
   const c = await EtcdCluster.start({ bin, baseDir, heartbeatMs: TIMING.heartbeatMs, electionMs: TIMING.electionMs, extraArgs: extra });
-  const clients: InstanceType<typeof Etcd3>[] = [];
+  const clients: Etcd3Client[] = [];
   const writer = (hosts: string[]): Writer => {
     const client = new Etcd3({ hosts });
     clients.push(client);
@@ -196,10 +237,9 @@ interface ZkClient {
   mkdirp(p: string, cb: (err: Error | null) => void): void;
 }
 
-/** ZooKeeper (needs `node-zookeeper-client` from bench/package.json, Java and Debian's zookeeper). */
-export async function startZookeeper(baseDir: string): Promise<Contestant> {
-  const zkc = (await dynImport('node-zookeeper-client')) as { default?: unknown } & Record<string, unknown>;
-  const lib = (zkc.default ?? zkc) as { createClient(cs: string, o: Record<string, unknown>): ZkClient; CreateMode: { PERSISTENT_SEQUENTIAL: number } };
+/** ZooKeeper (needs `node-zookeeper-client`, looked up from `moduleBases`, Java and Debian's zookeeper). */
+export async function startZookeeper(baseDir: string, moduleBases: readonly string[]): Promise<Contestant> {
+  const lib = zkClientModule(moduleBases);
   const tickTimeMs = 200;
   const syncLimit = TIMING.electionMs / tickTimeMs;
   const z = await ZkEnsemble.start({ baseDir, tickTimeMs, syncLimit, initLimit: 10 });
@@ -241,6 +281,3 @@ export async function startZookeeper(baseDir: string): Promise<Contestant> {
     },
   };
 }
-
-/** `path` relative to the bench directory. */
-export const benchPath = (...p: string[]) => path.join(__dirname, '..', ...p);
