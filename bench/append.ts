@@ -359,7 +359,7 @@ async function main(): Promise<number> {
       }
     }
     say();
-    say(`Loop delay: perf_hooks.monitorEventLoopDelay (sampled every ${loopDelayResolutionMs} ms, the interval subtracted) while that contestant's measured slices ran; a store that blocks the JS thread on the disk shows it there.`);
+    say(`Loop delay: perf_hooks.monitorEventLoopDelay (sampled every ${loopDelayResolutionMs} ms, the interval subtracted) while that contestant's measured slices ran; a store that blocks the JS thread on the disk shows it there (one whose appends settle synchronously never lets closed-loop writers yield: its max is the whole slice, its p50 latency is how long each commit holds the thread).`);
     say('Ceiling per cell = min(N ÷ median O_DSYNC write of N × record rounded up to 4 KiB, best synced bandwidth ÷ record); its p50 column is that write\'s median µs.');
     if (rows.some((r) => (r.fractionOfCeiling ?? 0) > 1)) {
       say('**Some contestant beat the measured ceiling**: the disk was busier during every probe of that size than during that cell; treat those ceilings as lower bounds.');
