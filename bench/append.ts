@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CellMeasurement, type BenchStore, type CellResult, type Contestant } from './harness';
+import { CellMeasurement, loopDelayResolutionMs, type BenchStore, type CellResult, type Contestant } from './harness';
 import { bandwidthProbeBytes, bestPoints, cellCeiling, type DurableWritePoint, DurableWriteProbe, roundUpToPage, type CellCeiling } from './ceiling';
 import { rawFs } from './compare/raw-fs';
 import { jsGroupCommit } from './compare/js-group-commit';
@@ -49,6 +49,8 @@ const help = `Usage: npm run bench:append -- [options]
   --json FILE         also write all results as JSON
   --many-seconds S    seconds for the appendMany line (default 2; 0 skips it)
   --ceiling-seconds S seconds per batch size for the disk ceiling (default 0.3)
+  --segment-bytes B   tidemark contestants' segmentBytes (default the Wal's, 64 MiB);
+                      smaller segments rotate more often inside the measured window
   --help              this text
 `;
 
@@ -64,6 +66,7 @@ interface Options {
   json?: string;
   manySeconds: number;
   ceilingSeconds: number;
+  segmentBytes?: number;
 }
 
 class UsageError extends Error {}
@@ -100,6 +103,7 @@ function parseOptions(argv: string[]): Options | undefined {
         json: { type: 'string' },
         'many-seconds': { type: 'string' },
         'ceiling-seconds': { type: 'string' },
+        'segment-bytes': { type: 'string' },
         help: { type: 'boolean' },
       },
     }).values;
@@ -129,6 +133,11 @@ function parseOptions(argv: string[]): Options | undefined {
     ceilingSeconds: seconds(values['ceiling-seconds'], 0.3, '--ceiling-seconds'),
   };
   if (values.json !== undefined) options.json = path.resolve(values.json);
+  if (values['segment-bytes'] !== undefined) {
+    const b = Number(values['segment-bytes']);
+    if (!Number.isInteger(b) || b < 1) throw new UsageError(`--segment-bytes wants a whole number of bytes, got '${values['segment-bytes']}'`);
+    options.segmentBytes = b;
+  }
   return options;
 }
 
@@ -178,7 +187,7 @@ async function measureCell(
     for (const contestant of contestants) {
       const dir = fs.mkdtempSync(path.join(parent, `${contestant.name.replace(/[^a-z0-9]+/gi, '-')}-`));
       try {
-        const store = await contestant.open(dir, recordBytes);
+        const store = await contestant.open(dir, recordBytes, options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes });
         const m = new CellMeasurement(store, recordBytes, writers);
         open.push({ contestant, store, dir, m });
         await m.warmup(options.warmup);
@@ -205,7 +214,10 @@ async function measureCell(
       if (failed.has(entry.contestant)) continue;
       const result = entry.m.result();
       out.set(entry.contestant, result);
-      log(`${label} ${entry.contestant.name}: ${fmtInt(result.appendsPerS)}/s, p99 ${fmtInt(result.p99Us)} µs`);
+      log(
+        `${label} ${entry.contestant.name}: ${fmtInt(result.appendsPerS)}/s, p99 ${fmtInt(result.p99Us)} µs, p99.9 ${fmtInt(result.p999Us)} µs, ` +
+          `loop delay p50/p99/max ${fmtInt(result.loopDelayP50Us)}/${fmtInt(result.loopDelayP99Us)}/${fmtInt(result.loopDelayMaxUs)} µs`,
+      );
     }
   } finally {
     for (const entry of open) {
@@ -326,27 +338,28 @@ async function main(): Promise<number> {
 
     say('## Results');
     say();
-    say('| cell (record × writers) | contestant | appends/s | MB/s | p50 µs | p99 µs | p99.9 µs | syncs/1k | % of ceiling |');
-    say('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    say('| cell (record × writers) | contestant | appends/s | MB/s | p50 µs | p99 µs | p99.9 µs | loop delay p50 / p99 / max µs | syncs/1k | % of ceiling |');
+    say('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of o.sizes) {
       for (const w of o.writers) {
         const cell = cellLabel(r, w);
         const c = ceilings.get(cell);
-        say(`| **${cell}** | *disk ceiling* | ${fmtInt(c?.appendsPerS)} | ${fmt(c === undefined ? undefined : (c.appendsPerS * r) / 1e6, 1)} | ${fmt(c?.batchMedianUs, 0)} | | | | 100% |`);
+        say(`| **${cell}** | *disk ceiling* | ${fmtInt(c?.appendsPerS)} | ${fmt(c === undefined ? undefined : (c.appendsPerS * r) / 1e6, 1)} | ${fmt(c?.batchMedianUs, 0)} | | | | | 100% |`);
         for (const row of rows.filter((x) => x.cell === cell)) {
           if (row.error !== undefined) {
-            say(`| ${cell} | ${row.contestant} | error: ${row.error} | | | | | | |`);
+            say(`| ${cell} | ${row.contestant} | error: ${row.error} | | | | | | | |`);
             continue;
           }
           const x = row.result;
           if (x === undefined) continue;
           say(
-            `| ${cell} | ${row.contestant} | ${fmtInt(x.appendsPerS)} | ${fmt(x.mbPerS, 1)} | ${fmtInt(x.p50Us)} | ${fmtInt(x.p99Us)} | ${fmtInt(x.p999Us)} | ${x.syncsPer1k === undefined ? 'n/a' : fmt(x.syncsPer1k, 1)} | ${fmt((row.fractionOfCeiling ?? Number.NaN) * 100, 0)}% |`,
+            `| ${cell} | ${row.contestant} | ${fmtInt(x.appendsPerS)} | ${fmt(x.mbPerS, 1)} | ${fmtInt(x.p50Us)} | ${fmtInt(x.p99Us)} | ${fmtInt(x.p999Us)} | ${fmtInt(x.loopDelayP50Us)} / ${fmtInt(x.loopDelayP99Us)} / ${fmtInt(x.loopDelayMaxUs)} | ${x.syncsPer1k === undefined ? 'n/a' : fmt(x.syncsPer1k, 1)} | ${fmt((row.fractionOfCeiling ?? Number.NaN) * 100, 0)}% |`,
           );
         }
       }
     }
     say();
+    say(`Loop delay: perf_hooks.monitorEventLoopDelay (sampled every ${loopDelayResolutionMs} ms, the interval subtracted) while that contestant's measured slices ran; a store that blocks the JS thread on the disk shows it there (one whose appends settle synchronously never lets closed-loop writers yield: its max is the whole slice, its p50 latency is how long each commit holds the thread).`);
     say('Ceiling per cell = min(N ÷ median O_DSYNC write of N × record rounded up to 4 KiB, best synced bandwidth ÷ record); its p50 column is that write\'s median µs.');
     if (rows.some((r) => (r.fractionOfCeiling ?? 0) > 1)) {
       say('**Some contestant beat the measured ceiling**: the disk was busier during every probe of that size than during that cell; treat those ceilings as lower bounds.');

@@ -5,7 +5,11 @@
  * every append that completes inside a measured slice is counted and its latency (from the
  * call to the settled promise, in µs) goes into an HDR histogram.
  */
+import { createHistogram, monitorEventLoopDelay, type RecordableHistogram } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
+
+/** Sampling interval of the event-loop delay monitor (ms): a stall shorter than this is seen only partly. */
+export const loopDelayResolutionMs = 2;
 
 /** An open store under test. */
 export interface BenchStore {
@@ -17,14 +21,20 @@ export interface BenchStore {
   close(): Promise<void>;
 }
 
+/** Bench-wide settings for contestants that have them (`--segment-bytes`). */
+export interface StoreTuning {
+  /** tidemark's `segmentBytes`. */
+  segmentBytes?: number;
+}
+
 /** One competitor. */
 export interface Contestant {
   /** Row label, also the `--only` name. */
   name: string;
   /** What an acknowledged append means for this contestant (printed under the table). */
   durability: string;
-  /** Opens a fresh store in `dir` (an empty directory). */
-  open(dir: string, recordBytes: number): Promise<BenchStore>;
+  /** Opens a fresh store in `dir` (an empty directory). `tuning` applies to the contestants it names (others ignore it). */
+  open(dir: string, recordBytes: number, tuning?: StoreTuning): Promise<BenchStore>;
 }
 
 /** What one cell of one contestant measured. */
@@ -39,6 +49,14 @@ export interface CellResult {
   maxUs: number;
   /** Syncs per 1000 appends in the measured window, or `undefined` when not countable. */
   syncsPer1k: number | undefined;
+  /**
+   * Event-loop delay while this contestant's measured slices ran (`perf_hooks.monitorEventLoopDelay`,
+   * sampled every {@link loopDelayResolutionMs} ms; µs). A contestant that blocks the JS thread for
+   * its I/O shows it here; a loop blocked for a whole slice shows up as one sample as long as the slice (max).
+   */
+  loopDelayP50Us: number;
+  loopDelayP99Us: number;
+  loopDelayMaxUs: number;
 }
 
 /**
@@ -56,6 +74,8 @@ export class CellMeasurement {
   /** Completions covered by the sync counts: counted appends plus the one per slice that ended it. */
   #syncedAppends = 0;
   #syncsKnown = true;
+  /** This contestant's event-loop delay over its measured slices (see {@link addLoopDelay}). */
+  readonly #loopDelay: RecordableHistogram = createHistogram();
 
   constructor(store: BenchStore, recordBytes: number, writers: number) {
     this.#store = store;
@@ -75,7 +95,22 @@ export class CellMeasurement {
 
   /** Runs the writers for `seconds` and adds what completed to the measurement. */
   async slice(seconds: number): Promise<void> {
-    await this.#drive(seconds, true);
+    // A monitor per slice: a re-enabled monitor records the time it was disabled (other
+    // contestants' slices) as one delay.
+    const monitor = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
+    monitor.enable();
+    try {
+      // The monitor's first tick only sets its baseline: let it happen before the slice, or a
+      // contestant that holds the loop for the whole slice would not be measured at all.
+      await new Promise((resolve) => setTimeout(resolve, loopDelayResolutionMs + 1));
+      await this.#drive(seconds, true);
+      // One timer turn before stopping: a contestant that never yielded to the loop during the
+      // slice (synchronous commits resolved through microtasks) is sampled now, with the whole delay.
+      await new Promise((resolve) => setTimeout(resolve, loopDelayResolutionMs + 1));
+    } finally {
+      monitor.disable();
+      addLoopDelay(this.#loopDelay, monitor);
+    }
   }
 
   /**
@@ -134,6 +169,7 @@ export class CellMeasurement {
       p999Us: h.getValueAtPercentile(99.9),
       maxUs: h.maxValue,
       syncsPer1k: this.#syncsKnown && this.#syncedAppends > 0 ? (this.#syncs / this.#syncedAppends) * 1000 : undefined,
+      ...loopDelayOf(this.#loopDelay),
     };
   }
 
@@ -141,4 +177,26 @@ export class CellMeasurement {
   destroy(): void {
     this.#histogram.destroy();
   }
+}
+
+/**
+ * Adds one slice's event-loop delay samples to `total`. An ELDHistogram cannot be merged
+ * (`RecordableHistogram.add` refuses it), so its percentile distribution (`percentiles`: the
+ * value at 0, 50, 75, 87.5, ... 100 %) is replayed: the samples between two points are recorded
+ * at the higher point's value. That rounds delays up, never down, and keeps max exact.
+ */
+export function addLoopDelay(total: RecordableHistogram, slice: { count: number; percentiles: Map<number, number> }): void {
+  let recorded = 0;
+  for (const [p, v] of [...slice.percentiles].sort((a, b) => a[0] - b[0])) {
+    const upTo = Math.round((slice.count * p) / 100);
+    for (; recorded < upTo; recorded++) total.record(Math.max(1, Math.round(v)));
+  }
+}
+
+/** p50/p99/max of an event-loop delay histogram (ns) in µs (NaN when it holds no sample). */
+export function loopDelayOf(h: RecordableHistogram): { loopDelayP50Us: number; loopDelayP99Us: number; loopDelayMaxUs: number } {
+  if (h.count === 0) return { loopDelayP50Us: Number.NaN, loopDelayP99Us: Number.NaN, loopDelayMaxUs: Number.NaN };
+  // The monitor records the time between its ticks: minus the sampling interval, the delay.
+  const us = (ns: number): number => Math.max(0, ns / 1000 - loopDelayResolutionMs * 1000);
+  return { loopDelayP50Us: us(h.percentile(50)), loopDelayP99Us: us(h.percentile(99)), loopDelayMaxUs: us(h.max) };
 }

@@ -266,6 +266,8 @@ class Log {
   bool spare_wanted_ = false;
   bool spare_ready_ = false;
   bool spare_busy_ = false;
+  bool spare_filling_ = false;   // the ready spare is being zero-written (preparer_main)
+  bool spare_claimed_ = false;   // take_spare wants it: the fill stops at its next chunk
   Status spare_status_;
   std::string spare_path_;
   std::atomic<uint64_t> spare_bytes_{0};  // size the preparer makes the next spare (next_segment_bytes)

@@ -88,22 +88,59 @@ namespace {
 // fdatasync of the whole range at the end would put tens of MiB in the device
 // queue at once, and every sync of the active segment meanwhile (the writer's)
 // would wait behind it (a ~40 ms stall per 64 MiB segment at 1.7 GB/s).
-Status zero_fill(File* f, uint64_t from, uint64_t to) {
+Status zero_fill(File* f, uint64_t from, uint64_t to, const std::function<bool()>* stop = nullptr,
+                 uint64_t* reached = nullptr) {
   AlignedBuffer zeros;
   const size_t chunk = static_cast<size_t>(std::min<uint64_t>(to - from, kPrepareChunkBytes));
   if (!zeros.resize(chunk)) return Status::OutOfMemory("a zero-fill buffer", chunk);
   if (zeros.size() > 0) memset(zeros.data(), 0, zeros.size());
-  for (uint64_t off = from; off < to;) {
+  uint64_t off = from;
+  for (; off < to;) {
+    if (stop != nullptr && (*stop)()) break;
     size_t n = static_cast<size_t>(std::min<uint64_t>(to - off, zeros.size()));
     Status s = f->pwrite(zeros.data(), n, off);
     if (s.ok()) s = f->writeback(off, n);
     if (!s.ok()) return s;
     off += n;
   }
+  if (reached != nullptr) *reached = off;
   return Status::Ok();
 }
 
 }  // namespace
+
+Status create_allocated_file(const std::string& path, uint64_t bytes, bool* allocated) {
+  *allocated = false;
+  std::unique_ptr<File> f;
+  Status s = open_file(path, kOpenWrite | kOpenCreate, &f);
+  if (!s.ok()) return s;
+  s = f->allocate(0, bytes);
+  if (!s.ok() && s.code == Code::kNoSpace) {
+    f.reset();
+    ::unlink(path.c_str());
+    return s;
+  }
+  if (!s.ok()) return Status::Ok();  // refused (EOPNOTSUPP...): zero writes will allocate
+  s = f->datasync();
+  if (!s.ok()) {
+    f.reset();
+    ::unlink(path.c_str());
+    return s;
+  }
+  *allocated = true;
+  return Status::Ok();
+}
+
+Status zero_fill_file(const std::string& path, uint64_t from, uint64_t to, const std::function<bool()>& stop,
+                      uint64_t* reached) {
+  *reached = from;
+  std::unique_ptr<File> f;
+  Status s = open_file(path, kOpenWrite, &f);
+  if (!s.ok()) return s;
+  s = zero_fill(f.get(), from, to, &stop, reached);
+  if (s.ok() && *reached == to) s = f->datasync();
+  return s;
+}
 
 Status create_zeroed_file(const std::string& path, uint64_t bytes) {
   std::unique_ptr<File> f;

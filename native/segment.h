@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -104,6 +105,23 @@ uint64_t next_segment_bytes(uint64_t prev_bytes, uint64_t max_bytes);
 // back silently when refused) and zero-written, then fdatasync'd. The caller
 // fsyncs the directory after renaming it into place.
 Status create_zeroed_file(const std::string& path, uint64_t bytes);
+
+// The first half of create_zeroed_file: creates `path` (must not exist) and
+// reserves `bytes` with fallocate. `*allocated`: the reservation succeeded, so
+// the file is `bytes` long and reads as zeros already (fdatasync'd: the size
+// and the reservation are durable); only its zero-writing is left, which makes
+// later syncs of data written into it data-only (no extent conversion to
+// journal). False: the filesystem refused fallocate; the file is empty and
+// must be zero-written before use. On failure the file is removed.
+Status create_allocated_file(const std::string& path, uint64_t bytes, bool* allocated);
+
+// Zero-writes [from, to) of the file `path`, 256 KiB at a time (each written
+// back and waited for), asking `stop()` before each chunk: when it says true
+// the fill ends there (`*reached` is where), without a sync. Filled to `to`,
+// the file is fdatasync'd. The preparer fills a prepared spare this way while
+// no append needs it, and stops within one chunk once the writer takes it.
+Status zero_fill_file(const std::string& path, uint64_t from, uint64_t to, const std::function<bool()>& stop,
+                      uint64_t* reached);
 
 // Makes the zero-filled (spare) file `path` exactly `bytes` long: shrinks it,
 // or reserves and zero-writes the bytes it lacks; then fdatasync. On failure the

@@ -13,8 +13,12 @@ function tidemarkContestant(sync: Exclude<SyncMode, 'none'>, busyPollMicros?: nu
   return {
     name: (sync === 'fdatasync' ? 'tidemark' : `tidemark-${sync}`) + (busyPollMicros !== undefined && busyPollMicros > 0 ? ` (poll ${busyPollMicros} µs)` : ''),
     durability: `tidemark Wal, sync '${sync}'${poll}: awaited append(), resolved after ${what} on its writer thread`,
-    async open(dir): Promise<BenchStore> {
-      const wal = await Wal.open(dir, busyPollMicros === undefined ? { sync } : { sync, busyPollMicros });
+    async open(dir, _recordBytes, tuning): Promise<BenchStore> {
+      const wal = await Wal.open(dir, {
+        sync,
+        ...(busyPollMicros === undefined ? {} : { busyPollMicros }),
+        ...(tuning?.segmentBytes === undefined ? {} : { segmentBytes: tuning.segmentBytes }),
+      });
       return {
         async append(data) {
           await wal.append(data);

@@ -52,6 +52,7 @@ class CrashRun {
     private readonly dir: string,
     private readonly sync: SyncMode,
     private readonly seed: number,
+    private readonly segmentBytes: number = SEGMENT_BYTES,
   ) {
     this.rng = new Rng(seedOf(seed, 0xc0ffee));
   }
@@ -60,7 +61,7 @@ class CrashRun {
     const config = {
       dir: this.dir,
       sync: this.sync,
-      segmentBytes: SEGMENT_BYTES,
+      segmentBytes: this.segmentBytes,
       seed: this.seed,
       round,
       concurrency: CONCURRENCY,
@@ -188,7 +189,7 @@ class CrashRun {
    * records unchanged. `full` rescans the whole log.
    */
   async verify(round: number, full: boolean): Promise<void> {
-    const wal = await Wal.open(this.dir, { sync: this.sync, segmentBytes: SEGMENT_BYTES });
+    const wal = await Wal.open(this.dir, { sync: this.sync, segmentBytes: this.segmentBytes });
     try {
       const where = this.where(round);
       if (wal.firstIndex !== 1) throw new Error(`${where} firstIndex is ${wal.firstIndex} after recovery, expected 1 (nothing was truncated)`);
@@ -235,8 +236,8 @@ class CrashRun {
   }
 }
 
-async function crashTest(sync: SyncMode, killCount: number, dir: string): Promise<void> {
-  const run = new CrashRun(dir, sync, seed);
+async function crashTest(sync: SyncMode, killCount: number, dir: string, segmentBytes = SEGMENT_BYTES): Promise<void> {
+  const run = new CrashRun(dir, sync, seed, segmentBytes);
   const plans: string[] = [];
   let next = run.spawn(0, killCount === 0 ? 'finish' : 'crash');
   for (let round = 0; round < killCount; round++) {
@@ -276,6 +277,12 @@ describe('crash: SIGKILL during concurrent appends loses no acknowledged record'
   it(`sync fdatasync, ${kills} kills (seed ${seed})`, async () => {
     await crashTest('fdatasync', kills, await tmpDir('crash'));
   }, Math.max(150_000, kills * 3_000));
+
+  // Segments of 1 then 2 MiB: the next spare (8 zero-fill chunks of 256 KiB) can still be being
+  // zero-written when a rotation takes it (the fill stops there); kills land around that too.
+  it(`sync fdatasync, 2 MiB segments (spares taken mid-fill), 12 kills (seed ${seed})`, async () => {
+    await crashTest('fdatasync', 12, await tmpDir('crash-big'), 2 * 1024 * 1024);
+  }, 90_000);
 
   it(`sync dsync, 12 kills (seed ${seed})`, async () => {
     await crashTest('dsync', 12, await tmpDir('crash-dsync'));
