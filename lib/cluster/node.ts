@@ -10,7 +10,8 @@
  * 1. `messages` leave at once (the leader's appends go out while its own write is in flight);
  * 2. `persist` is made durable by {@link RaftStorage.persist};
  * 3. then `messagesAfterPersist` (votes, acknowledgements) leave;
- * 4. a received snapshot restores the state machine, `committedEntries` are applied;
+ * 4. a received snapshot restores the state machine, `committedEntries` are applied (those
+ *    already durable here before this Ready apply at step 2, while its persist is in flight);
  * 5. read states are answered once the state machine has applied up to their index;
  * 6. `advance`, and the next Ready.
  *
@@ -607,10 +608,11 @@ export class TidemarkNode extends EventEmitter {
     const started = performance.now();
     const write = p.snapshot !== null || p.entries.length > 0 || p.hardState !== null ? this.storage.persist(p) : Promise.resolve();
     const ready = rd;
+    const earlyTo = this.applyDurable(rd);
     this.readyInFlight = write.then(
       () => {
         if (p.entries.length > 0 || p.snapshot !== null) this.persistLatency.observe((performance.now() - started) * 1000);
-        this.afterPersist(ready);
+        this.afterPersist(ready, earlyTo);
       },
       (err: unknown) => {
         this.readyInFlight = null;
@@ -619,7 +621,35 @@ export class TidemarkNode extends EventEmitter {
     );
   }
 
-  private afterPersist(rd: Ready): void {
+  /**
+   * Applies, while this Ready's persist is in flight, the committed entries that were already
+   * durable here before it (below the first entry it writes; never with a snapshot to install,
+   * which must be restored first): their answers need not wait for an unrelated fsync. The rest
+   * apply after the persist (applyEntry skips what is applied). Returns the last index applied
+   * early, 0 if none.
+   */
+  private applyDurable(rd: Ready): number {
+    const p = rd.persist;
+    if (p.snapshot !== null || rd.committedEntries.length === 0) return 0;
+    const first = p.entries[0];
+    const durable = first === undefined ? this.storage.lastIndex() : Math.min(this.storage.lastIndex(), first.index - 1);
+    const before = this.appliedIndex;
+    try {
+      for (const e of rd.committedEntries) {
+        if (e.index > durable) break;
+        this.applyEntry(e);
+      }
+    } catch (err) {
+      this.fatal(err);
+      return 0;
+    }
+    if (this.appliedIndex === before) return 0;
+    this.emit('applied', this.appliedIndex);
+    this.serveReads();
+    return this.appliedIndex;
+  }
+
+  private afterPersist(rd: Ready, earlyTo: number): void {
     this.readyInFlight = null;
     if (this.closed) return;
     try {
@@ -632,7 +662,7 @@ export class TidemarkNode extends EventEmitter {
       this.fatal(err);
       return;
     }
-    if (rd.committedEntries.length > 0) this.emit('applied', this.appliedIndex);
+    if (rd.committedEntries.length > 0 && this.appliedIndex > earlyTo) this.emit('applied', this.appliedIndex);
     this.serveReads();
     this.checkRole();
     this.maybeSnapshot();
