@@ -297,6 +297,9 @@ describe('TidemarkNode cluster (in-memory transport, real WALs)', () => {
       const generation = leader.generation;
       const follower = [...c.nodes.values()].find((n) => n.role !== 'leader');
       if (follower === undefined) throw new Error('no follower');
+      // The early campaign only follows a known leader's disconnect: wait until the follower has heard from it.
+      for (let i = 0; i < 500 && follower.leaderId !== leader.id; i++) await sleep(10);
+      expect(follower.leaderId).toBe(leader.id);
       // Tell the follower its leader disconnected, though the leader is fine.
       (follower as unknown as { onPeerDisconnected(p: string): void }).onPeerDisconnected(leader.id);
       await sleep(400);
