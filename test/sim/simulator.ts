@@ -11,7 +11,7 @@ import { type Entry, type Ready, Replica, isTidemarkErrorLike } from './core-imp
 import { SeededRandom } from '../../lib/core/random';
 import { checkLinearizable } from '../lin/checker';
 import { NodeClock } from './clock';
-import { Disk } from './disk';
+import { Disk, type SimStorage } from './disk';
 import { InvariantError, Invariants, entryKey } from './invariants';
 import { History, type HistoryOp, KvState, decodeCommand, decodeSnapshot, encodeCommand, encodeSnapshot } from './kv';
 import { Network } from './network';
@@ -46,6 +46,8 @@ export interface SimOptions {
   noFaults?: boolean;
   /** Receives a line per event (debugging a seed: `npm run sim -- --seed S --trace`). */
   trace?: (line: string) => void;
+  /** Durable storage of each node (default: a MemoryLog); see wal-mirror.ts for the native-Wal mode. */
+  storage?: (id: string) => SimStorage;
   /** Liveness bound after faults stop, in election timeouts. */
   livenessElectionTimeouts?: number;
 }
@@ -277,7 +279,7 @@ export class Simulator {
     for (const id of this.ids) {
       const node: SimNode = {
         id,
-        disk: new Disk(rng),
+        disk: new Disk(rng, options.storage?.(id)),
         clock: new NodeClock(4 + rng.int(3), 0),
         replica: null,
         wasLeader: false,
