@@ -26,7 +26,9 @@ describe('simulator over the native Wal (mirrored storage, recovery checked)', (
           expect(await m.verifyRecovery(), m.dir).toEqual([]);
           writes += m.writes;
         }
-        // The mode must actually write through the Wal (appends, hard states, truncations).
+        // The CI seeds must actually write through the Wal (appends, hard states, truncations);
+        // some seeds of a wider sweep barely write (a quiet client mix), so only recovery counts there.
+        if (extra > 0) return;
         expect(writes).toBeGreaterThan(50);
         expect(mirrors.all.some((m) => m.lastIndex() > 5)).toBe(true);
       } finally {
