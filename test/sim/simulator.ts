@@ -11,7 +11,7 @@ import { type Entry, type Ready, Replica, isTidemarkErrorLike } from './core-imp
 import { SeededRandom } from '../../lib/core/random';
 import { checkLinearizable } from '../lin/checker';
 import { NodeClock } from './clock';
-import { Disk } from './disk';
+import { Disk, type SimStorage } from './disk';
 import { InvariantError, Invariants, entryKey } from './invariants';
 import { History, type HistoryOp, KvState, decodeCommand, decodeSnapshot, encodeCommand, encodeSnapshot } from './kv';
 import { Network } from './network';
@@ -22,7 +22,7 @@ import { Network } from './network';
  */
 export const SCHEDULES = [
   'random',
-  'random',
+  'stale-acks',
   'crash-before-persist',
   'one-entry-appends',
   'partition-election',
@@ -46,6 +46,8 @@ export interface SimOptions {
   noFaults?: boolean;
   /** Receives a line per event (debugging a seed: `npm run sim -- --seed S --trace`). */
   trace?: (line: string) => void;
+  /** Durable storage of each node (default: a MemoryLog); see wal-mirror.ts for the native-Wal mode. */
+  storage?: (id: string) => SimStorage;
   /** Liveness bound after faults stop, in election timeouts. */
   livenessElectionTimeouts?: number;
 }
@@ -121,6 +123,25 @@ interface ReadCheck {
   minIndex: number;
   key: string;
   hist: HistoryOp;
+}
+
+/**
+ * `stale-acks` schedule, one round: a five-node leader L and a mate are cut off as a minority while
+ * clients keep writing to L (the mate acknowledges L's tail, which cannot commit); the majority
+ * elects M; the heal truncates L's and the mate's tails; M hands leadership back to L; L writes past
+ * the old tail; then the mate's highest acknowledgement from L's first leadership arrives, late, while
+ * L's appends to the mate and to one more follower are cut (so only L and one follower can hold the
+ * new entries). A correct leader ignores a response of an older generation; one that counts it
+ * commits an entry only two of five hold.
+ */
+interface StaleAckRound {
+  phase: 'cut' | 'healed' | 'transferring' | 'leading' | 'delivered';
+  leader: string;
+  mate: string;
+  generation: number;
+  ack: Message | null;
+  /** Step at which the current phase gives up (or, once delivered, heals). */
+  until: number;
 }
 
 interface Transfer {
@@ -203,6 +224,9 @@ export class Simulator {
   /** rejoin schedule: the leader that must not be deposed. */
   private stableLeader: { id: string; generation: number } | null = null;
   private transfer: Transfer | null = null;
+  private staleAck: StaleAckRound | null = null;
+  /** Clients send to this node when it is up (the stale-acks schedule's old leader). */
+  private favoured: string | null = null;
   private nextScheduledFault = 0;
   /** rejoin: client writes pause in [quietFrom, quietUntil), so the cut-off node's log is up to date. */
   private quietFrom = Number.POSITIVE_INFINITY;
@@ -216,7 +240,8 @@ export class Simulator {
     };
     const rng = this.rng;
     this.schedule = options.schedule ?? scheduleOf(options.seed);
-    this.n = options.nodes ?? (Math.floor(options.seed / SCHEDULES.length) % 2 === 0 ? 3 : 5);
+    // stale-acks needs a leader with a minority that can acknowledge its tail: five nodes.
+    this.n = options.nodes ?? (this.schedule === 'stale-acks' || Math.floor(options.seed / SCHEDULES.length) % 2 === 1 ? 5 : 3);
     this.inv.quorum = Math.floor(this.n / 2) + 1;
     this.ids = Array.from({ length: this.n }, (_, i) => `n${i + 1}`);
     const quiet = options.noFaults === true;
@@ -230,14 +255,15 @@ export class Simulator {
       maxLongDelaySteps: 400,
       splitRate: controlled ? 0 : sch === 'stale-messages' ? 0.2 : ([0, 0.02, 0.1][rng.int(3)] as number),
     });
-    this.crashRate = controlled ? 0 : sch === 'slow-disk' ? 0.01 : ([0.002, 0.01, 0.03][rng.int(3)] as number);
-    this.pauseRate = controlled || sch === 'paused-leader' ? 0 : ([0, 0.005, 0.02][rng.int(3)] as number);
-    this.partitionRate = controlled || sch === 'partition-election' ? 0 : ([0.003, 0.01, 0.03][rng.int(3)] as number);
+    this.crashRate = controlled ? 0 : sch === 'slow-disk' ? 0.01 : sch === 'stale-acks' ? 0.001 : ([0.002, 0.01, 0.03][rng.int(3)] as number);
+    this.pauseRate = controlled || sch === 'paused-leader' || sch === 'stale-acks' ? 0 : ([0, 0.005, 0.02][rng.int(3)] as number);
+    // The targeted cuts of these schedules are their own; random cuts and heals would undo them.
+    this.partitionRate = controlled || sch === 'partition-election' || sch === 'stale-acks' ? 0 : ([0.003, 0.01, 0.03][rng.int(3)] as number);
     this.diskLatencyMax = sch === 'slow-disk' ? 40 : sch === 'crash-before-persist' ? 2 + rng.int(6) : ([0, 3, 8][rng.int(3)] as number);
-    this.proposeRate = [0.05, 0.2, 0.5][rng.int(3)] as number;
+    this.proposeRate = sch === 'stale-acks' ? 0.5 : ([0.05, 0.2, 0.5][rng.int(3)] as number);
     this.replayRate = controlled ? 0 : sch === 'stale-messages' ? 0.8 : ([0, 0.1, 0.3][rng.int(3)] as number);
     this.crashAfterSendRate = sch === 'crash-before-persist' ? 0.15 : 0;
-    this.transferRate = controlled ? 0 : 0.002;
+    this.transferRate = controlled || sch === 'stale-acks' ? 0 : 0.002;
     this.retransmitRate = controlled ? 0 : sch === 'stale-messages' || sch === 'partition-election' ? 0.15 : ([0, 0.02, 0.1][rng.int(3)] as number);
     this.bounds = {
       heartbeatTicks: 1 + rng.int(3),
@@ -253,7 +279,7 @@ export class Simulator {
     for (const id of this.ids) {
       const node: SimNode = {
         id,
-        disk: new Disk(rng),
+        disk: new Disk(rng, options.storage?.(id)),
         clock: new NodeClock(4 + rng.int(3), 0),
         replica: null,
         wasLeader: false,
@@ -368,6 +394,10 @@ export class Simulator {
         node.heardAt.set(m.from, node.ticks);
       }
       this.net.delivered(m);
+      const sa = this.staleAck;
+      if (sa !== null && sa.phase === 'cut' && m.to === sa.leader && m.from === sa.mate && m.type === 'append-response' && m.success && m.generation === sa.generation && (sa.ack === null || (sa.ack.type === 'append-response' && m.index > sa.ack.index))) {
+        sa.ack = m;
+      }
       r.step(m);
     }
     for (const node of this.nodes) {
@@ -569,8 +599,11 @@ export class Simulator {
     const client = free[this.rng.int(free.length)] as { busy: HistoryOp | null; since: number };
     // The client sends to whoever it believes leads, paused or not.
     const leaders = this.nodes.filter((n) => n.replica !== null && n.replica.role === 'leader');
+    const fav = this.favoured === null ? undefined : this.nodeById(this.favoured);
     const target =
-      leaders.length > 0 && this.rng.chance(0.9)
+      fav !== undefined && fav.replica !== null && (this.staleAck?.phase === 'cut' || this.rng.chance(0.9))
+        ? fav
+        : leaders.length > 0 && this.rng.chance(0.9)
         ? (leaders[this.rng.int(leaders.length)] as SimNode)
         : (this.nodes[this.rng.int(this.nodes.length)] as SimNode);
     if (target.replica === null) return;
@@ -758,6 +791,9 @@ export class Simulator {
         this.nextScheduledFault = leader.clock.pausedUntil + T + rng.int(3 * T);
         return;
       }
+      case 'stale-acks':
+        this.staleAckRound();
+        return;
       case 'rejoin': {
         // Isolate one follower for a while, then let it rejoin; the leader must stay.
         // Half the time the clients stop writing from an election timeout before the cut until the
@@ -796,6 +832,96 @@ export class Simulator {
         return;
       }
       default:
+        return;
+    }
+  }
+
+  /** One step of the stale-acks round (see {@link StaleAckRound}). */
+  private staleAckRound(): void {
+    const rng = this.rng;
+    const now = this.now;
+    const T = ELECTION_TICKS * 5;
+    const sa = this.staleAck;
+    const end = (): void => {
+      if (sa !== null && sa.phase !== 'delivered') this.stats[`staleAckEnd_${sa.phase}`] = (this.stats[`staleAckEnd_${sa.phase}`] ?? 0) + 1;
+      this.net.heal();
+      this.staleAck = null;
+      this.favoured = null;
+      this.nextScheduledFault = now + T + rng.int(2 * T);
+    };
+    if (sa === null) {
+      const leader = this.leader();
+      const r = leader?.replica;
+      if (leader === undefined || r === null || r === undefined) return;
+      const others = this.ids.filter((x) => x !== leader.id);
+      const mate = others[rng.int(others.length)] as string;
+      const minority = new Set([leader.id, mate]);
+      for (const a of this.ids) for (const b of this.ids) if (minority.has(a) !== minority.has(b)) this.net.cut(a, b);
+      this.staleAck = { phase: 'cut', leader: leader.id, mate, generation: r.generation, ack: null, until: now + 2 * T + rng.int(2 * T) };
+      this.favoured = leader.id;
+      this.stats.partitions = (this.stats.partitions ?? 0) + 1;
+      return;
+    }
+    const L = this.nodeById(sa.leader);
+    const lr = L.replica;
+    if (lr === null) return end();
+    switch (sa.phase) {
+      case 'cut':
+        if (now < sa.until) return;
+        this.net.heal();
+        this.favoured = null;
+        sa.phase = 'healed';
+        sa.until = now + 6 * T;
+        return;
+      case 'healed': {
+        if (now >= sa.until) return end();
+        if (lr.role === 'leader' && lr.generation > sa.generation + 1) {
+          sa.phase = 'transferring';
+          return;
+        }
+        const m = this.leader();
+        const mr = m?.replica;
+        if (m === undefined || mr === null || mr === undefined || m.id === sa.leader || mr.generation <= sa.generation) return;
+        // L follows M (its stale tail is gone once it accepted M's appends); M hands leadership back.
+        if (lr.role !== 'follower' || lr.generation !== mr.generation || lr.commit < mr.commit - 2) return;
+        mr.transferLeadership(sa.leader);
+        this.stats.transfers = (this.stats.transfers ?? 0) + 1;
+        sa.phase = 'transferring';
+        sa.until = now + 4 * T;
+        return;
+      }
+      case 'transferring':
+        if (now >= sa.until) return end();
+        if (lr.role !== 'leader' || lr.generation <= sa.generation + 1) return;
+        sa.phase = 'leading';
+        sa.until = now + 4 * T;
+        this.favoured = sa.leader;
+        return;
+      case 'leading': {
+        const ack = sa.ack;
+        if (now >= sa.until || ack === null || ack.type !== 'append-response' || lr.role !== 'leader') return end();
+        // L's log reaches the old acknowledgement with entries of its current generation, not yet sent on.
+        if (lr.lastIndex < ack.index || lr.generationAt(ack.index) !== lr.generation || lr.commit >= ack.index) return;
+        const peers = lr.status().peers;
+        const lagging = peers.filter((p) => p.id !== sa.mate && p.match < ack.index);
+        const mateMatch = peers.find((p) => p.id === sa.mate)?.match ?? 0;
+        if (mateMatch >= ack.index || lagging.length < 2) return end();
+        // Cut L's appends to the mate and to two of the three others: only L and one follower can hold the new entries.
+        const ids = lagging.map((p) => p.id);
+        const y1 = ids.splice(rng.int(ids.length), 1)[0] as string;
+        const y2 = ids[rng.int(ids.length)] as string;
+        this.net.cut(sa.leader, sa.mate);
+        this.net.cut(sa.leader, y1);
+        this.net.cut(sa.leader, y2);
+        this.net.enqueue(ack, now);
+        this.stats.staleAcks = (this.stats.staleAcks ?? 0) + 1;
+        this.trace?.(`${now} stale-acks: ${describeMessage(ack)} replayed to ${sa.leader} (g${lr.generation}, last ${lr.lastIndex}); cut ${sa.leader} > ${sa.mate}, ${y1}, ${y2}`);
+        sa.phase = 'delivered';
+        sa.until = now + T;
+        return;
+      }
+      case 'delivered':
+        if (now >= sa.until) end();
         return;
     }
   }
