@@ -182,6 +182,7 @@ export class LocalCluster {
     m.stopped = false;
     m.starts++;
     const log = fs.createWriteStream(m.logFile, { flags: 'a' });
+    log.on('error', () => undefined); // a failed log write must not take the harness down; exited still resolves
     log.write(`# start ${m.starts} pid ${child.pid ?? '?'}\n`);
     const lines = (stream: NodeJS.ReadableStream, prefix: string) => {
       let buf = '';
@@ -204,9 +205,9 @@ export class LocalCluster {
       child.on('close', (code, signal) => {
         m.exit = `code ${String(code)} signal ${String(signal)}`;
         if (m.child === child) m.child = null;
-        // Resolve once the log file holds the exit line (readers of the file see it), or on a write error.
-        log.on('error', () => resolve());
-        log.end(`# exit ${m.exit}\n`, () => resolve());
+        // Resolve once the log file holds the exit line (readers of the file see it); at once if the log already failed.
+        if (log.destroyed) resolve();
+        else log.end(`# exit ${m.exit}\n`, () => resolve());
       });
     });
   }
