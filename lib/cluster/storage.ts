@@ -61,6 +61,19 @@ export function encodeEntryRecord(e: Entry): Uint8Array {
 }
 
 /**
+ * The entry to keep in memory once `record` (its {@link encodeEntryRecord} encoding) is
+ * written. Entries decoded from the network are views into whole socket chunks (64 KiB or
+ * more): keeping such a view would keep the chunk alive for as long as the entry stays in
+ * memory. The record is a private, exactly-sized copy, so its payload part replaces the view
+ * at no extra copy.
+ */
+function compactEntry(e: Entry, record: Uint8Array): Entry {
+  const d = e.data;
+  if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) return e; // already owns its buffer
+  return { index: e.index, generation: e.generation, kind: e.kind, data: record.subarray(ENTRY_RECORD_HEADER_BYTES) };
+}
+
+/**
  * Decodes a WAL record into the entry at `expectedIndex` (the data is copied).
  * @throws TidemarkError TM_CORRUPTION when short, of an unknown kind, or at another index
  */
@@ -312,10 +325,13 @@ export class RaftStorage implements LogReader {
       throw TidemarkError.outOfRange(`append at ${first} outside (${this.snapIndex}, ${this.lastIndex() + 1}]`);
     }
     const records: Uint8Array[] = [];
+    const kept: Entry[] = [];
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as Entry;
       if (e.index !== first + i) throw TidemarkError.invalidArgument('persist: entries must be contiguous');
-      records.push(encodeEntryRecord(e));
+      const record = encodeEntryRecord(e);
+      records.push(record);
+      kept.push(compactEntry(e, record));
     }
     const wal = this.wal;
     const offset = this.walOffset;
@@ -326,7 +342,7 @@ export class RaftStorage implements LogReader {
     const keep = first - this.snapIndex - 1;
     for (let i = keep; i < this.log.length; i++) this.memBytes -= entryBytes(this.log[i] as Entry);
     this.log.length = keep;
-    for (const e of entries) {
+    for (const e of kept) {
       this.log.push(e);
       this.memBytes += entryBytes(e);
     }

@@ -53,6 +53,25 @@ describe('RaftStorage', () => {
     await s.close();
   });
 
+  it('keeps no view into a larger buffer (a socket chunk) for entries it holds in memory', async () => {
+    const dir = await tmpDir('storage');
+    const s = await RaftStorage.open(dir, { wal: WAL });
+    const chunk = new Uint8Array(64 * 1024).fill(7); // what a decoded frame's payloads point into
+    const views: Entry[] = [1, 2, 3].map((i) => ({ index: i, generation: 1, kind: 'normal', data: chunk.subarray(i * 100, i * 100 + 10) }));
+    const own = entry(4, 1);
+    await s.persist(work([...views, own]));
+    const held = s.entries(1, 5, Number.MAX_SAFE_INTEGER);
+    for (const e of held.slice(0, 3)) {
+      expect(e.data.buffer).not.toBe(chunk.buffer);
+      expect(e.data.buffer.byteLength).toBeLessThan(64);
+      expect(Array.from(e.data)).toEqual(new Array(10).fill(7));
+    }
+    chunk.fill(0); // whoever owns the chunk may reuse it: what the log holds must not change
+    expect(s.entries(1, 4, Number.MAX_SAFE_INTEGER).every((e) => e.data.every((b) => b === 7))).toBe(true);
+    expect(Buffer.from((held[3] as Entry).data).toString()).toBe('e4g1');
+    await s.close();
+  });
+
   it('overwrites a conflicting suffix durably', async () => {
     const dir = await tmpDir('storage');
     let s = await RaftStorage.open(dir, { wal: WAL });
