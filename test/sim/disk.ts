@@ -24,6 +24,14 @@ export interface SimStorage extends LogReader {
   installSnapshot(snapshot: Snapshot): void;
   /** Snapshot at `index` with state `data`, dropping the entries it covers. */
   compact(index: number, data: Uint8Array): void;
+  /**
+   * Optional: the storage models the power loss itself (the native-Wal mode, wal-mirror.ts)
+   * instead of the Disk's torn prefix. Called at a crash with the write in flight (or null);
+   * it must reflect at once, synchronously, what of it is certainly durable (the hard state,
+   * for the durable-vote ground truth), draw its randomness from `rng` only, and returns
+   * whether part of the write landed.
+   */
+  crash?(inFlight: Ready['persist'] | null, rng: SeededRandom): boolean;
 }
 
 export interface PendingWrite {
@@ -68,6 +76,10 @@ export class Disk {
   crash(): void {
     const w = this.pending;
     this.pending = null;
+    if (this.log.crash !== undefined) {
+      if (this.log.crash(w?.ready.persist ?? null, this.rng)) this.tornOnCrash++;
+      return;
+    }
     if (w === null || !this.rng.chance(0.5)) return;
     const p = w.ready.persist;
     const ops = (p.snapshot !== null ? 1 : 0) + p.entries.length + (p.hardState !== null ? 1 : 0);
