@@ -32,6 +32,8 @@ export interface SimStorage extends LogReader {
    * whether part of the write landed.
    */
   crash?(inFlight: Ready['persist'] | null, rng: SeededRandom): boolean;
+  /** Optional: makes a whole Ready's persist work durable in one call (else append / setHardState / installSnapshot in order). */
+  persist?(work: Ready['persist']): void;
 }
 
 export interface PendingWrite {
@@ -57,6 +59,7 @@ export class Disk {
   /** Makes the write durable, in order. */
   static persist(log: SimStorage, ready: Ready): void {
     const p = ready.persist;
+    if (log.persist !== undefined) return log.persist(p);
     if (p.snapshot !== null) log.installSnapshot(p.snapshot);
     if (p.entries.length > 0) log.append(p.entries);
     if (p.hardState !== null) log.setHardState(p.hardState);

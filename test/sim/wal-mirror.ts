@@ -7,9 +7,12 @@
  * How a synchronous step loop drives an asynchronous storage, deterministically:
  *
  * - During a node's life the core reads a memory view (a {@link MemoryLog}) that every durable
- *   write updates at once; the same write is queued, in order, on one queue shared by all
- *   nodes, which issues it to the node's RaftStorage and awaits it (so every write the simulator
- *   called durable is durable, fdatasync'd, in the Wal before anything later happens to it).
+ *   write updates at once; the same write (a Ready's whole persist work, as the cluster's node
+ *   issues it, or a compaction) is queued, in order, on one queue shared by all nodes, which
+ *   issues it to the node's RaftStorage and awaits it (so every write the simulator called
+ *   durable is durable, fdatasync'd, in the Wal before anything later happens to it). At every
+ *   drain, RaftStorage's own LogReader view (what the cluster's core reads) must equal the
+ *   node's log.
  * - A crash ({@link SimStorage.crash}) draws, from the simulator's seeded generator, what of the
  *   write in flight reaches the disk: nothing (half the time), or its snapshot, its hard state
  *   (a coin: entries and hard state are written in parallel by RaftStorage) and its entries torn
@@ -55,8 +58,9 @@ const openFaulty = (dir: string, options: WalOptions | undefined): Promise<Wal> 
 /** Options of the native-Wal mode. */
 export interface WalModeOptions {
   /**
-   * Compare every recovery directly with what the node held durably (plus a prefix of the write
-   * in flight) and fail the run on a difference. Default true; off, only the simulator's
+   * Check the storage directly and fail the run on a difference: every recovery against what the
+   * node held durably (plus a prefix of the write in flight), and at every drain RaftStorage's
+   * own LogReader view against the node's log. Default true; off, only the simulator's
    * invariants judge what the core restarted from (the mutant tests use both).
    */
   readonly checkRecovery?: boolean;
@@ -189,6 +193,14 @@ export class WalMirror implements SimStorage {
     this.view().installSnapshot(snapshot);
     this.write((s) => s.persist({ snapshot, entries: [], hardState: null }));
   }
+  /** A Ready's persist work: the view at once, the Wal with one RaftStorage.persist (as the cluster's node does). */
+  persist(work: PersistWork): void {
+    const v = this.view();
+    if (work.snapshot !== null) v.installSnapshot(work.snapshot);
+    v.append(work.entries);
+    if (work.hardState !== null) v.setHardState(work.hardState);
+    this.write((s) => s.persist(work));
+  }
   compact(index: number, data: Uint8Array): void {
     const before = this.mem.snapshot()?.meta.index ?? 0;
     this.view().compact(index, data);
@@ -272,6 +284,11 @@ export class WalMirror implements SimStorage {
     }
   }
 
+  /** @internal Differences between the open storage's LogReader view and the node's log (none while closed). */
+  liveDiffs(): string[] {
+    return this.storage === null || this.recovering ? [] : recoveryDiffs(this.mem, [], this.storage);
+  }
+
   /** Closes the storage, ignoring errors (cleanup). */
   async closeQuietly(): Promise<void> {
     await this.storage?.close().catch(() => undefined);
@@ -351,12 +368,21 @@ export class WalMirrors {
   /** For `Simulator.runAsync`: drains the queue after a step with a crash (or every 256 writes). */
   settle = (): Promise<void> | undefined => (this.crashPending || this.queued >= 256 ? this.drain() : undefined);
 
-  /** Waits for every queued operation; throws the first failure. */
+  /**
+   * Waits for every queued operation; throws the first failure. Then each open storage's own
+   * LogReader view (what the cluster's core reads: RaftStorage keeps the log since the snapshot
+   * in memory) must agree with the node's log.
+   */
   async drain(): Promise<void> {
     this.crashPending = false;
     this.queued = 0;
     await this.queue;
     if (this.failure !== undefined) throw this.failure;
+    if (!this.checkRecovery) return;
+    for (const m of this.all) {
+      const diffs = m.liveDiffs();
+      if (diffs.length > 0) throw new Error(`native-Wal mode: RaftStorage's view of ${m.dir} differs from the node's log: ${diffs.join('; ')}`);
+    }
   }
 
   /** Sums of the storages' counters. */
