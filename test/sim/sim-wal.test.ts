@@ -37,7 +37,7 @@ async function runOverWal(seed: number, mode: WalModeOptions = {}): Promise<{ re
 }
 
 describe('simulator over the native Wal (power loss at crashes, restarts from the recovered Wal)', () => {
-  const totals = { writes: 0, powerLosses: 0, tornWrites: 0, recoveredMore: 0 };
+  const totals = { writes: 0, powerLosses: 0, inFlightLanded: 0, recoveredMore: 0 };
   for (const seed of seeds) {
     it(`seed ${seed}: the invariants hold and every node's Wal recovers its durable log`, async () => {
       const { res, mirrors, recovery } = await runOverWal(seed);
@@ -54,7 +54,7 @@ describe('simulator over the native Wal (power loss at crashes, restarts from th
 
   it.runIf(extra === 0)('the CI seeds cut power with writes in flight, and some restarts recover part of them', () => {
     expect(totals.powerLosses).toBeGreaterThan(20);
-    expect(totals.tornWrites).toBeGreaterThan(5);
+    expect(totals.inFlightLanded).toBeGreaterThan(5);
     expect(totals.recoveredMore).toBeGreaterThan(0);
   });
 
@@ -84,10 +84,11 @@ describe('simulator over the native Wal (power loss at crashes, restarts from th
   });
 
   // A planted adapter bug, with a seed that catches it (the unmutated run of that seed passes above).
-  const caughtBy: Record<string, number> = { 'recovery-forgets-vote': 2, 'recovery-drops-last-entry': 5 };
+  const caughtBy: Record<string, number> = { 'recovery-forgets-vote': 2, 'recovery-drops-last-entry': 5, 'recovery-commit-to-last-index': 3 };
   for (const mutant of STORAGE_MUTANTS) {
     it(`planted adapter bug ${mutant.name}: seed ${caughtBy[mutant.name]} fails on a Raft invariant, and on the recovery check`, async () => {
       const seed = caughtBy[mutant.name] as number;
+      expect(seed, `a seed that catches ${mutant.name}`).toBeGreaterThan(0);
       const mut = await loadMutant(mutant);
       try {
         const open: WalModeOptions['open'] = (d, o) => mut.RaftStorage.open(d, o);

@@ -89,7 +89,8 @@ function entryAt(log: LogReader, i: number): Entry | undefined {
 /**
  * Differences between a recovered log and what it must be: `durable` (snapshot, hard state's
  * generation and vote, entries) with, from the first index of `inFlight` on, either `durable`'s
- * entries unchanged (the write's truncation did not land) or a prefix of `inFlight`. Empty: equal.
+ * entries unchanged (the write's truncation did not land) or a prefix of `inFlight`, and a commit
+ * no higher than `durable`'s. Empty: equal.
  */
 export function recoveryDiffs(durable: LogReader, inFlight: readonly Entry[], recovered: LogReader): string[] {
   const diffs: string[] = [];
@@ -102,6 +103,8 @@ export function recoveryDiffs(durable: LogReader, inFlight: readonly Entry[], re
   const dh = durable.hardState();
   const rh = recovered.hardState();
   if (dh.generation !== rh.generation || dh.votedFor !== rh.votedFor) diffs.push(`hard state g${rh.generation}/${rh.votedFor}, durable g${dh.generation}/${dh.votedFor}`);
+  // The stored commit is a lower bound of the node's (RaftStorage writes it with vote changes and at close).
+  if (rh.commit > dh.commit) diffs.push(`stored commit ${rh.commit} beyond the node's ${dh.commit}`);
   const p = inFlight[0]?.index ?? durable.lastIndex() + 1;
   const sure = Math.min(durable.lastIndex(), p - 1);
   if (recovered.lastIndex() < sure) diffs.push(`last index ${recovered.lastIndex()}, durable ${durable.lastIndex()} (${sure} certain)`);
@@ -132,9 +135,9 @@ export class WalMirror implements SimStorage {
   private recovering = false;
   /** Writes issued through the Wal. */
   writes = 0;
-  /** Crashes that were a power loss of this Wal, and how many left part of the write in flight. */
+  /** Crashes that were a power loss of this Wal, and how many had part of the write in flight land (snapshot, hard state, or entries torn anywhere). */
   powerLosses = 0;
-  tornWrites = 0;
+  inFlightLanded = 0;
   /** Recoveries whose entries or hard state differed from what the node had before the crash (a non-empty write in flight landed). */
   recoveredMore = 0;
 
@@ -236,7 +239,7 @@ export class WalMirror implements SimStorage {
       }
     }
     this.powerLosses++;
-    if (landed) this.tornWrites++;
+    if (landed) this.inFlightLanded++;
     this.recovering = true;
     this.group.crashed();
     this.group.enqueue(() => this.powerLoss(plan));
@@ -304,11 +307,7 @@ export class WalMirror implements SimStorage {
     this.storage = null;
     const r = await RaftStorage.open(this.dir);
     try {
-      const diffs = recoveryDiffs(this.mem, [], r);
-      // The stored commit is a lower bound (RaftStorage writes it only with vote changes and at close).
-      const rc = r.hardState().commit;
-      if (rc > this.mem.hardState().commit && rc > this.mem.lastIndex()) diffs.push(`stored commit ${rc} beyond the node's ${this.mem.hardState().commit}`);
-      return diffs;
+      return recoveryDiffs(this.mem, [], r);
     } finally {
       await r.close();
     }
@@ -386,12 +385,12 @@ export class WalMirrors {
   }
 
   /** Sums of the storages' counters. */
-  counters(): { writes: number; powerLosses: number; tornWrites: number; recoveredMore: number } {
-    const c = { writes: 0, powerLosses: 0, tornWrites: 0, recoveredMore: 0 };
+  counters(): { writes: number; powerLosses: number; inFlightLanded: number; recoveredMore: number } {
+    const c = { writes: 0, powerLosses: 0, inFlightLanded: 0, recoveredMore: 0 };
     for (const m of this.all) {
       c.writes += m.writes;
       c.powerLosses += m.powerLosses;
-      c.tornWrites += m.tornWrites;
+      c.inFlightLanded += m.inFlightLanded;
       c.recoveredMore += m.recoveredMore;
     }
     return c;

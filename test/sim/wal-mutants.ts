@@ -29,6 +29,12 @@ export const STORAGE_MUTANTS: readonly StorageMutant[] = [
     search: '      let log = await readLog(wal, offset, snapIndex, walDir);\n',
     replace: '      let log = await readLog(wal, offset, snapIndex, walDir);\n      if (log.entries.length > 0) {\n        log.entries.pop();\n        await wal.truncateAfter(wal.lastIndex - 1);\n      }\n',
   },
+  {
+    name: 'recovery-commit-to-last-index',
+    description: 'the recovered high-water mark is the last stored index (a restarted node applies entries that may never commit)',
+    search: 'hardState(): HardState {\n    return this.hsFile.hardState;\n  }',
+    replace: 'hardState(): HardState {\n    return { ...this.hsFile.hardState, commit: Math.max(this.hsFile.hardState.commit, this.lastIndex()) };\n  }',
+  },
 ];
 
 const LIB = resolve(__dirname, '..', '..', 'lib');
