@@ -24,6 +24,16 @@ export interface SimStorage extends LogReader {
   installSnapshot(snapshot: Snapshot): void;
   /** Snapshot at `index` with state `data`, dropping the entries it covers. */
   compact(index: number, data: Uint8Array): void;
+  /**
+   * Optional: the storage models the power loss itself (the native-Wal mode, wal-mirror.ts)
+   * instead of the Disk's torn prefix. Called at a crash with the write in flight (or null);
+   * it must reflect at once, synchronously, what of it is certainly durable (the hard state,
+   * for the durable-vote ground truth), draw its randomness from `rng` only, and returns
+   * whether part of the write landed.
+   */
+  crash?(inFlight: Ready['persist'] | null, rng: SeededRandom): boolean;
+  /** Optional: makes a whole Ready's persist work durable in one call (else append / setHardState / installSnapshot in order). */
+  persist?(work: Ready['persist']): void;
 }
 
 export interface PendingWrite {
@@ -49,6 +59,7 @@ export class Disk {
   /** Makes the write durable, in order. */
   static persist(log: SimStorage, ready: Ready): void {
     const p = ready.persist;
+    if (log.persist !== undefined) return log.persist(p);
     if (p.snapshot !== null) log.installSnapshot(p.snapshot);
     if (p.entries.length > 0) log.append(p.entries);
     if (p.hardState !== null) log.setHardState(p.hardState);
@@ -68,6 +79,10 @@ export class Disk {
   crash(): void {
     const w = this.pending;
     this.pending = null;
+    if (this.log.crash !== undefined) {
+      if (this.log.crash(w?.ready.persist ?? null, this.rng)) this.tornOnCrash++;
+      return;
+    }
     if (w === null || !this.rng.chance(0.5)) return;
     const p = w.ready.persist;
     const ops = (p.snapshot !== null ? 1 : 0) + p.entries.length + (p.hardState !== null ? 1 : 0);

@@ -84,6 +84,12 @@ export class Invariants {
     if (candidate === null) return;
     let g = this.durableVotes.get(generation);
     if (g === undefined) this.durableVotes.set(generation, (g = new Map()));
+    // One vote per voter per generation, across crashes (Raft §5.2: the vote survives a restart).
+    for (const [other, voters] of g) {
+      if (other !== candidate && voters.has(voter)) {
+        throw new InvariantError('one durable vote per generation', `${voter} durably voted for ${other} and then for ${candidate} in generation ${generation}`);
+      }
+    }
     let set = g.get(candidate);
     if (set === undefined) g.set(candidate, (set = new Set()));
     set.add(voter);

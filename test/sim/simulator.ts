@@ -335,17 +335,48 @@ export class Simulator {
 
   /** Runs fault phase then liveness phase; never throws. */
   run(): SimResult {
-    const replay = replayCommand(this.options);
-    const base = { seed: this.options.seed, nodes: this.n, steps: this.options.steps, schedule: this.schedule, replay };
     try {
       for (let i = 0; i < this.options.steps; i++) this.step();
-      this.liveness();
-      this.checkHistory();
-      return { ...base, ok: true, stats: this.collectStats() };
+      return this.finish();
     } catch (e) {
-      const err = e as Error;
-      return { ...base, ok: false, error: `step ${this.now} (schedule ${this.schedule}): ${err.stack ?? err.message}`, stats: this.collectStats() };
+      return this.failed(e);
     }
+  }
+
+  /**
+   * {@link run} for storages that work asynchronously (the native-Wal mode, wal-mirror.ts):
+   * after every step of the fault phase, `settle()` may return a promise (a crashed node's
+   * power loss and reopen) that is awaited before the next step. The steps themselves stay
+   * synchronous, so the history is the same function of the seed as long as what `settle`
+   * does depends only on the steps before it. Never throws.
+   */
+  async runAsync(settle: () => Promise<void> | undefined): Promise<SimResult> {
+    try {
+      for (let i = 0; i < this.options.steps; i++) {
+        this.step();
+        const p = settle();
+        if (p !== undefined) await p;
+      }
+      return this.finish();
+    } catch (e) {
+      return this.failed(e);
+    }
+  }
+
+  private base(): Omit<SimResult, 'ok' | 'stats'> {
+    return { seed: this.options.seed, nodes: this.n, steps: this.options.steps, schedule: this.schedule, replay: replayCommand(this.options) };
+  }
+
+  /** Liveness phase (no crashes: the storages need no settling) and the history check. */
+  private finish(): SimResult {
+    this.liveness();
+    this.checkHistory();
+    return { ...this.base(), ok: true, stats: this.collectStats() };
+  }
+
+  private failed(e: unknown): SimResult {
+    const err = e as Error;
+    return { ...this.base(), ok: false, error: `step ${this.now} (schedule ${this.schedule}): ${err.stack ?? err.message}`, stats: this.collectStats() };
   }
 
   private collectStats(): Record<string, number> {
