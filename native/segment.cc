@@ -212,10 +212,9 @@ Status write_segment_header(const std::string& path, uint64_t first_index, uint6
   return write_header_block(path, first_index, kSegmentVersion, nonce, header_crc);
 }
 
-Status write_open_header(const std::string& path) {
-  uint64_t nonce = 0;
+Status write_open_header(const std::string& path, uint64_t* nonce) {
   uint32_t crc = 0;
-  return write_header_block(path, 0, kSegmentVersionOpen, &nonce, &crc);
+  return write_header_block(path, 0, kSegmentVersionOpen, nonce, &crc);
 }
 
 Status read_open_header(const std::string& path, bool* open, uint64_t* nonce) {

@@ -144,7 +144,7 @@ Status resize_zeroed_file(const std::string& path, uint64_t bytes);
 
 // Writes a fresh open (version 3) header (random nonce) into the zero-filled file
 // `path` and fdatasyncs it: the preparer heads a spare this way before it is ready.
-Status write_open_header(const std::string& path);
+Status write_open_header(const std::string& path, uint64_t* nonce);
 // Reads the header of `path`: `*open` when it is a valid open header (its nonce in `*nonce`).
 Status read_open_header(const std::string& path, bool* open, uint64_t* nonce);
 

@@ -105,8 +105,9 @@ void Log::preparer_main() {
       s = zero_fill_file(tmp, 0, bytes, [] { return false; }, &reached);
       if (!s.ok()) ::unlink(tmp.c_str());
     }
+    uint64_t nonce = 0;
     if (s.ok()) {
-      s = write_open_header(tmp);
+      s = write_open_header(tmp, &nonce);
       if (!s.ok()) ::unlink(tmp.c_str());
     }
     if (s.ok() && ::rename(tmp.c_str(), ready.c_str()) != 0) {
@@ -126,6 +127,9 @@ void Log::preparer_main() {
     }
     spare_ready_ = true;
     spare_path_ = ready;
+    spare_known_ = true;
+    spare_nonce_ = nonce;
+    spare_made_bytes_ = bytes;
     if (allocated) {
       spare_filling_ = true;
       prep_cv_.notify_all();
@@ -166,7 +170,13 @@ Status Log::take_spare(std::string* path, uint64_t bytes) {
     }
     *path = spare_path_;
     spare_ready_ = false;  // the next one is wanted once this one is renamed (rotate)
+    const bool known = spare_known_;
+    const uint64_t made = spare_made_bytes_;
+    spare_known_ = false;
+    taken_known_ = known;
+    taken_nonce_ = spare_nonce_;
     lk.unlock();
+    if (known && made == bytes) return Status::Ok();
     // Prepared for another size (segments grow; a record too big for the grown
     // size; a spare kept from an open with other options): resize it first.
     Status s = resize_zeroed_file(*path, bytes);
@@ -273,9 +283,15 @@ Status Log::rotate(uint64_t first_index, const std::string& spare_path, uint64_t
   bool open = false;
   Status s;
   if (spare_path == dir_ + "/" + kSpareReadyName) {
-    s = read_open_header(spare_path, &open, &seg->header_nonce);
-    if (!s.ok()) return s;
+    if (taken_known_) {
+      open = true;  // take_spare just returned it, as this open's preparer made it
+      seg->header_nonce = taken_nonce_;
+    } else {
+      s = read_open_header(spare_path, &open, &seg->header_nonce);
+      if (!s.ok()) return s;
+    }
   }
+  taken_known_ = false;
   if (open) {
     seg->version = kSegmentVersionOpen;
     seg->tail_crc = seg->header_crc();
