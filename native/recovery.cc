@@ -29,9 +29,10 @@
 //      |                            |                                                      | replaced it), judged by rows D,
 //      |                            |                                                      | P-U; records kept: renamed to its
 //      |                            |                                                      | segment name, directory synced;
-//      |                            |                                                      | none: a spare again, the segment
-//      |                            |                                                      | before it must be zero after its
-//      |                            |                                                      | end (else TM_CORRUPTION there)
+//      |                            |                                                      | none (a torn first batch): zeroed,
+//      |                            |                                                      | a spare again, and recovery runs
+//      |                            |                                                      | again without it (the segment
+//      |                            |                                                      | before it is the last)
 //  S'  | spare.wal.ready            | data after its first 4 KiB, and a header that is not | TM_CORRUPTION (offset 0; 4096
 //      |                            | a valid open one, a bad size, a TRUNCATE marker, or  | beside a marker or with no
 //      |                            | no named segment                                     | segment before it)
@@ -882,7 +883,8 @@ Status rebuild_segment_with_cut(const std::string& dir, const std::string& path,
   return Status::Ok();
 }
 
-static Status recover_all(const RecoveryOptions& options, Recovered* out) {
+// `skip_spare`: the spare held only a torn first batch (row S), dropped: recover as if there were no spare.
+static Status recover_all(const RecoveryOptions& options, Recovered* out, bool skip_spare = false) {
   const std::string& dir = options.dir;
   // Directory listing: segments, leftovers (*.tmp), the truncation marker.
   std::vector<uint64_t> firsts;
@@ -946,7 +948,7 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
   const std::string spare_path = dir + "/" + kSpareReadyName;
   bool spare_joins = false;
   {
-    Status s = judge_spare(spare_path, marker, &spare_joins);
+    Status s = skip_spare ? Status::Ok() : judge_spare(spare_path, marker, &spare_joins);
     if (!s.ok()) return s;
     if (spare_joins && firsts.empty()) {
       return Status::Corruption("the prepared spare holds data but the log has no segment before it", spare_path,
@@ -1207,20 +1209,24 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
       seg->last_sparse_offset = seg->sparse.back().offset;
     }
     if (spare && seg->last_index < seg->first_index) {
-      // Row S, the spare's first batch was torn (dropped above, its bytes zeroed): not
-      // part of the log, a spare again. The log ends in the segment before it, which
-      // was sealed before the spare was written: nothing but zeros after its end.
-      std::shared_ptr<Segment> prev = replaced ? replaced : out->segments.back();
-      Window pw(prev->read_fd, prev->path, prev->file_bytes);
-      uint64_t pdirty = 0;
-      s = dirty_end(&pw, *prev, prev->write_offset, &pdirty);
+      // Row S, the spare's first batch was torn: dropped above (its bytes zeroed when
+      // writable), the spare is a spare again and not part of the log. The log ends in
+      // the segment before it: recover again without the spare, so that segment is
+      // judged by the last-segment rules (as the next open will), not as sealed.
+      const std::string torn_path = out->torn_path;
+      const uint64_t torn_offset = out->torn_offset, torn_end = out->torn_end;
+      const bool repaired = out->repaired;
+      Recovered again;
+      s = recover_all(options, &again, true);
+      *out = std::move(again);
       if (!s.ok()) return s;
-      if (pdirty > prev->write_offset) {
-        return Status::Corruption("bytes after the committed end of a segment sealed by a rotation", prev->path,
-                                  static_cast<int64_t>(prev->write_offset));
+      out->repaired = out->repaired || repaired;
+      if (out->torn_path.empty() && !torn_path.empty()) {
+        out->torn_path = torn_path;  // read-only: the torn batch left in the spare
+        out->torn_offset = torn_offset;
+        out->torn_end = torn_end;
       }
-      if (replaced) out->segments.push_back(std::move(replaced));
-      break;
+      return Status::Ok();
     }
     if (spare && !options.read_only) {
       // Row S: the segment gets its name (over the empty segment it replaced, if any).
