@@ -270,6 +270,14 @@ class Log {
   bool spare_claimed_ = false;   // take_spare wants it: the fill stops at its next chunk
   Status spare_status_;
   std::string spare_path_;
+  // The ready spare was made by this open's preparer: an open header with
+  // spare_nonce_, spare_made_bytes_ long (take_spare then neither reads nor resizes it).
+  bool spare_known_ = false;
+  uint64_t spare_nonce_ = 0;
+  uint64_t spare_made_bytes_ = 0;
+  // Writer-owned: what take_spare knew of the spare it returned last (for rotate).
+  bool taken_known_ = false;
+  uint64_t taken_nonce_ = 0;
   std::atomic<uint64_t> spare_bytes_{0};  // size the preparer makes the next spare (next_segment_bytes)
 
   std::thread writer_;

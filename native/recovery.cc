@@ -18,8 +18,24 @@
 //
 //  row | where                      | what the scan finds                                  | verdict
 //  ----+----------------------------+------------------------------------------------------+--------------------------------
-//  A   | any segment                | header bad: all zero, magic, version (not 1 or 2),   | TM_CORRUPTION (offset 0, or 16
-//      |                            | CRC, or first index != the file name's               | for the index)
+//  A   | any segment                | header bad: all zero, magic, version (not 1, 2, 3),  | TM_CORRUPTION (offset 0, or 16
+//      |                            | CRC, or first index != the file name's (version 3,   | for the index)
+//      |                            | an open header: first index != 0)                    |
+//  S   | spare.wal.ready            | bytes after its first 4 KiB all zero (or no file)    | a spare, not part of the log
+//      |                            | data after them and a valid open (v3) header, no     | the last segment (first index:
+//      |                            | TRUNCATE marker, a named segment before it           | the last named one's last + 1;
+//      |                            |                                                      | that one is judged as sealed, or
+//      |                            |                                                      | dropped when empty: the spare
+//      |                            |                                                      | replaced it), judged by rows D,
+//      |                            |                                                      | P-U; records kept: renamed to its
+//      |                            |                                                      | segment name, directory synced;
+//      |                            |                                                      | none (a torn first batch): zeroed,
+//      |                            |                                                      | a spare again, and recovery runs
+//      |                            |                                                      | again without it (the segment
+//      |                            |                                                      | before it is the last)
+//  S'  | spare.wal.ready            | data after its first 4 KiB, and a header that is not | TM_CORRUPTION (offset 0; 4096
+//      |                            | a valid open one, a bad size, a TRUNCATE marker, or  | beside a marker or with no
+//      |                            | no named segment                                     | segment before it)
 //  B   | sealed (not last) segment  | a bad frame or batch header, or the scan stops       | TM_CORRUPTION at that offset
 //      |                            | (zero/eof) anywhere but right after a padding frame  | (eof: at the unclosed batch's
 //      |                            | (its committed end)                                  | start, inside the file)
@@ -134,7 +150,11 @@
 // log may report TM_CORRUPTION. Under a TRUNCATE marker at i, frames above i are
 // evidence for none of rows P, F, G, G'. Every segment file gets its header
 // (synced) before it is renamed to its name, so a bad header is never a torn
-// write (row A).
+// write (row A). Row S: a rotation renames the prepared spare, whose open header
+// and ready name the preparer synced, without syncing the directory; a crash may
+// leave the newest segment under the spare's name, and only data written by the
+// writer ever follows a spare's first 4 KiB (the preparer writes zeros there), so
+// such data is a segment of the log or damage, never left over.
 #include "recovery.h"
 
 #include <dirent.h>
@@ -770,6 +790,60 @@ Status read_small_file(const std::string& path, std::vector<uint8_t>* out, bool*
   return Status::Ok();
 }
 
+// Row S: does the prepared spare (spare.wal.ready) hold a segment of the log? A
+// rotation renames the spare to its segment name without syncing the directory
+// (writer.cc rotate), so a crash can leave an acknowledged segment under the spare's
+// name. The writer writes into a spare only after the preparer gave it an open
+// (version 3) header, synced, and a durable name, and only after the segment before
+// it is sealed; nothing else ever writes anything but zeros after a spare's first
+// 4 KiB. So: data region all zero (or no file): a spare, not part of the log, whatever
+// its header (zeros, a hole, torn, a version 2 header of a rotation that crashed
+// before its rename). Data that is not all zero after a valid open header: the last
+// segment of the log, judged by the last-segment rules with the first index after
+// the last named segment's. Data after any other header, or beside a TRUNCATE marker
+// (a truncation syncs the directory before it starts, so the segment's rename was
+// durable): TM_CORRUPTION. `*joins`: the spare is (a candidate) last segment.
+Status judge_spare(const std::string& path, bool marker, bool* joins) {
+  *joins = false;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? Status::Ok() : Status::Errno("open", errno, path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Status::Errno("fstat", err, path);
+  }
+  Segment probe;  // owns fd
+  probe.read_fd = fd;
+  probe.path = path;
+  probe.file_bytes = static_cast<uint64_t>(st.st_size);
+  if (probe.file_bytes <= kSegmentDataOffset) return Status::Ok();
+  Window w(fd, path, probe.file_bytes);
+  uint64_t dirty = 0;
+  Status s = dirty_end(&w, probe, kSegmentDataOffset, &dirty);
+  if (!s.ok() || dirty == kSegmentDataOffset) return s;
+  const uint8_t* h = nullptr;
+  s = w.get(0, kSegmentHeaderBytes, &h);
+  if (!s.ok()) return s;
+  uint64_t nonce = 0;
+  if (!is_open_header(h, &nonce)) {
+    return Status::Corruption("the prepared spare holds data after a header that is not a valid open (version 3) header",
+                              path, 0);
+  }
+  if (probe.file_bytes < kSegmentBytesMin || probe.file_bytes % kSegmentAlignBytes != 0) {
+    return Status::Corruption("the prepared spare holds data but has a bad size (" + std::to_string(probe.file_bytes) +
+                                  " bytes)",
+                              path, static_cast<int64_t>(probe.file_bytes));
+  }
+  if (marker) {
+    return Status::Corruption("the prepared spare holds data beside a TRUNCATE marker (a truncation starts only after "
+                              "the last rotation's rename is durable)",
+                              path, static_cast<int64_t>(kSegmentDataOffset));
+  }
+  *joins = true;
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status rebuild_segment_with_cut(const std::string& dir, const std::string& path, const std::string& tmp, uint64_t cut,
@@ -809,7 +883,8 @@ Status rebuild_segment_with_cut(const std::string& dir, const std::string& path,
   return Status::Ok();
 }
 
-static Status recover_all(const RecoveryOptions& options, Recovered* out) {
+// `skip_spare`: the spare held only a torn first batch (row S), dropped: recover as if there were no spare.
+static Status recover_all(const RecoveryOptions& options, Recovered* out, bool skip_spare = false) {
   const std::string& dir = options.dir;
   // Directory listing: segments, leftovers (*.tmp), the truncation marker.
   std::vector<uint64_t> firsts;
@@ -869,13 +944,35 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
     }
   }
 
+  // Row S: the spare as the last segment (a rotation whose rename was not durable).
+  const std::string spare_path = dir + "/" + kSpareReadyName;
+  bool spare_joins = false;
+  {
+    Status s = skip_spare ? Status::Ok() : judge_spare(spare_path, marker, &spare_joins);
+    if (!s.ok()) return s;
+    if (spare_joins && firsts.empty()) {
+      return Status::Corruption("the prepared spare holds data but the log has no segment before it", spare_path,
+                                static_cast<int64_t>(kSegmentDataOffset));
+    }
+  }
+  // An empty last named segment that the spare replaces (a rotation out of an empty
+  // segment too small for the next record renames the spare over it).
+  std::shared_ptr<Segment> replaced;
+
   out->segments.clear();
-  for (size_t i = 0; i < firsts.size(); i++) {
-    bool last = i + 1 == firsts.size();
+  const size_t count = firsts.size() + (spare_joins ? 1 : 0);
+  for (size_t i = 0; i < count; i++) {
+    bool last = i + 1 == count;
+    const bool spare = i == firsts.size();
     out->scanning.reset();
     auto seg = std::make_shared<Segment>();
-    seg->first_index = firsts[i];
-    seg->path = dir + "/" + segment_name(firsts[i]);
+    if (spare) {
+      seg->first_index = replaced ? replaced->first_index : out->segments.back()->last_index + 1;
+      seg->path = spare_path;
+    } else {
+      seg->first_index = firsts[i];
+      seg->path = dir + "/" + segment_name(firsts[i]);
+    }
     seg->last_index = seg->first_index - 1;
     Status s = open_segment_files(seg.get(), false, 0);
     if (!s.ok()) return s;
@@ -891,7 +988,7 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
     s = w.get(0, kSegmentHeaderBytes, &h);
     if (!s.ok()) return s;
     bool zero_header = std::all_of(h, h + kSegmentHeaderBytes, [](uint8_t b) { return b == 0; });
-    if (i > 0) {
+    if (i > 0 && !spare) {
       const Segment& prev = *out->segments.back();
       if (seg->first_index != prev.last_index + 1) {
         // Row C.
@@ -904,14 +1001,19 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
     // Row A.
     if (load32(h + 4) != kSegmentMagic) return Status::Corruption("segment header has a bad magic number", seg->path, 0);
     uint32_t version = load32(h + 8);
-    if (version != kSegmentVersion && version != kSegmentVersionV1) {
+    if (version != kSegmentVersion && version != kSegmentVersionV1 && version != kSegmentVersionOpen) {
       return Status::Corruption("segment header has unknown version " + std::to_string(version) + " (this build reads " +
-                                    std::to_string(kSegmentVersionV1) + " and " + std::to_string(kSegmentVersion) + ")",
+                                    std::to_string(kSegmentVersionV1) + " to " + std::to_string(kSegmentVersionOpen) + ")",
                                 seg->path, 0);
     }
     seg->version = version;
     if (segment_header_crc(h) != load32(h)) return Status::Corruption("segment header checksum mismatch", seg->path, 0);
-    if (load64(h + 16) != seg->first_index) {
+    if (version == kSegmentVersionOpen && load64(h + 16) != 0) {
+      return Status::Corruption("open (version 3) segment header carries first index " + std::to_string(load64(h + 16)) +
+                                    " (it must be 0: the first index is the file name's)",
+                                seg->path, 16);
+    }
+    if (version != kSegmentVersionOpen && load64(h + 16) != seg->first_index) {
       return Status::Corruption("segment header says first index " + std::to_string(load64(h + 16)) +
                                     " but the file name says " + std::to_string(seg->first_index),
                                 seg->path, 16);
@@ -944,6 +1046,11 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
       seg->last_index = r.committed_last;
       seg->write_offset = r.committed_end;
       seg->tail_crc = r.committed_crc;
+      if (seg->last_index < seg->first_index && spare_joins && i + 2 == count) {
+        // Row S: an empty last named segment, which the spare's rename replaced.
+        replaced = std::move(seg);
+        continue;
+      }
       if (seg->last_index < seg->first_index) {
         return Status::Corruption("sealed segment holds no records", seg->path, static_cast<int64_t>(kSegmentDataOffset));
       }
@@ -1101,6 +1208,36 @@ static Status recover_all(const RecoveryOptions& options, Recovered* out) {
       seg->last_sparse_index = seg->sparse.back().index;
       seg->last_sparse_offset = seg->sparse.back().offset;
     }
+    if (spare && seg->last_index < seg->first_index) {
+      // Row S, the spare's first batch was torn: dropped above (its bytes zeroed when
+      // writable), the spare is a spare again and not part of the log. The log ends in
+      // the segment before it: recover again without the spare, so that segment is
+      // judged by the last-segment rules (as the next open will), not as sealed.
+      const std::string torn_path = out->torn_path;
+      const uint64_t torn_offset = out->torn_offset, torn_end = out->torn_end;
+      const bool repaired = out->repaired;
+      Recovered again;
+      s = recover_all(options, &again, true);
+      *out = std::move(again);
+      if (!s.ok()) return s;
+      out->repaired = out->repaired || repaired;
+      if (out->torn_path.empty() && !torn_path.empty()) {
+        out->torn_path = torn_path;  // read-only: the torn batch left in the spare
+        out->torn_offset = torn_offset;
+        out->torn_end = torn_end;
+      }
+      return Status::Ok();
+    }
+    if (spare && !options.read_only) {
+      // Row S: the segment gets its name (over the empty segment it replaced, if any).
+      const std::string named = dir + "/" + segment_name(seg->first_index);
+      if (::rename(spare_path.c_str(), named.c_str()) != 0) return Status::Errno("rename", errno, named);
+      s = sync_dir(dir);
+      if (!s.ok()) return s;
+      seg->path = named;
+      out->repaired = true;
+    }
+    replaced.reset();
     out->segments.push_back(std::move(seg));
   }
   for (auto& seg : out->segments) {

@@ -51,9 +51,17 @@ Segment::~Segment() {
   if (read_fd >= 0) ::close(read_fd);
 }
 
+bool is_open_header(const uint8_t* header, uint64_t* nonce) {
+  if (load32(header + 4) != kSegmentMagic || load32(header + 8) != kSegmentVersionOpen) return false;
+  if (load32(header + 12) != 0 || load64(header + 16) != 0) return false;
+  if (segment_header_crc(header) != load32(header)) return false;
+  *nonce = load64(header + 24);
+  return true;
+}
+
 uint32_t Segment::header_crc() const {
   uint8_t header[kSegmentHeaderBytes];
-  encode_segment_header(header, first_index, header_nonce, version);
+  encode_segment_header(header, header_first_index(first_index, version), header_nonce, version);
   return segment_header_crc(header);
 }
 
@@ -181,7 +189,10 @@ Status resize_zeroed_file(const std::string& path, uint64_t bytes) {
   return s;
 }
 
-Status write_segment_header(const std::string& path, uint64_t first_index, uint64_t* nonce, uint32_t* header_crc) {
+namespace {
+// Writes a fresh header of `version` (random nonce) into the first block of `path` and fdatasyncs it.
+Status write_header_block(const std::string& path, uint64_t first_index, uint32_t version, uint64_t* nonce,
+                          uint32_t* header_crc) {
   std::unique_ptr<File> f;
   Status s = open_file(path, kOpenWrite, &f);
   if (!s.ok()) return s;
@@ -189,11 +200,34 @@ Status write_segment_header(const std::string& path, uint64_t first_index, uint6
   if (!block.resize(kSegmentDataOffset)) return Status::OutOfMemory("a segment header block", kSegmentDataOffset);
   memset(block.data(), 0, kSegmentDataOffset);
   *nonce = random_u64();
-  encode_segment_header(block.data(), first_index, *nonce, kSegmentVersion);
+  encode_segment_header(block.data(), header_first_index(first_index, version), *nonce, version);
   *header_crc = segment_header_crc(block.data());
   s = f->pwrite(block.data(), kSegmentDataOffset, 0);
   if (!s.ok()) return s;
   return f->datasync();
+}
+}  // namespace
+
+Status write_segment_header(const std::string& path, uint64_t first_index, uint64_t* nonce, uint32_t* header_crc) {
+  return write_header_block(path, first_index, kSegmentVersion, nonce, header_crc);
+}
+
+Status write_open_header(const std::string& path, uint64_t* nonce) {
+  uint32_t crc = 0;
+  return write_header_block(path, 0, kSegmentVersionOpen, nonce, &crc);
+}
+
+Status read_open_header(const std::string& path, bool* open, uint64_t* nonce) {
+  *open = false;
+  std::unique_ptr<File> f;
+  Status s = open_file(path, kOpenRead, &f);
+  if (!s.ok()) return s;
+  uint8_t header[kSegmentHeaderBytes];
+  size_t got = 0;
+  s = f->pread(header, sizeof header, 0, &got);
+  if (!s.ok()) return s;
+  *open = got == sizeof header && is_open_header(header, nonce);
+  return Status::Ok();
 }
 
 Status open_segment_files(Segment* seg, bool writable, int extra_flags) {

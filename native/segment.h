@@ -37,6 +37,14 @@ namespace tidemark {
 constexpr uint32_t kSegmentMagic = 0x4c574d54u;  // "TMWL"
 constexpr uint32_t kSegmentVersion = 2;     // written by this build
 constexpr uint32_t kSegmentVersionV1 = 1;   // still read (and appended to when it is the last segment)
+// Version 3: version 2 with an "open" header, whose first-index field is 0. The
+// preparer writes it into a spare before the segment's first index is known, so a
+// rotation only renames the spare (no header write, no sync on the append path).
+// The segment's first index is its file name's, or, for a spare.wal.ready that holds
+// records (a rotation whose rename was not yet durable), the one after the last
+// named segment's last record, which its first batch header must carry (recovery.cc
+// row S). Batches and frames are as in version 2.
+constexpr uint32_t kSegmentVersionOpen = 3;
 
 // The next segment, zero-filled ahead of need: created as kSpareTmpName,
 // synced, then renamed to kSpareReadyName, which survives close and reopen.
@@ -54,6 +62,12 @@ inline void encode_segment_header(uint8_t* out, uint64_t first_index, uint64_t n
   encode_segment_header(out, first_index, nonce, kSegmentVersionV1);
 }
 uint32_t segment_header_crc(const uint8_t* header);  // CRC of bytes 4..32
+// The first-index field a segment header of `version` carries: 0 for an open (version 3) header.
+inline uint64_t header_first_index(uint64_t first_index, uint32_t version) {
+  return version == kSegmentVersionOpen ? 0 : first_index;
+}
+// Does `header` (kSegmentHeaderBytes) hold a valid open (version 3) header? `*nonce`: its nonce.
+bool is_open_header(const uint8_t* header, uint64_t* nonce);
 
 // One sparse read-index entry: the frame at `offset` is record `index`, chained from `seed`.
 struct SparseEntry {
@@ -127,6 +141,12 @@ Status zero_fill_file(const std::string& path, uint64_t from, uint64_t to, const
 // or reserves and zero-writes the bytes it lacks; then fdatasync. On failure the
 // file may be partly extended (the caller removes it).
 Status resize_zeroed_file(const std::string& path, uint64_t bytes);
+
+// Writes a fresh open (version 3) header (random nonce) into the zero-filled file
+// `path` and fdatasyncs it: the preparer heads a spare this way before it is ready.
+Status write_open_header(const std::string& path, uint64_t* nonce);
+// Reads the header of `path`: `*open` when it is a valid open header (its nonce in `*nonce`).
+Status read_open_header(const std::string& path, bool* open, uint64_t* nonce);
 
 // Writes a fresh header (random nonce) into a zero-filled segment file and syncs it.
 // `*nonce` and `*header_crc` describe the new chain start.

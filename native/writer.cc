@@ -81,6 +81,10 @@ void Log::preparer_main() {
     std::string ready = dir_ + "/" + kSpareReadyName;
     const uint64_t bytes = spare_bytes_.load(std::memory_order_relaxed);
     lk.unlock();
+    // A rotation renamed the previous spare to its segment name without syncing the
+    // directory (rotate): make that durable before the ready name is reused, else a
+    // crash could leave the new spare under that name and the old one nameless.
+    Status s = sync_dir(dir_);
     ::unlink(tmp.c_str());
     // Reserved (fallocate), the spare reads as zeros over its whole size and is
     // usable at once: it is published as ready now and zero-written afterwards
@@ -89,16 +93,30 @@ void Log::preparer_main() {
     // instead of waiting for a whole segment's zero-fill (at 4 KiB x 256 that
     // wait was a ~200 ms stall per rotation). Without a reservation the zero
     // writes are what allocates: the spare is ready only once they are done.
+    //
+    // The spare gets its open header (version 3, segment.h) here too, synced, and its
+    // ready name is made durable (directory fsync) before it is published: a rotation
+    // then only renames it, and the first batch written into it is durable with its
+    // own fdatasync whichever name a crash leaves it under (recovery.cc row S).
     bool allocated = false;
-    Status s = create_allocated_file(tmp, bytes, &allocated);
+    if (s.ok()) s = create_allocated_file(tmp, bytes, &allocated);
     if (s.ok() && !allocated) {
       uint64_t reached = 0;
       s = zero_fill_file(tmp, 0, bytes, [] { return false; }, &reached);
       if (!s.ok()) ::unlink(tmp.c_str());
     }
+    uint64_t nonce = 0;
+    if (s.ok()) {
+      s = write_open_header(tmp, &nonce);
+      if (!s.ok()) ::unlink(tmp.c_str());
+    }
     if (s.ok() && ::rename(tmp.c_str(), ready.c_str()) != 0) {
       s = Status::Errno("rename", errno, ready);
       ::unlink(tmp.c_str());
+    }
+    if (s.ok()) {
+      s = sync_dir(dir_);
+      if (!s.ok()) ::unlink(ready.c_str());
     }
     lk.lock();
     if (!s.ok()) {
@@ -109,6 +127,9 @@ void Log::preparer_main() {
     }
     spare_ready_ = true;
     spare_path_ = ready;
+    spare_known_ = true;
+    spare_nonce_ = nonce;
+    spare_made_bytes_ = bytes;
     if (allocated) {
       spare_filling_ = true;
       prep_cv_.notify_all();
@@ -116,7 +137,7 @@ void Log::preparer_main() {
       uint64_t reached = 0;
       // A failed or stopped fill leaves a usable spare (reserved: it reads as
       // zeros); only syncs of data written where the fill did not reach cost more.
-      (void)zero_fill_file(ready, 0, bytes,
+      (void)zero_fill_file(ready, kSegmentDataOffset, bytes,  // after the header
                            [this] {
                              std::lock_guard<std::mutex> g(prep_mu_);
                              return spare_claimed_ || prep_stop_;
@@ -149,7 +170,13 @@ Status Log::take_spare(std::string* path, uint64_t bytes) {
     }
     *path = spare_path_;
     spare_ready_ = false;  // the next one is wanted once this one is renamed (rotate)
+    const bool known = spare_known_;
+    const uint64_t made = spare_made_bytes_;
+    spare_known_ = false;
+    taken_known_ = known;
+    taken_nonce_ = spare_nonce_;
     lk.unlock();
+    if (known && made == bytes) return Status::Ok();
     // Prepared for another size (segments grow; a record too big for the grown
     // size; a spare kept from an open with other options): resize it first.
     Status s = resize_zeroed_file(*path, bytes);
@@ -246,8 +273,32 @@ Status Log::rotate(uint64_t first_index, const std::string& spare_path, uint64_t
   seg->file_bytes = bytes;
   seg->last_index = first_index - 1;
   seg->write_offset = kSegmentDataOffset;
-  Status s = write_segment_header(spare_path, first_index, &seg->header_nonce, &seg->tail_crc);
-  if (!s.ok()) return s;
+  // The prepared spare (spare.wal.ready) already has its open header, synced, and
+  // a durable name: the rotation is the rename alone, not synced here (the
+  // preparer syncs the directory before it reuses the ready name). A crash leaves
+  // the segment under either name, both recovered (recovery.cc row S). Other
+  // spares (held under a *.tmp name by a batch that takes several, or kept from
+  // a build without open headers) get a header with the first index, synced,
+  // then the rename and the directory fsync, as before.
+  bool open = false;
+  Status s;
+  if (spare_path == dir_ + "/" + kSpareReadyName) {
+    if (taken_known_) {
+      open = true;  // take_spare just returned it, as this open's preparer made it
+      seg->header_nonce = taken_nonce_;
+    } else {
+      s = read_open_header(spare_path, &open, &seg->header_nonce);
+      if (!s.ok()) return s;
+    }
+  }
+  taken_known_ = false;
+  if (open) {
+    seg->version = kSegmentVersionOpen;
+    seg->tail_crc = seg->header_crc();
+  } else {
+    s = write_segment_header(spare_path, first_index, &seg->header_nonce, &seg->tail_crc);
+    if (!s.ok()) return s;
+  }
   if (::rename(spare_path.c_str(), seg->path.c_str()) != 0) return Status::Errno("rename", errno, seg->path);
   {
     // The spare's name is free again: prepare the next one ahead of need.
@@ -256,8 +307,10 @@ Status Log::rotate(uint64_t first_index, const std::string& spare_path, uint64_t
     spare_wanted_ = true;
   }
   prep_cv_.notify_all();
-  s = sync_dir(dir_);
-  if (!s.ok()) return s;
+  if (!open) {
+    s = sync_dir(dir_);
+    if (!s.ok()) return s;
+  }
   s = open_segment_files(seg.get(), true, write_flags_);
   if (!s.ok()) return s;
   {
@@ -528,6 +581,11 @@ Status Log::do_truncate_after(uint64_t index, bool* clean) {
   // Intent first (row H of the recovery table): a crash from here on finishes the cut at open.
   std::string marker = dir_ + "/" + kTruncateMarkerName;
   {
+    // The last rotation's rename is not synced (rotate): make it durable before a
+    // marker can exist, so recovery never finds a TRUNCATE marker beside a spare
+    // that holds records (row S refuses that as damage).
+    Status d = sync_dir(dir_);
+    if (!d.ok()) return d;
     ::unlink(marker.c_str());
     std::unique_ptr<File> f;
     Status s = open_file(marker, kOpenWrite | kOpenCreate, &f);
@@ -573,9 +631,7 @@ Status Log::do_truncate_after(uint64_t index, bool* clean) {
   uint64_t cut = kSegmentDataOffset;
   uint32_t seed = 0;
   if (seg->first_index == index + 1) {
-    uint8_t header[kSegmentHeaderBytes];
-    encode_segment_header(header, seg->first_index, seg->header_nonce, seg->version);
-    seed = segment_header_crc(header);
+    seed = seg->header_crc();
   } else {
     Status s = find_record(seg, index + 1, &cut, &seed);
     if (!s.ok()) return s;

@@ -93,6 +93,7 @@ struct SegImage {
   bool bad_size = false;              // file gets 8 bytes more than a valid segment size
   uint64_t name_delta = 0;            // file named first + name_delta (its header says first)
   bool missing = false;               // file not written (a log whose first segments were dropped)
+  bool as_spare = false;              // written as spare.wal.ready (a rotation whose rename was not durable: row S)
 };
 
 struct Fault {
@@ -135,7 +136,7 @@ SegImage NewSegment(uint64_t first, size_t bytes, uint32_t version) {
   s.first = first;
   s.version = version;
   s.bytes.assign(bytes, 0);
-  encode_segment_header(s.bytes.data(), first, first * 0x9E3779B97F4A7C15ull, version);
+  encode_segment_header(s.bytes.data(), header_first_index(first, version), first * 0x9E3779B97F4A7C15ull, version);
   s.seed = s.header_crc = segment_header_crc(s.bytes.data());
   s.expected = first;
   s.clean_last = first - 1;
@@ -279,7 +280,10 @@ void Classify(Plan* plan) {
 //   cfg bit 0: a NEXT op may start a second segment   bit 1: a TRUNCATE marker file
 //       bit 2: the marker verifies   bit 3: recover with block 512 (else 4096)
 //       bit 4: 68 KiB segments (else 64 KiB)   bit 5: a leftover spare.wal.tmp
-//       bit 6: the second segment's first index is skewed by (int8) skew
+//       bit 6: the second segment's first index is skewed by (int8) skew; when clear, skew bit 0:
+//       the version 2 segments V0 and V5 make get open (version 3) headers instead (the batch
+//       format is the same), and skew bit 1: a last segment (not the first) with an open header
+//       is written as spare.wal.ready (a rotation whose rename was not durable, recovery row S)
 //       bit 7: the first index is taken from `first` (2^64 - 1 - 65536 - up to 120 when first >= 0xF0: high, but a segment cannot wrap)
 //   ops: op u8, then its arguments (see the switch): op < 208 the version 1 era ops
 //   (op % 13), op >= 208 the writer-batch ops V0..V5 ((op - 208) % 6), except op 255:
@@ -298,6 +302,7 @@ Plan Build(const uint8_t* data, size_t size) {
   plan.block = (cfg & 0x08) != 0 ? 512 : 4096;
   plan.seg_bytes = kSegmentBytesMin + ((cfg & 0x10) != 0 ? 4096 : 0);
   plan.stray_tmp = (cfg & 0x20) != 0;
+  const uint32_t v2_version = (cfg & 0x40) == 0 && (skew & 1) != 0 ? kSegmentVersionOpen : kSegmentVersion;
   plan.segs.push_back(NewSegment(first, plan.seg_bytes, kSegmentVersionV1));
   bool marker_here = false;
   uint64_t marker_here_index = 0;
@@ -317,10 +322,11 @@ Plan Build(const uint8_t* data, size_t size) {
     if (op >= 208) {
       switch ((op - 208) % 6) {
         case 0:  // V0: the current segment becomes version 2 (while nothing is written in it)
-          if (s.off == kSegmentDataOffset && s.version != 2) {
-            encode_segment_header(s.bytes.data(), s.first, s.first * 0x9E3779B97F4A7C15ull, kSegmentVersion);
+          if (s.off == kSegmentDataOffset && s.version != v2_version) {
+            encode_segment_header(s.bytes.data(), header_first_index(s.first, v2_version), s.first * 0x9E3779B97F4A7C15ull,
+                                  v2_version);
             s.seed = s.header_crc = segment_header_crc(s.bytes.data());
-            s.version = kSegmentVersion;
+            s.version = v2_version;
           }
           break;
         case 1:  // V1: a complete batch as the writer lays it out
@@ -366,7 +372,7 @@ Plan Build(const uint8_t* data, size_t size) {
           break;
         }
         case 5:  // V5: the next segment, in version 2 (as the writer rotates; after a version 1 one: a mixed log)
-          if (plan.segs.size() < 3) plan.segs.push_back(NewSegment(s.expected, plan.seg_bytes, kSegmentVersion));
+          if (plan.segs.size() < 3) plan.segs.push_back(NewSegment(s.expected, plan.seg_bytes, v2_version));
           break;
       }
       continue;
@@ -491,6 +497,10 @@ Plan Build(const uint8_t* data, size_t size) {
     plan.marker_bytes.assign(kTruncateMarkerBytes, 0);
     encode_truncate_marker(plan.marker_bytes.data(), plan.marker_index);
     if (!plan.marker_valid) plan.marker_bytes[marker_raw % kTruncateMarkerBytes] ^= 0x5a;
+  }
+  if ((cfg & 0x40) == 0 && (skew & 2) != 0 && plan.segs.size() >= 2 && plan.segs.back().version == kSegmentVersionOpen) {
+    SegImage& last = plan.segs.back();
+    if (!last.bad_size && !last.missing && last.name_delta == 0) last.as_spare = true;
   }
   Classify(&plan);
   for (const Fault& f : plan.faults) {
@@ -725,7 +735,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (s.missing) continue;
     std::vector<uint8_t> bytes = s.bytes;
     if (s.bad_size) bytes.resize(bytes.size() + 8);
-    WriteFile(dir + "/" + segment_name(s.first + s.name_delta), bytes.data(), bytes.size());
+    WriteFile(dir + "/" + (s.as_spare ? std::string(kSpareReadyName) : segment_name(s.first + s.name_delta)), bytes.data(),
+              bytes.size());
   }
   if (plan.marker) WriteFile(dir + "/" + kTruncateMarkerName, plan.marker_bytes.data(), plan.marker_bytes.size());
   if (plan.stray_tmp) {
@@ -748,8 +759,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (s1.code == Code::kCorruption) {
     const std::string name = s1.path.size() > dir.size() + 1 ? s1.path.substr(dir.size() + 1) : std::string();
     auto it = before.find(name);
-    FUZZ_CHECK(s1.path.compare(0, dir.size() + 1, dir + "/") == 0 && it != before.end() && name.size() == 24,
-               "corruption names %s, not a segment file", s1.path.c_str());
+    FUZZ_CHECK(s1.path.compare(0, dir.size() + 1, dir + "/") == 0 && it != before.end() &&
+                   (name.size() == 24 || name == kSpareReadyName),
+               "corruption names %s, not a segment file (or the spare, row S)", s1.path.c_str());
     const int64_t file_bytes = static_cast<int64_t>(it->second.size());
     const bool bad_size = file_bytes % static_cast<int64_t>(kSegmentAlignBytes) != 0;
     // Kept records that end at the very end of a segment (crafted: no room for padding) are reported there.
@@ -759,7 +771,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                static_cast<long long>(file_bytes), s1.message.c_str());
     FUZZ_CHECK(!s1.message.empty(), "corruption without a message");
     for (const auto& [file, bytes] : after1) {
-      if (file.size() != 24) continue;  // segment files only
+      if (file.size() != 24 && file != kSpareReadyName) continue;  // segment files (and the spare) only
       auto was = before.find(file);
       FUZZ_CHECK(was != before.end() && was->second == bytes, "%s changed by a recovery that reported corruption (%s)",
                  file.c_str(), s1.message.c_str());
@@ -776,14 +788,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  static_cast<unsigned long long>(committed), faultless ? " (no fault)" : "");
       // Complete batches are not rewritten: their bytes are as the builder wrote them.
       for (const SegImage& s : plan.segs) {
-        const std::vector<uint8_t>& now = after1.at(segment_name(s.first));
+        // A segment under the spare's name is renamed when it keeps records, else stays the spare.
+        const std::vector<uint8_t>& now =
+            after1.count(segment_name(s.first)) != 0 || !s.as_spare ? after1.at(segment_name(s.first)) : after1.at(kSpareReadyName);
         FUZZ_CHECK(std::equal(s.bytes.begin(), s.bytes.begin() + static_cast<std::ptrdiff_t>(s.clean_end), now.begin()),
                    "bytes before the end of the last complete batch (%llu) changed",
                    static_cast<unsigned long long>(s.clean_end));
       }
     } else {
       FUZZ_CHECK(!faultless, "no fault, yet corruption: %s @ %lld", s1.message.c_str(), static_cast<long long>(s1.offset));
-      FUZZ_CHECK(s1.path == dir + "/" + segment_name(last.first) && static_cast<uint64_t>(s1.offset) >= last.clean_end,
+      FUZZ_CHECK(s1.path == dir + "/" + (last.as_spare ? std::string(kSpareReadyName) : segment_name(last.first)) &&
+                     static_cast<uint64_t>(s1.offset) >= last.clean_end,
                  "corruption at %s @ %lld, before the end of the last complete batch (%llu): %s", s1.path.c_str(),
                  static_cast<long long>(s1.offset), static_cast<unsigned long long>(last.clean_end), s1.message.c_str());
     }

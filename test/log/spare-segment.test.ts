@@ -10,11 +10,23 @@
  * The SIGKILL variant with segments big enough for mid-fill claims is in crash.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { closeSync, ftruncateSync, openSync, readSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
-import { Wal } from '../../lib/index';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
+import { TidemarkError, Wal, crc32c } from '../../lib/index';
 import { recordBytes } from '../helpers';
-import { SMALL, tempDir } from './helpers';
+import { type Frame, SMALL, frames, segmentFiles, segmentVersion, tempDir } from './helpers';
 
 const SPARE = 'spare.wal.ready';
 const SEED = 0x5ba4e;
@@ -147,4 +159,165 @@ describe('a spare left on disk by a crash is never part of the log', () => {
       if (names.includes(SPARE)) expect(statSync(join(dir, SPARE)).size % 4096).toBe(0);
     }, 60_000);
   }
+});
+
+/**
+ * Row S (native/recovery.cc): a rotation only renames the prepared spare (its open, version 3
+ * header and its name were made durable by the preparer) and does not sync the directory, so a
+ * crash can leave the newest segment under the spare's name. Each state a crash can leave is
+ * built here byte for byte from a real log: the segment under the spare's name joins the log (and
+ * gets its name back), a torn first batch in it is dropped like any torn tail, and damage in it,
+ * data after a header that is not an open one, a first index that does not follow the log, or
+ * records beside a TRUNCATE marker are TM_CORRUPTION naming the spare.
+ */
+describe('row S: the newest segment left under the spare name by a crash', () => {
+  const length = (k: number): number => 3000 + ((k * 977) % 9000);
+
+  async function openError(dir: string, options: Parameters<typeof Wal.open>[1] = SMALL): Promise<TidemarkError> {
+    try {
+      const wal = await Wal.open(dir, options);
+      await wal.close();
+    } catch (err) {
+      if (err instanceof TidemarkError) return err;
+      throw err;
+    }
+    throw new Error('the open succeeded');
+  }
+
+  /** A closed log of `count` records in 64 KiB segments; its last segment (a rotation's, version 3) and its first index. */
+  async function closedLog(count = 40): Promise<{ dir: string; last: string; first: number }> {
+    const dir = tempDir();
+    const wal = await Wal.open(dir, SMALL);
+    for (let k = 1; k <= count; k++) await wal.append(recordBytes(k, length(k), SEED));
+    await wal.close();
+    const last = segmentFiles(dir).at(-1) as string;
+    expect(segmentVersion(last)).toBe(3);
+    // A clean close leaves a prepared spare: an open header, nothing after it.
+    expect(segmentVersion(join(dir, SPARE))).toBe(3);
+    return { dir, last, first: Number(basename(last).slice(0, 20)) };
+  }
+
+  /** The crash before the rotation's rename was durable: the last segment's bytes under the spare's name. */
+  function unrename(last: string, bytes?: (b: Buffer) => Buffer): void {
+    const spare = join(last, '..', SPARE);
+    const b = readFileSync(last);
+    writeFileSync(spare, bytes === undefined ? b : bytes(b));
+    unlinkSync(last);
+  }
+
+  it('renamed but the directory not synced: the segment under the spare name joins the log and gets its name back', async () => {
+    const { dir, last } = await closedLog();
+    unrename(last);
+    await expectRecords(dir, SMALL, 40, length);
+    expect(existsSync(last)).toBe(true);
+    // And the log goes on: rotations into new spares, every record after a reopen.
+    const wal = await Wal.open(dir, SMALL);
+    for (let k = 41; k <= 80; k++) expect(await wal.append(recordBytes(k, length(k), SEED))).toBe(k);
+    await wal.close();
+    await expectRecords(dir, SMALL, 80, length);
+  }, 60_000);
+
+  it('read-only: the segment under the spare name is part of the log, and nothing is renamed', async () => {
+    const { dir, last } = await closedLog();
+    unrename(last);
+    const ro = await Wal.open(dir, { ...SMALL, readOnly: true });
+    expect(ro.lastIndex).toBe(40);
+    expect(ro.damage).toBeNull();
+    expect((await ro.read(40)).equals(recordBytes(40, length(40), SEED))).toBe(true);
+    await ro.close();
+    expect(existsSync(last)).toBe(false);
+    expect(existsSync(join(dir, SPARE))).toBe(true);
+  }, 60_000);
+
+  const torn: Array<[string, (b: Buffer, hdr: Frame) => Buffer]> = [
+    // Only the first sector of the first batch (its header) reached the disk: row T.
+    ['torn after the first sector of its first batch', (b, hdr) => keep(b, hdr.offset + 512)],
+    // Torn at a byte inside the batch header's sector: row Q'.
+    ['torn at a byte inside its first batch header', (b, hdr) => keep(b, hdr.offset + 40)],
+    // Only the open header (the preparer's): nothing after it.
+    ['only its open header', (b) => keep(b, 0)],
+  ];
+  function keep(b: Buffer, n: number): Buffer {
+    const out = Buffer.alloc(64 * 1024);
+    b.copy(out, 0, 0, Math.max(n, 4096));
+    return out;
+  }
+
+  for (const [name, make] of torn) {
+    it(`${name}: dropped as a torn tail, the log ends before it and rotates into that spare again`, async () => {
+      const { dir, last, first } = await closedLog();
+      const hdr = frames(last).find((f) => f.kind === 'header') as Frame;
+      unrename(last, (x) => make(x, hdr));
+      await expectRecords(dir, SMALL, first - 1, length);
+      expect(existsSync(last)).toBe(false);
+      const wal = await Wal.open(dir, SMALL);
+      for (let k = first; k <= 60; k++) expect(await wal.append(recordBytes(k, length(k), SEED))).toBe(k);
+      await wal.close();
+      await expectRecords(dir, SMALL, 60, length);
+    }, 60_000);
+  }
+
+  it('a damaged record in it (its batch written whole) is TM_CORRUPTION naming the spare', async () => {
+    const { dir, last } = await closedLog();
+    const rec = frames(last).find((f) => f.kind === 'record') as Frame;
+    unrename(last, (b) => {
+      b.writeUInt8(b.readUInt8(rec.offset + 16 + 100) ^ 0x20, rec.offset + 16 + 100);
+      return b;
+    });
+    const err = await openError(dir);
+    expect(err.code).toBe('TM_CORRUPTION');
+    expect(err.path).toBe(join(dir, SPARE));
+  }, 60_000);
+
+  it('data after a header that is not a valid open header is TM_CORRUPTION at offset 0', async () => {
+    const { dir, last } = await closedLog();
+    unrename(last, (b) => {
+      b.writeUInt8(b.readUInt8(20) ^ 0x01, 20);
+      return b;
+    });
+    const err = await openError(dir);
+    expect(err).toMatchObject({ code: 'TM_CORRUPTION', path: join(dir, SPARE), offset: 0 });
+    expect(err.message).toMatch(/not a valid open/);
+  }, 60_000);
+
+  it('a segment under the spare name whose first index does not follow the log is TM_CORRUPTION', async () => {
+    const { dir, last } = await closedLog();
+    // A copy of the last segment while it keeps its name: its records start at that segment's first index, not after it.
+    writeFileSync(join(dir, SPARE), readFileSync(last));
+    const err = await openError(dir);
+    expect(err).toMatchObject({ code: 'TM_CORRUPTION', path: join(dir, SPARE), offset: 4096 });
+  }, 60_000);
+
+  for (const marker of ['a valid', 'an unverifiable']) {
+    it(`records under the spare name beside ${marker} TRUNCATE marker are TM_CORRUPTION (truncateAfter syncs the rename first)`, async () => {
+      const { dir, last } = await closedLog();
+      unrename(last);
+      const m = Buffer.alloc(24);
+      m.writeBigUInt64LE(0x3143555254544d54n, 0); // "TMTRUNC1" (native/recovery.h)
+      m.writeBigUInt64LE(10n, 8);
+      if (marker === 'a valid') m.writeUInt32LE(crc32c(m.subarray(0, 16)), 16);
+      writeFileSync(join(dir, 'TRUNCATE'), m);
+      const err = await openError(dir);
+      expect(err).toMatchObject({ code: 'TM_CORRUPTION', path: join(dir, SPARE) });
+    }, 60_000);
+  }
+
+  it('an empty first segment the spare replaced (a first record too big for it): the spare takes its name', async () => {
+    const options = { segmentBytes: 4 * 1024 * 1024 };
+    const big = (): number => 1536 * 1024;
+    const dir = tempDir();
+    const empty = tempDir();
+    await (await Wal.open(empty, options)).close();
+    const wal = await Wal.open(dir, options);
+    expect(await wal.append(recordBytes(1, big(), SEED))).toBe(1);
+    await wal.close();
+    const seg = segmentFiles(dir);
+    expect(seg.length).toBe(1);
+    expect(segmentVersion(seg[0] as string)).toBe(3);
+    // Before the rename was durable: the empty first segment under its name, the new one under the spare's.
+    unrename(seg[0] as string);
+    writeFileSync(seg[0] as string, readFileSync(segmentFiles(empty)[0] as string));
+    await expectRecords(dir, options, 1, big);
+    expect(statSync(seg[0] as string).size).toBe(2 * 1024 * 1024);
+  }, 60_000);
 });
