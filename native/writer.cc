@@ -296,8 +296,7 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
   // Does a batch of `records` bytes of frames fit at `off` in a segment of `cap`
   // bytes (with a batch header when `v2`, and its padding frame)?
   auto fits = [&](uint64_t off, size_t records, bool v2, uint64_t cap) {
-    size_t header = 0, pad = 0;
-    return off + batch_layout(off, records, v2, block_, &header, &pad) <= cap;
+    return batch_fits(off, records, v2, block_, cap);  // once per record: no layout loop unless near the end
   };
 
   // ENOSPC must reject a batch before any of it is durable: count the
