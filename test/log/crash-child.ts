@@ -86,31 +86,43 @@ async function main(): Promise<void> {
 
   const nextKey = (): number => config.round * config.keysPerRound + sequence++;
 
+  /** `count` new records (keys, lengths, bytes), numbered next: `expectedLast` is the index the last must get. */
+  function newBatch(count: number): { keys: number[]; lengths: number[]; datas: Buffer[]; expectedLast: number } {
+    const keys: number[] = [];
+    const lengths: number[] = [];
+    const datas: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const key = nextKey();
+      const length = pickLength(rng);
+      keys.push(key);
+      lengths.push(length);
+      datas.push(recordBytes(key, length, config.seed));
+    }
+    const expectedLast = nextIndex + count - 1;
+    nextIndex += count;
+    appended += count;
+    return { keys, lengths, datas, expectedLast };
+  }
+
+  /** Reports a resolved appendMany ending at `last` (after it resolved). */
+  function acknowledge(last: number, keys: number[], lengths: number[]): void {
+    const count = keys.length;
+    let lines = '';
+    for (let i = 0; i < count; i++) {
+      lines += `A ${last - count + 1 + i} ${keys[i]} ${lengths[i]}\n`;
+      ackedKeys.set(last - count + 1 + i, keys[i] as number);
+    }
+    out(lines);
+  }
+
   async function writer(): Promise<void> {
     while (appended < target) {
       if (rng.chance(0.15)) {
         const count = Math.min(rng.int(2, 16), Math.max(1, target - appended));
-        const keys: number[] = [];
-        const lengths: number[] = [];
-        const datas: Buffer[] = [];
-        for (let i = 0; i < count; i++) {
-          const key = nextKey();
-          const length = pickLength(rng);
-          keys.push(key);
-          lengths.push(length);
-          datas.push(recordBytes(key, length, config.seed));
-        }
-        const expectedLast = nextIndex + count - 1;
-        nextIndex += count;
-        appended += count;
+        const { keys, lengths, datas, expectedLast } = newBatch(count);
         const last = await wal.appendMany(datas);
         if (last !== expectedLast) fail(`appendMany of ${count} resolved with last index ${last}, expected ${expectedLast} (call order)`);
-        let lines = '';
-        for (let i = 0; i < count; i++) {
-          lines += `A ${last - count + 1 + i} ${keys[i]} ${lengths[i]}\n`;
-          ackedKeys.set(last - count + 1 + i, keys[i] as number);
-        }
-        out(lines);
+        acknowledge(last, keys, lengths);
       } else {
         const key = nextKey();
         const length = pickLength(rng);
@@ -132,30 +144,13 @@ async function main(): Promise<void> {
     let settled = 0;
     while (appended < target) {
       const count = Math.min(rng.int(1, 64), target - appended);
-      const keys: number[] = [];
-      const lengths: number[] = [];
-      const datas: Buffer[] = [];
-      for (let i = 0; i < count; i++) {
-        const key = nextKey();
-        const length = pickLength(rng);
-        keys.push(key);
-        lengths.push(length);
-        datas.push(recordBytes(key, length, config.seed));
-      }
-      const expectedLast = nextIndex + count - 1;
-      nextIndex += count;
-      appended += count;
+      const { keys, lengths, datas, expectedLast } = newBatch(count);
       const call = issued++;
       inflight.push(
         wal.appendMany(datas).then((last) => {
           if (settled++ !== call) fail(`pipelined appendMany call ${call} settled after a later one (call order)`);
           if (last !== expectedLast) fail(`pipelined appendMany of ${count} resolved with last index ${last}, expected ${expectedLast} (call order)`);
-          let lines = '';
-          for (let i = 0; i < count; i++) {
-            lines += `A ${last - count + 1 + i} ${keys[i]} ${lengths[i]}\n`;
-            ackedKeys.set(last - count + 1 + i, keys[i] as number);
-          }
-          out(lines);
+          acknowledge(last, keys, lengths);
         }),
       );
       if (inflight.length >= depth) await inflight.shift();
