@@ -145,10 +145,11 @@ void fuzz_batch(Reader* r, uint32_t seed, uint64_t first, uint32_t pick) {
     for (uint64_t cap : {off + total, off + total - kSectorBytes, off + total + block, off + total - block,
                          off + 2 * total, off / 2, off + (pick % 3) * block + total}) {
       size_t h2 = 0, p2 = 0;
-      const bool exact = off + batch_layout(off, recs.size(), true, block, &h2, &p2) <= cap;
-      FUZZ_CHECK(batch_fits(off, recs.size(), true, block, cap) == exact, "batch_fits differs from batch_layout (v2)");
-      const bool exact1 = off + batch_layout(off, recs.size(), false, block, &h2, &p2) <= cap;
-      FUZZ_CHECK(batch_fits(off, recs.size(), false, block, cap) == exact1, "batch_fits differs from batch_layout (v1)");
+      for (const bool v2 : {true, false}) {
+        const bool exact = off + batch_layout(off, recs.size(), v2, block, &h2, &p2) <= cap;
+        FUZZ_CHECK(batch_fits(off, recs.size(), v2, block, cap) == exact, "batch_fits differs from batch_layout (v2 %d)", v2);
+        FUZZ_CHECK(recs.size() > batch_fits_surely(off, v2, block, cap) || exact, "batch_fits_surely overstates (v2 %d)", v2);
+      }
     }
   }
   std::vector<uint8_t> batch(total);
