@@ -50,6 +50,24 @@ size_t batch_header_bytes(uint64_t batch_bytes) {
   return static_cast<size_t>((kBatchHeaderFixedBytes + 4 * entries + kFrameAlignBytes - 1) & ~uint64_t{kFrameAlignBytes - 1});
 }
 
+uint64_t batch_fits_surely(uint64_t off, bool with_header, uint32_t block, uint64_t cap) {
+  // The layout's header is batch_header_bytes of a batch no larger than the
+  // room, so at most header_max (batch_header_bytes grows with the batch), and
+  // its padding frame is at most block + 16 bytes (a gap below 24 gets one more
+  // block). When records and those bounds fit, the fixed point the layout
+  // settles on fits too (each step's batch stays within the room, by induction).
+  if (off >= cap) return 0;
+  const uint64_t room = cap - off;
+  const uint64_t bounds = (with_header ? batch_header_bytes(room) : 0) + block + kPadFrameMinBytes;
+  return room > bounds ? room - bounds : 0;
+}
+
+bool batch_fits(uint64_t off, size_t records, bool with_header, uint32_t block, uint64_t cap) {
+  if (records <= batch_fits_surely(off, with_header, block, cap)) return true;
+  size_t header = 0, pad = 0;
+  return off + batch_layout(off, records, with_header, block, &header, &pad) <= cap;
+}
+
 uint64_t batch_layout(uint64_t off, size_t records, bool with_header, uint32_t block, size_t* header, size_t* pad) {
   if (!with_header) {
     *header = 0;

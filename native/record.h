@@ -85,6 +85,14 @@ size_t batch_header_bytes(uint64_t batch_bytes);
 // a v1 segment) and `*pad` bytes of padding frame. Returns the batch's bytes.
 uint64_t batch_layout(uint64_t off, size_t records, bool with_header, uint32_t block, size_t* header, size_t* pad);
 
+// Whether that batch fits in a segment of `cap` bytes: off + batch_layout(...) <= cap,
+// decided without the layout's fixed-point loop unless the batch comes within a
+// block or so of the segment's end (the writer asks once per record).
+// `batch_fits_surely(off, with_header, block, cap)` is the most record bytes that
+// fit for certain (0: none for certain); batch_fits answers yes at once up to it.
+uint64_t batch_fits_surely(uint64_t off, bool with_header, uint32_t block, uint64_t cap);
+bool batch_fits(uint64_t off, size_t records, bool with_header, uint32_t block, uint64_t cap);
+
 // Writes a batch header with every CRC zero at `out` (`header_bytes` bytes).
 void encode_batch_header(uint8_t* out, size_t header_bytes, uint64_t first_index, uint32_t batch_bytes, uint32_t count,
                          uint32_t prev_crc);

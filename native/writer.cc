@@ -348,9 +348,10 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
   placed_.clear();
   // Does a batch of `records` bytes of frames fit at `off` in a segment of `cap`
   // bytes (with a batch header when `v2`, and its padding frame)?
-  auto fits = [&](uint64_t off, size_t records, bool v2, uint64_t cap) {
-    size_t header = 0, pad = 0;
-    return off + batch_layout(off, records, v2, block_, &header, &pad) <= cap;
+  // Asked once per record: up to `surely` bytes (batch_fits_surely, once per
+  // part) without a call; the exact layout only near the segment's end.
+  auto fits = [&](uint64_t off, size_t records, bool v2, uint64_t cap, uint64_t surely) {
+    return records <= surely || batch_fits(off, records, v2, block_, cap);
   };
 
   // ENOSPC must reject a batch before any of it is durable: count the
@@ -366,9 +367,10 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
     size_t p = 0;
     while (true) {
       size_t start = p;
+      const uint64_t surely = batch_fits_surely(off, v2, block_, cap);
       while (p < total) {
         size_t fb = frame_bytes(load32(base + p + 4));
-        if (!fits(off, p - start + fb, v2, cap)) break;
+        if (!fits(off, p - start + fb, v2, cap, surely)) break;
         p += fb;
       }
       if (p > start) {
@@ -383,7 +385,7 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
       }
       // Segments grow (segment.h); a record too big for the grown size gets a full one.
       cap = next_segment_bytes(cap, options_.segment_bytes);
-      if (!fits(kSegmentDataOffset, frame_bytes(load32(base + p + 4)), true, cap)) cap = options_.segment_bytes;
+      if (!batch_fits(kSegmentDataOffset, frame_bytes(load32(base + p + 4)), true, block_, cap)) cap = options_.segment_bytes;
       rotations.push_back(cap);
       off = kSegmentDataOffset;
       v2 = true;  // new segments are written in the current format
@@ -423,10 +425,11 @@ Status Log::write_batch(QueueItem& item, bool* durable_any, bool* clean) {
     size_t first_placed = placed_.size();
     uint32_t prev_crc = seg->tail_crc;
     uint32_t crc = prev_crc;
+    const uint64_t surely = batch_fits_surely(off, v2, block_, seg->file_bytes);
     while (pos < total) {
       uint32_t length = load32(base + pos + 4);
       size_t fb = frame_bytes(length);
-      if (!fits(off, pos - start + fb, v2, seg->file_bytes)) break;
+      if (!fits(off, pos - start + fb, v2, seg->file_bytes, surely)) break;
       // Offset within the part's records for now; the batch header's size is known below.
       placed_.push_back(Placed{seg.get(), load64(base + pos + 8), pos - start, crc});
       crc = seal_record(base + pos, crc);

@@ -36,14 +36,21 @@ export const tidemarkDirect = tidemarkContestant('direct');
 /** The default Wal with the writer's busy-poll on (`busyPollMicros: 50`): shows what the poll buys here. */
 export const tidemarkPoll = tidemarkContestant('fdatasync', 50);
 
-/** `appendMany` throughput: `callers` closed-loop callers, each appending batches of `batchRecords` records of `recordBytes`. */
+/**
+ * `appendMany` throughput: `callers` closed-loop callers, each appending batches of
+ * `batchRecords` records of `recordBytes`. Each caller keeps `inflight` calls in
+ * flight: 1 awaits every call before the next (nothing of its own can overlap the
+ * sync); 2 issues the next call before awaiting the oldest (it packs batch N+1 while
+ * the writer syncs batch N). Every call is awaited; no sync is skipped.
+ */
 export async function measureAppendMany(
   dir: string,
   callers: number,
   batchRecords: number,
   recordBytes: number,
   seconds: number,
-): Promise<{ callers: number; records: number; seconds: number; recordsPerS: number; callP50Us: number; callP99Us: number; syncs: number }> {
+  inflight = 1,
+): Promise<{ callers: number; inflight: number; records: number; seconds: number; recordsPerS: number; callP50Us: number; callP99Us: number; syncs: number }> {
   const wal = await Wal.open(dir);
   try {
     const batch = Array.from({ length: batchRecords }, () => Buffer.alloc(recordBytes, 0x5a));
@@ -55,22 +62,28 @@ export async function measureAppendMany(
     const start = performance.now();
     const end = start + seconds * 1000;
     let last = start;
+    const call = async (t: number): Promise<void> => {
+      await wal.appendMany(batch);
+      const done = performance.now();
+      latenciesUs.push((done - t) * 1000);
+      records += batchRecords;
+      last = Math.max(last, done);
+    };
     const caller = async (): Promise<void> => {
+      const pending: Promise<void>[] = [];
       for (;;) {
         const t = performance.now();
-        if (t >= end) return;
-        await wal.appendMany(batch);
-        const done = performance.now();
-        latenciesUs.push((done - t) * 1000);
-        records += batchRecords;
-        last = Math.max(last, done);
+        if (t >= end) break;
+        pending.push(call(t));
+        if (pending.length >= inflight) await pending.shift();
       }
+      await Promise.all(pending);
     };
     await Promise.all(Array.from({ length: callers }, caller));
     const elapsed = (last - start) / 1000;
     latenciesUs.sort((a, b) => a - b);
     const at = (p: number): number => latenciesUs[Math.min(latenciesUs.length - 1, Math.floor((p / 100) * latenciesUs.length))] ?? Number.NaN;
-    return { callers, records, seconds: elapsed, recordsPerS: records / elapsed, callP50Us: at(50), callP99Us: at(99), syncs: wal.stats().syncs - syncsBefore };
+    return { callers, inflight, records, seconds: elapsed, recordsPerS: records / elapsed, callP50Us: at(50), callP99Us: at(99), syncs: wal.stats().syncs - syncsBefore };
   } finally {
     await wal.close();
   }

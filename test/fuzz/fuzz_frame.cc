@@ -139,6 +139,19 @@ void fuzz_batch(Reader* r, uint32_t seed, uint64_t first, uint32_t pick) {
   size_t header = 0, pad = 0;
   const uint64_t total = batch_layout(0, recs.size(), true, block, &header, &pad);
   FUZZ_CHECK(total % block == 0 && header == batch_header_bytes(total) && pad >= kPadFrameMinBytes, "batch layout");
+  // batch_fits (the writer's per-record question) agrees with the exact layout,
+  // also at offsets and segment sizes where the batch only just fits or does not.
+  for (uint64_t off : {uint64_t{kSegmentDataOffset}, uint64_t{kSegmentDataOffset} + block * (1 + pick % 64)}) {
+    for (uint64_t cap : {off + total, off + total - kSectorBytes, off + total + block, off + total - block,
+                         off + 2 * total, off / 2, off + (pick % 3) * block + total}) {
+      size_t h2 = 0, p2 = 0;
+      for (const bool v2 : {true, false}) {
+        const bool exact = off + batch_layout(off, recs.size(), v2, block, &h2, &p2) <= cap;
+        FUZZ_CHECK(batch_fits(off, recs.size(), v2, block, cap) == exact, "batch_fits differs from batch_layout (v2 %d)", v2);
+        FUZZ_CHECK(recs.size() > batch_fits_surely(off, v2, block, cap) || exact, "batch_fits_surely overstates (v2 %d)", v2);
+      }
+    }
+  }
   std::vector<uint8_t> batch(total);
   uint8_t* padp = batch.data() + header + recs.size();
   std::memcpy(batch.data() + header, recs.data(), recs.size());

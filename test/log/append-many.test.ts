@@ -51,6 +51,49 @@ describe('appendMany record boundaries', () => {
     await wal.close();
   });
 
+  it('a bad record after packed ones rejects the whole call, writes nothing, and leaves no bytes behind for the next call', async () => {
+    const wal = await Wal.open(tempDir(), { ...SMALL, maxRecordBytes: 1000 });
+    expect(await wal.appendMany([Buffer.from('a')])).toBe(1); // a 1-byte packing buffer: the next call grows it mid-batch
+    const good = Array.from({ length: 40 }, (_, i) => Buffer.alloc(20 + i, i + 1));
+    await expect(wal.appendMany([...good, 'nope' as unknown as Uint8Array])).rejects.toMatchObject({
+      code: 'TM_INVALID_ARGUMENT',
+      message: expect.stringContaining('datas[40]') as unknown,
+    });
+    await expect(wal.appendMany([...good, Buffer.alloc(1001)])).rejects.toMatchObject({
+      code: 'TM_INVALID_ARGUMENT',
+      message: expect.stringContaining('datas[40] is 1001 bytes') as unknown,
+    });
+    expect(wal.lastIndex).toBe(1);
+    // Grows the buffer again (past what the rejected calls packed), keeping what it packed before growing.
+    const next = [Buffer.from('z'), ...Array.from({ length: 60 }, (_, i) => Buffer.alloc(30 + i, 100 + i))];
+    expect(await wal.appendMany(next)).toBe(1 + next.length);
+    expect(await readAll(wal, 1, 1 + next.length)).toEqual([[97], ...next.map((d) => [...d])]);
+    await wal.close();
+  });
+
+  it('calls issued before the previous ones resolve settle in call order, each with its own last index', async () => {
+    const wal = await Wal.open(tempDir(), SMALL);
+    const settled: number[] = [];
+    const calls: Promise<number>[] = [];
+    let expectedLast = 0;
+    const expected: number[] = [];
+    for (let c = 0; c < 12; c++) {
+      const datas = Array.from({ length: 1 + ((c * 37) % 90) }, (_, i) => Buffer.from(`p${c}-${i}`));
+      expectedLast += datas.length;
+      expected.push(expectedLast);
+      calls.push(
+        wal.appendMany(datas).then((last) => {
+          settled.push(c);
+          return last;
+        }),
+      );
+    }
+    expect(await Promise.all(calls)).toEqual(expected);
+    expect(settled).toEqual(Array.from({ length: 12 }, (_, c) => c));
+    expect((await wal.read(expected[4] as number)).toString()).toBe(`p4-${(4 * 37) % 90}`);
+    await wal.close();
+  });
+
   it('concurrent packed batches from several callers stay whole and in call order', async () => {
     const wal = await Wal.open(tempDir(), SMALL);
     const calls = Array.from({ length: 8 }, (_, c) => Array.from({ length: 50 + c }, (_, i) => Buffer.from(`c${c}-r${i}`)));

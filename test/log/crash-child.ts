@@ -1,6 +1,7 @@
 /**
  * Child process for crash.test.ts. Opens the log in `dir` and appends at a fixed
- * concurrency (single appends of mixed sizes and some appendMany batches) until it is
+ * concurrency (single appends of mixed sizes and some appendMany batches), or with
+ * `pipeline`, from one caller that keeps that many appendMany calls in flight, until it is
  * SIGKILLed, or, in `finish` mode, until `finishCount` records are in, then closes.
  * Two readers check random durable records meanwhile.
  *
@@ -27,6 +28,12 @@ interface Config {
   waitForGo: boolean;
   /** Keys of round r are r * keysPerRound + sequence. */
   keysPerRound: number;
+  /**
+   * When above 0: instead of `concurrency` awaiting writers, one caller keeps this many
+   * appendMany calls in flight (it issues the next before awaiting the oldest); each
+   * must settle in call order with its own index range.
+   */
+  pipeline?: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
@@ -79,31 +86,43 @@ async function main(): Promise<void> {
 
   const nextKey = (): number => config.round * config.keysPerRound + sequence++;
 
+  /** `count` new records (keys, lengths, bytes), numbered next: `expectedLast` is the index the last must get. */
+  function newBatch(count: number): { keys: number[]; lengths: number[]; datas: Buffer[]; expectedLast: number } {
+    const keys: number[] = [];
+    const lengths: number[] = [];
+    const datas: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const key = nextKey();
+      const length = pickLength(rng);
+      keys.push(key);
+      lengths.push(length);
+      datas.push(recordBytes(key, length, config.seed));
+    }
+    const expectedLast = nextIndex + count - 1;
+    nextIndex += count;
+    appended += count;
+    return { keys, lengths, datas, expectedLast };
+  }
+
+  /** Reports a resolved appendMany ending at `last` (after it resolved). */
+  function acknowledge(last: number, keys: number[], lengths: number[]): void {
+    const count = keys.length;
+    let lines = '';
+    for (let i = 0; i < count; i++) {
+      lines += `A ${last - count + 1 + i} ${keys[i]} ${lengths[i]}\n`;
+      ackedKeys.set(last - count + 1 + i, keys[i] as number);
+    }
+    out(lines);
+  }
+
   async function writer(): Promise<void> {
     while (appended < target) {
       if (rng.chance(0.15)) {
         const count = Math.min(rng.int(2, 16), Math.max(1, target - appended));
-        const keys: number[] = [];
-        const lengths: number[] = [];
-        const datas: Buffer[] = [];
-        for (let i = 0; i < count; i++) {
-          const key = nextKey();
-          const length = pickLength(rng);
-          keys.push(key);
-          lengths.push(length);
-          datas.push(recordBytes(key, length, config.seed));
-        }
-        const expectedLast = nextIndex + count - 1;
-        nextIndex += count;
-        appended += count;
+        const { keys, lengths, datas, expectedLast } = newBatch(count);
         const last = await wal.appendMany(datas);
         if (last !== expectedLast) fail(`appendMany of ${count} resolved with last index ${last}, expected ${expectedLast} (call order)`);
-        let lines = '';
-        for (let i = 0; i < count; i++) {
-          lines += `A ${last - count + 1 + i} ${keys[i]} ${lengths[i]}\n`;
-          ackedKeys.set(last - count + 1 + i, keys[i] as number);
-        }
-        out(lines);
+        acknowledge(last, keys, lengths);
       } else {
         const key = nextKey();
         const length = pickLength(rng);
@@ -116,6 +135,27 @@ async function main(): Promise<void> {
         ackedKeys.set(index, key);
       }
     }
+  }
+
+  /** One caller, `depth` appendMany calls in flight: the next is issued before the oldest is awaited. */
+  async function pipelined(depth: number): Promise<void> {
+    const inflight: Promise<void>[] = [];
+    let issued = 0;
+    let settled = 0;
+    while (appended < target) {
+      const count = Math.min(rng.int(1, 64), target - appended);
+      const { keys, lengths, datas, expectedLast } = newBatch(count);
+      const call = issued++;
+      inflight.push(
+        wal.appendMany(datas).then((last) => {
+          if (settled++ !== call) fail(`pipelined appendMany call ${call} settled after a later one (call order)`);
+          if (last !== expectedLast) fail(`pipelined appendMany of ${count} resolved with last index ${last}, expected ${expectedLast} (call order)`);
+          acknowledge(last, keys, lengths);
+        }),
+      );
+      if (inflight.length >= depth) await inflight.shift();
+    }
+    await Promise.all(inflight);
   }
 
   // Readers run alongside: any durable index must read back as a record some writer wrote, and an
@@ -140,7 +180,8 @@ async function main(): Promise<void> {
   }
 
   const writers: Promise<void>[] = [];
-  for (let i = 0; i < config.concurrency; i++) writers.push(writer());
+  if ((config.pipeline ?? 0) > 0) writers.push(pipelined(config.pipeline ?? 0));
+  else for (let i = 0; i < config.concurrency; i++) writers.push(writer());
   const readers = [reader(), reader()];
   await Promise.all(writers);
   writing = false;
