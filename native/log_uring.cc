@@ -155,7 +155,16 @@ Status Log::uring_submit() {
   UringState& u = *uring_;
   const int fd = u.seg->file->fd();
   const bool sync = options_.sync == SyncMode::kFdatasync;
-  u.ring.queue_write(fd, u.buf.data() + u.done, u.len - u.done, u.off + u.done, sync, kUserWrite);
+  size_t n = u.len - u.done;
+#ifdef TIDEMARK_FAULTS
+  // Test build: the fault layer's short writes (shortWrite) apply to io_uring writes
+  // too: the write is submitted shorter, and the kernel's short count makes the path
+  // resubmit the rest as it would after a real short write. O_DIRECT needs whole
+  // blocks: the cut is rounded down (where the resume point lands anyway).
+  n = faults::short_write_cap(u.seg->path, n);
+  if (options_.sync == SyncMode::kDirect) n = n / block_ * block_;
+#endif
+  u.ring.queue_write(fd, u.buf.data() + u.done, n, u.off + u.done, sync, kUserWrite);
   if (sync) u.ring.queue_fdatasync(fd, kUserSync);
   u.outstanding = sync ? 2 : 1;
   u.write_res = -EIO;
@@ -181,6 +190,13 @@ std::unique_ptr<BatchReport> Log::uring_complete() {
   }
   if (!u.busy || u.outstanding > 0) return nullptr;
   const bool sync = options_.sync == SyncMode::kFdatasync;
+  const bool whole = u.write_res >= 0 && u.done + static_cast<size_t>(u.write_res) >= u.len;
+  if (whole && options_.sync != SyncMode::kNone) {
+    // A sync ran (fdatasync, or the O_DSYNC write itself), failed or not: counted as the writer counts it.
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - u.t0).count();
+    m_syncs_.fetch_add(1, std::memory_order_relaxed);
+    m_sync_hist_[bucket_of(static_cast<uint64_t>(us), kHistLatencyBuckets)].fetch_add(1, std::memory_order_relaxed);
+  }
   Status failure;
   if (u.write_res < 0) {
     failure = Status::Errno("pwrite", -u.write_res, u.seg->path, static_cast<int64_t>(u.off + u.done));
@@ -228,11 +244,6 @@ std::unique_ptr<BatchReport> Log::uring_finish(Status failure) {
     m_appends_.fetch_add(item.count, std::memory_order_relaxed);
     m_batches_.fetch_add(1, std::memory_order_relaxed);
     m_batch_hist_[bucket_of(item.count, kHistBatchBuckets)].fetch_add(1, std::memory_order_relaxed);
-    if (options_.sync != SyncMode::kNone) {
-      auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - u.t0).count();
-      m_syncs_.fetch_add(1, std::memory_order_relaxed);
-      m_sync_hist_[bucket_of(static_cast<uint64_t>(us), kHistLatencyBuckets)].fetch_add(1, std::memory_order_relaxed);
-    }
     {
       std::lock_guard<std::mutex> lk(index_mu_);
       for (const Placed& p : u.placed) {
