@@ -15,10 +15,10 @@ import { jsGroupCommit } from './compare/js-group-commit';
 import { sqliteBatched, sqliteOnePerTxn } from './compare/sqlite';
 import { lmdbContestant } from './compare/lmdb';
 import { levelContestant } from './compare/level';
-import { measureAppendMany, tidemark, tidemarkDirect, tidemarkDsync, tidemarkPoll } from './compare/tidemark';
+import { measureAppendMany, tidemark, tidemarkDirect, tidemarkDsync, tidemarkPoll, tidemarkUring } from './compare/tidemark';
 import { describeFilesystem, formatFilesystem } from '../lib/cli/fsinfo';
 
-const allContestants: readonly Contestant[] = [tidemark, tidemarkDsync, tidemarkDirect, tidemarkPoll, rawFs, jsGroupCommit, sqliteOnePerTxn, sqliteBatched, lmdbContestant, levelContestant];
+const allContestants: readonly Contestant[] = [tidemark, tidemarkDsync, tidemarkDirect, tidemarkPoll, tidemarkUring, rawFs, jsGroupCommit, sqliteOnePerTxn, sqliteBatched, lmdbContestant, levelContestant];
 const defaultContestants = ['tidemark', 'fs', 'jsgc', 'sqlite', 'sqlite-batched', 'lmdb', 'level'];
 /** Short names accepted by --only. */
 const aliases: Record<string, Contestant> = {
@@ -26,6 +26,7 @@ const aliases: Record<string, Contestant> = {
   'tidemark-dsync': tidemarkDsync,
   'tidemark-direct': tidemarkDirect,
   'tidemark-poll': tidemarkPoll,
+  'tidemark-uring': tidemarkUring,
   fs: rawFs,
   jsgc: jsGroupCommit,
   sqlite: sqliteOnePerTxn,
@@ -42,7 +43,7 @@ const help = `Usage: npm run bench:append -- [options]
   --sizes A,B         record sizes in bytes (default 128,4096)
   --writers A,B,C     closed-loop writer counts (default 1,16,256)
   --only X,Y          contestants (default ${defaultContestants.join(',')});
-                      also: tidemark-dsync, tidemark-direct, tidemark-poll
+                      also: tidemark-dsync, tidemark-direct, tidemark-poll, tidemark-uring
   --runs R            repeat the grid R times (contestant order rotated each run),
                       report the median run per cell and contestant (default 1)
   --dir PATH          parent directory for the temp dirs (default os.tmpdir())

@@ -22,6 +22,8 @@ export const ErrorCodes = {
   POISONED: 'TM_POISONED',
   /** `sync: 'direct'` was asked for on a filesystem that refuses O_DIRECT. */
   DIRECT_UNSUPPORTED: 'TM_DIRECT_UNSUPPORTED',
+  /** `io: 'uring'` was asked for where the kernel refuses io_uring (disabled, seccomp, too old). */
+  URING_UNSUPPORTED: 'TM_URING_UNSUPPORTED',
   /** An option or argument was out of range or of the wrong type. */
   INVALID_ARGUMENT: 'TM_INVALID_ARGUMENT',
   /** The requested index is outside the log (below the low-water mark or above the last index). */

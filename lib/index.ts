@@ -8,7 +8,7 @@ export type { TidemarkErrorCode, TidemarkErrorDetails } from './errors';
 export { crc32c, crc32cImplementation } from './crc32c';
 export { Wal } from './log/wal';
 export type { WalDamage, WalEntry, WalEvents, WalHistogram, WalRange, WalStats, WalTailRepair } from './log/wal';
-export type { ResolvedWalOptions, SyncMode, WalOptions } from './log/options';
+export type { IoMode, ResolvedWalOptions, SyncMode, WalOptions } from './log/options';
 export { SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX, SEGMENT_BYTES_DEFAULT, RECORD_BYTES_DEFAULT, BUSY_POLL_MICROS_DEFAULT, BUSY_POLL_MICROS_MAX } from './log/options';
 export * from './core/index';
 export { MemoryLog } from './log/memory';

@@ -2,6 +2,7 @@
 // library, and turns Status values into plain error objects that
 // lib/log/wal.ts wraps in TidemarkError. Arguments are validated in TypeScript.
 #include <napi.h>
+#include <uv.h>
 
 #include <string.h>
 
@@ -38,6 +39,7 @@ const char* code_name(Code code) {
     case Code::kInvalidArgument: return "TM_INVALID_ARGUMENT";
     case Code::kOutOfRange: return "TM_OUT_OF_RANGE";
     case Code::kBusy: return "TM_BUSY";
+    case Code::kUringUnsupported: return "TM_URING_UNSUPPORTED";
   }
   return "TM_IO";
 }
@@ -116,6 +118,16 @@ napi_value FastSettled(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
+// flush(): io_uring mode (wal.ts calls it from a microtask after the calls of a
+// turn, and after each report): submit the next batch or hand the queue to the
+// writer thread (Log::uring_flush). Same data pointer as FastAppend.
+napi_value FastFlush(napi_env env, napi_callback_info cbinfo) {
+  void* data = nullptr;
+  napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
+  static_cast<FastAppendData*>(data)->log->uring_flush();
+  return nullptr;
+}
+
 // Per-environment state (worker_threads safe): the class constructor and the open logs.
 struct EnvData {
   Napi::FunctionReference log_ctor;
@@ -149,6 +161,9 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
                            InstanceMethod<&LogWrap::Unref>("unref"),
                            InstanceMethod<&LogWrap::Settled>("settled"),
                            InstanceMethod<&LogWrap::Inspect>("inspect"),
+                           InstanceMethod<&LogWrap::Io>("io"),
+                           InstanceMethod<&LogWrap::IoFallbackReason>("ioFallbackReason"),
+                           InstanceMethod<&LogWrap::Flush>("flush"),
                        });
   }
 
@@ -157,18 +172,97 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
   ~LogWrap() override { Teardown(); }
 
   // Called by the opener once the Log exists.
-  void Attach(std::shared_ptr<Log> log, Tsfn tsfn, EnvData* env_data) {
+  void Attach(Napi::Env env, std::shared_ptr<Log> log, Tsfn tsfn, EnvData* env_data, Napi::Function on_report) {
     log_ = std::move(log);
     tsfn_ = tsfn;
     env_data_ = env_data;
     env_data_->open_logs.insert(this);
+    if (log_->uses_uring()) StartPoll(env, on_report);
+  }
+
+  // io_uring mode: completions arrive on the ring's eventfd, watched here by a
+  // uv_poll handle (unreferenced while nothing is pending, like the
+  // thread-safe function); each finished batch is reported with one callback.
+  void StartPoll(Napi::Env env, Napi::Function on_report) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return;
+    auto* poll = new uv_poll_t;
+    if (uv_poll_init(loop, poll, log_->uring_event_fd()) != 0) {
+      delete poll;
+      return;
+    }
+    poll->data = this;
+    poll_ = poll;
+    on_report_ = Napi::Persistent(on_report);
+    async_context_ = std::make_unique<Napi::AsyncContext>(env, "tidemark.wal.uring");
+    env_ = env;
+    uv_poll_start(poll_, UV_READABLE, &LogWrap::OnPoll);
+    uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    (void)status;
+    (void)events;
+    auto* self = static_cast<LogWrap*>(handle->data);
+    if (self == nullptr || !self->log_) return;
+    std::unique_ptr<BatchReport> report = self->log_->uring_complete();
+    if (!report) return;
+    Napi::Env env = self->env_;
+    Napi::HandleScope scope(env);
+    napi_value argv[8];
+    ReportArgs(env, *report, argv);
+    // MakeCallback: the resolutions' microtasks (and the appends they issue) run
+    // when it returns, before the next poll.
+    napi_value result;
+    napi_value recv = env.Global();  // napi_make_callback wants an object
+    if (napi_make_callback(env, *self->async_context_, recv, self->on_report_.Value(), 8, argv, &result) != napi_ok) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+  }
+
+  void StopPoll() {
+    if (poll_ == nullptr) return;
+    poll_->data = nullptr;
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+
+  bool UsesUring() const { return log_ && log_->uses_uring(); }
+  Log* log() const { return log_.get(); }
+
+  // One report as the JS callback's arguments:
+  // (durableTicket, failedTicket, firstIndex, lastIndex, failure?, commands?, closed, ack)
+  static void ReportArgs(Napi::Env env, const BatchReport& report, napi_value* argv) {
+    Napi::Value failure = env.Undefined();
+    if (report.failed_ticket != 0) failure = status_to_js(env, report.failure);
+    Napi::Value commands = env.Undefined();
+    if (!report.commands.empty()) {
+      Napi::Array arr = Napi::Array::New(env, report.commands.size() * 2);
+      uint32_t i = 0;
+      for (const auto& c : report.commands) {
+        arr.Set(i++, static_cast<double>(c.first));
+        arr.Set(i++, c.second.ok() ? env.Null() : Napi::Value(status_to_js(env, c.second)));
+      }
+      commands = arr;
+    }
+    argv[0] = Napi::Number::New(env, static_cast<double>(report.durable_ticket));
+    argv[1] = Napi::Number::New(env, static_cast<double>(report.failed_ticket));
+    argv[2] = Napi::Number::New(env, static_cast<double>(report.first_index));
+    argv[3] = Napi::Number::New(env, static_cast<double>(report.last_index));
+    argv[4] = failure;
+    argv[5] = commands;
+    argv[6] = Napi::Boolean::New(env, report.closed);
+    argv[7] = Napi::Boolean::New(env, report.ack);
   }
 
   // Puts the fast `append` (FastAppend) on `obj` as an own property; on failure
   // the prototype's `append` (the same call through ObjectWrap) stays in use.
   // Likewise FastSettled as `settled`.
   void InstallFastAppend(napi_env env, napi_value obj) {
-    const std::pair<const char*, napi_callback> fns[] = {{"append", FastAppend}, {"settled", FastSettled}};
+    const std::pair<const char*, napi_callback> fns[] = {
+        {"append", FastAppend}, {"settled", FastSettled}, {"flush", FastFlush}};
     for (const auto& [name, cb] : fns) {
       auto* data = new FastAppendData{log_, last_error_};
       napi_value fn;
@@ -188,6 +282,7 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
 
   // The writer said `closed`: join it and drop the thread-safe function.
   void OnClosed() {
+    StopPoll();
     if (log_) log_->join();
     if (!tsfn_released_) {
       tsfn_released_ = true;
@@ -200,6 +295,7 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
   // Env teardown or finalization: stop the writer (it drains what is queued) and join.
   void Teardown() {
     if (log_) log_->shutdown();
+    StopPoll();
     if (!tsfn_released_ && log_) {
       tsfn_released_ = true;
       tsfn_.Release();
@@ -416,10 +512,25 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
 
   Napi::Value Ref(const Napi::CallbackInfo& info) {
     if (!tsfn_released_) tsfn_.Ref(info.Env());
+    if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
     return info.Env().Undefined();
   }
   Napi::Value Unref(const Napi::CallbackInfo& info) {
     if (!tsfn_released_) tsfn_.Unref(info.Env());
+    if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    return info.Env().Undefined();
+  }
+  // io() -> 'uring' | 'thread': the path this log's appends take.
+  Napi::Value Io(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), log_ && log_->uses_uring() ? "uring" : "thread");
+  }
+  // ioFallbackReason() -> why io: 'auto' fell back to the writer thread, or ''.
+  Napi::Value IoFallbackReason(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), log_ ? log_->uring_fallback_reason() : std::string());
+  }
+  // flush(): the fallback of FastFlush.
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    if (log_) log_->uring_flush();
     return info.Env().Undefined();
   }
   // settled(count): JS handled `count` append-settling reports (wal.ts).
@@ -467,6 +578,10 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
   std::shared_ptr<Log> log_;
   Tsfn tsfn_;
   bool tsfn_released_ = false;
+  uv_poll_t* poll_ = nullptr;
+  Napi::FunctionReference on_report_;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
+  napi_env env_ = nullptr;
   EnvData* env_data_ = nullptr;
   std::shared_ptr<Status> last_error_ = std::make_shared<Status>();  // shared with FastAppendData
   std::vector<std::pair<const uint8_t*, uint32_t>> records_;
@@ -476,27 +591,11 @@ class LogWrap : public Napi::ObjectWrap<LogWrap> {
 void CallJs(Napi::Env env, Napi::Function callback, LogWrap* context, BatchReport* data) {
   std::unique_ptr<BatchReport> report(data);
   if (env == nullptr || report == nullptr) return;
-  Napi::Value failure = env.Undefined();
-  if (report->failed_ticket != 0) failure = status_to_js(env, report->failure);
-  Napi::Value commands = env.Undefined();
-  if (!report->commands.empty()) {
-    Napi::Array arr = Napi::Array::New(env, report->commands.size() * 2);
-    uint32_t i = 0;
-    for (const auto& c : report->commands) {
-      arr.Set(i++, static_cast<double>(c.first));
-      arr.Set(i++, c.second.ok() ? env.Null() : Napi::Value(status_to_js(env, c.second)));
-    }
-    commands = arr;
-  }
+  // io_uring mode: the writer thread's handoff is over once JS has its report.
+  if (context->UsesUring()) context->log()->writer_report_delivered();
+  napi_value argv[8];
+  LogWrap::ReportArgs(env, *report, argv);
   if (report->closed) context->OnClosed();
-  napi_value argv[8] = {Napi::Number::New(env, static_cast<double>(report->durable_ticket)),
-                        Napi::Number::New(env, static_cast<double>(report->failed_ticket)),
-                        Napi::Number::New(env, static_cast<double>(report->first_index)),
-                        Napi::Number::New(env, static_cast<double>(report->last_index)),
-                        failure,
-                        commands,
-                        Napi::Boolean::New(env, report->closed),
-                        Napi::Boolean::New(env, report->ack)};
   // Raw call: while a worker or the process is exiting, JS cannot run and the
   // call fails; that must not turn into a fatal napi_throw. (wal.ts catches its
   // own errors and rethrows them asynchronously, so nothing is lost here.)
@@ -509,13 +608,15 @@ void CallJs(Napi::Env env, Napi::Function callback, LogWrap* context, BatchRepor
 
 class OpenWorker : public Napi::AsyncWorker {
  public:
-  OpenWorker(Napi::Env env, std::string dir, tidemark::LogOptions options, Tsfn tsfn, Napi::Object wrap_obj)
+  OpenWorker(Napi::Env env, std::string dir, tidemark::LogOptions options, Tsfn tsfn, Napi::Object wrap_obj,
+             Napi::Function on_report)
       : Napi::AsyncWorker(env, "tidemark.open"),
         deferred_(Napi::Promise::Deferred::New(env)),
         dir_(std::move(dir)),
         options_(options),
         tsfn_(tsfn),
-        wrap_(Napi::Persistent(wrap_obj)) {}
+        wrap_(Napi::Persistent(wrap_obj)),
+        on_report_(Napi::Persistent(on_report)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -539,7 +640,7 @@ class OpenWorker : public Napi::AsyncWorker {
     Napi::Object obj = wrap_.Value();
     LogWrap* wrap = LogWrap::Unwrap(obj);
     auto* data = env.GetInstanceData<EnvData>();
-    wrap->Attach(std::move(log_), tsfn_, data);
+    wrap->Attach(env, std::move(log_), tsfn_, data, on_report_.Value());
     wrap->InstallFastAppend(env, obj);
     tsfn_.Unref(env);  // JS refs it while appends are pending
     deferred_.Resolve(obj);
@@ -551,11 +652,13 @@ class OpenWorker : public Napi::AsyncWorker {
   tidemark::LogOptions options_;
   Tsfn tsfn_;
   Napi::ObjectReference wrap_;
+  Napi::FunctionReference on_report_;
   Status status_;
   std::shared_ptr<Log> log_;
 };
 
-// openLog(dir, syncMode 0..3, segmentBytes, maxRecordBytes, busyPollMicros, onReport[, readOnly, fromSegment, repairTail]) -> Promise<NativeLog>
+// openLog(dir, syncMode 0..3, segmentBytes, maxRecordBytes, busyPollMicros, onReport[, readOnly, fromSegment, repairTail,
+//         io 0 thread | 1 uring | 2 auto, uringProbeFail]) -> Promise<NativeLog>
 Napi::Value OpenLog(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* data = env.GetInstanceData<EnvData>();
@@ -569,10 +672,12 @@ Napi::Value OpenLog(const Napi::CallbackInfo& info) {
   if (info.Length() > 6 && info[6].IsBoolean()) options.read_only = info[6].As<Napi::Boolean>().Value();
   if (info.Length() > 7 && info[7].IsNumber()) options.from_segment = static_cast<uint64_t>(info[7].As<Napi::Number>().Int64Value());
   options.repair_tail = info.Length() > 8 && info[8].IsBoolean() && info[8].As<Napi::Boolean>().Value();
+  if (info.Length() > 9 && info[9].IsNumber()) options.io = static_cast<tidemark::IoMode>(info[9].As<Napi::Number>().Int32Value());
+  options.uring_probe_fail = info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value();
   Napi::Object obj = data->log_ctor.New({});
   LogWrap* wrap = LogWrap::Unwrap(obj);
   Tsfn tsfn = Tsfn::New(env, on_report, "tidemark.wal", 0, 1, wrap);
-  auto* w = new OpenWorker(env, std::move(dir), options, tsfn, obj);
+  auto* w = new OpenWorker(env, std::move(dir), options, tsfn, obj, on_report);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

@@ -134,6 +134,7 @@ class PosixFile final : public File {
   }
 
   const std::string& path() const override { return path_; }
+  int fd() const override { return fd_; }
 
  private:
   // Writes all of `iov`, looping over short writes (see kDirectResumeBytes for O_DIRECT).

@@ -37,6 +37,19 @@ class File {
     return Status::Ok();
   }
   virtual const std::string& path() const = 0;
+  // The descriptor writes go to (the io_uring append path submits on it); -1: none.
+  virtual int fd() const { return -1; }
+  // The io_uring path writes and syncs without this interface; it tells the file
+  // before each write is submitted and after each fdatasync completed, so that the
+  // test build's fault layer (file_faulty.cc) keeps those writes unsynced until then,
+  // and can fail them as it fails pwrite/datasync. No-ops otherwise.
+  virtual Status before_async_write(const void* data, size_t size, uint64_t offset) {
+    (void)data;
+    (void)size;
+    (void)offset;
+    return Status::Ok();
+  }
+  virtual Status after_async_sync() { return Status::Ok(); }
 };
 
 enum OpenFlags : int {

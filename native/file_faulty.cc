@@ -196,10 +196,60 @@ class FaultyFile final : public File {
 
   Status size(uint64_t* out) override { return inner_->size(out); }
   const std::string& path() const override { return inner_->path(); }
+  int fd() const override { return inner_->fd(); }
+
+  // The io_uring path (log_uring.cc): its writes are journaled like pwrite's (the
+  // undo image taken before the kernel writes) and its fdatasyncs forget them like
+  // datasync(). A write that a fault is due for is not submitted: a torn write
+  // (crashAtWrite*) is made here, as pwrite makes it, and the error returned; the
+  // log then hands the batch to its writer thread, whose pwrite meets the same
+  // fault state (crashed: EIO; failWrite: the partial write and the errno).
+  // Short writes (shortWrite) are not modelled for it. A write already submitted
+  // when a power loss is simulated may land after the undo (like a disk that
+  // persisted an in-flight write); it is never acknowledged (after_async_sync
+  // fails once crashed).
+  Status before_async_write(const void* data, size_t size, uint64_t offset) override {
+    State& s = state();
+    std::lock_guard<std::mutex> lk(s.mu);
+    if (s.crashed) return Status::Errno("pwrite", EIO, path(), static_cast<int64_t>(offset));
+    if (is_wal(path()) && s.fail_write != 0) return Status::Errno("pwrite", s.fail_write, path(), static_cast<int64_t>(offset));
+    if (is_segment_write(path()) && s.crash_countdown > 0 && --s.crash_countdown == 0) {
+      Status st = journaled_write(s, data, size, offset);
+      if (!st.ok()) return st;
+      power_loss_locked(s, static_cast<int64_t>(std::min<uint64_t>(s.crash_keep, size)));
+      return Status::Errno("pwrite", EIO, path(), static_cast<int64_t>(offset));
+    }
+    Undo u;
+    Status st = undo_image(size, offset, &u);
+    if (!st.ok()) return st;
+    s.journal.push_back(std::move(u));
+    return Status::Ok();
+  }
+
+  Status after_async_sync() override {
+    State& s = state();
+    std::lock_guard<std::mutex> lk(s.mu);
+    if (s.crashed) return Status::Errno("fdatasync", EIO, path());
+    if (s.fail_sync != 0) return Status::Errno("fdatasync", s.fail_sync, path());
+    s.journal.erase(std::remove_if(s.journal.begin(), s.journal.end(), [&](const Undo& u) { return u.path == path(); }),
+                    s.journal.end());
+    return Status::Ok();
+  }
 
  private:
   Status journaled_write(State& s, const void* data, size_t size, uint64_t offset) {
     Undo u;
+    Status st = undo_image(size, offset, &u);
+    if (!st.ok()) return st;
+    st = inner_->pwrite(data, size, offset);
+    if (!st.ok()) return st;
+    s.journal.push_back(std::move(u));
+    return Status::Ok();
+  }
+
+  // What a write of `size` bytes at `offset` is about to replace.
+  Status undo_image(size_t size, uint64_t offset, Undo* out) {
+    Undo& u = *out;
     u.path = path();
     u.offset = offset;
     u.length = size;
@@ -218,9 +268,6 @@ class FaultyFile final : public File {
       if (got < 0) return Status::Errno("pread", err, path(), static_cast<int64_t>(offset));
       u.old_bytes.resize(static_cast<size_t>(got));
     }
-    st = inner_->pwrite(data, size, offset);
-    if (!st.ok()) return st;
-    s.journal.push_back(std::move(u));
     return Status::Ok();
   }
 

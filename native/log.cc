@@ -13,6 +13,7 @@
 
 #include "crc32c.h"
 #include "limits.h"
+#include "log_uring.h"
 #include "record.h"
 #include "recovery.h"
 
@@ -153,6 +154,15 @@ Status Log::open(const std::string& dir, const LogOptions& options, ReportFn rep
         return s;
       }
       break;
+    }
+  }
+
+  {
+    // io: 'uring' / 'auto': probe io_uring now (log_uring.cc); 'auto' falls back silently.
+    Status us = log->uring_setup();
+    if (!us.ok()) {
+      log->release_lock();
+      return us;
     }
   }
 
@@ -484,7 +494,15 @@ void Log::join() {
 }
 
 void Log::shutdown() {
+  uring_drain();
   close();
+  if (uring_) {
+    // The writer thread runs only on a handoff in io_uring mode: hand it the close.
+    std::lock_guard<std::mutex> lk(mu_);
+    handoff_ = true;
+    handoff_pending_ = true;
+    cv_.notify_one();
+  }
   join();
   release_lock();
 }

@@ -29,6 +29,10 @@ namespace tidemark {
 
 enum class SyncMode : int { kFdatasync = 0, kDsync = 1, kDirect = 2, kNone = 3 };
 
+// How appends reach the disk (log_uring.cc): the writer thread, or io_uring
+// submitted from the JS thread where the kernel allows it (kAuto falls back).
+enum class IoMode : int { kThread = 0, kUring = 1, kAuto = 2 };
+
 struct LogOptions {
   SyncMode sync = SyncMode::kFdatasync;
   uint64_t segment_bytes = 0;
@@ -42,6 +46,8 @@ struct LogOptions {
   uint64_t from_segment = 0;  // read-only: ignore segments whose first index is below this
   // Recovery's repair_tail (recovery.h): drop a damaged last batch instead of refusing to open.
   bool repair_tail = false;
+  IoMode io = IoMode::kThread;
+  bool uring_probe_fail = false;  // tests: the io_uring probe fails as if the kernel refused it
 };
 
 // One segment as the log holds it (Log::segment_infos; `tidemark wal verify`).
@@ -82,6 +88,16 @@ constexpr uint64_t kGateReleaseTickets = 64;
 
 constexpr int kHistBatchBuckets = 18;   // batch sizes: [1], [2,3], [4,7], ... [2^17, inf)
 constexpr int kHistLatencyBuckets = 24; // sync latency us: [0,1], [2,3], [4,7], ... [2^23, inf)
+
+// The power-of-two histogram bucket of `v` (stats): [0,1], [2,3], [4,7], ...
+inline int bucket_of(uint64_t v, int buckets) {
+  int b = 0;
+  while (v > 1 && b < buckets - 1) {
+    v >>= 1;
+    b++;
+  }
+  return b;
+}
 
 struct LogStats {
   uint64_t appends = 0, batches = 0, syncs = 0, bytes_written = 0, padding_bytes = 0, segments = 0;
@@ -151,7 +167,27 @@ class Log {
   uint64_t torn_end() const { return torn_end_; }
   void segment_infos(std::vector<SegmentInfo>* out) const;
 
+  // io_uring append path (log_uring.cc). All JS thread.
+  bool uses_uring() const { return uring_ != nullptr; }
+  // io: 'auto' that fell back to the writer thread: why (empty otherwise).
+  const std::string& uring_fallback_reason() const { return uring_reason_; }
+  int uring_event_fd() const;
+  // Starts the next batch: an append item at the head of the queue that fits the
+  // active segment goes out as one io_uring write (+ linked fdatasync); anything
+  // else (commands, rotation, close, a poisoned log) is handed to the writer
+  // thread. Nothing while a batch or a handoff is in flight.
+  void uring_flush();
+  // The eventfd said completions are ready: the finished batch's report, or null.
+  std::unique_ptr<BatchReport> uring_complete();
+  // JS received the writer thread's report of a handoff: uring_flush may run again.
+  void writer_report_delivered();
+
  private:
+  struct UringState;
+  Status uring_setup();
+  Status uring_submit();
+  std::unique_ptr<BatchReport> uring_finish(Status failure);
+  void uring_drain();  // teardown: wait for the batch in flight
   Log() = default;
 
   static Status open_read_only(std::shared_ptr<Log>& log, std::shared_ptr<Log>* out);
@@ -212,7 +248,7 @@ class Log {
   // Under mu_: new work or an acknowledgement; wakes the writer if it sleeps and `may_start`.
   void wake_writer(bool may_start) {
     wake_seq_.fetch_add(1, std::memory_order_release);
-    if (writer_waiting_ && may_start) cv_.notify_one();
+    if (writer_waiting_ && may_start && !uring_) cv_.notify_one();
   }
   // Reports with `ack` posted to JS and not yet acknowledged by reports_settled().
   uint64_t reports_unsettled_ = 0;
@@ -231,6 +267,14 @@ class Log {
   bool batch_may_start() const {
     return reports_unsettled_ == 0 || staged_bytes_ >= kGateReleaseBytes || closing_ ||
            (queued_tickets_ >= kGateReleaseTickets && 2 * queued_tickets_ >= unsettled_tickets_);
+  }
+  // io_uring mode: the writer thread runs one iteration per handoff (uring_flush).
+  std::unique_ptr<UringState> uring_;
+  std::string uring_reason_;
+  bool handoff_ = false;          // under mu_: the writer owns the segments until its report reached JS
+  bool handoff_pending_ = false;  // under mu_: the writer should take the queue
+  bool writer_may_take() const {
+    return uring_ ? handoff_pending_ : !queue_.empty() && batch_may_start();
   }
   bool closing_ = false;
   bool read_only_ = false;

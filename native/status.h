@@ -21,6 +21,7 @@ enum class Code : int {
   kInvalidArgument = 8,
   kOutOfRange = 9,
   kBusy = 10,
+  kUringUnsupported = 11,  // io: 'uring' asked for where the kernel refuses io_uring
 };
 
 struct Status {

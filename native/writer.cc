@@ -30,15 +30,6 @@ inline void cpu_relax() {
 #endif
 }
 
-int bucket_of(uint64_t v, int buckets) {
-  int b = 0;
-  while (v > 1 && b < buckets - 1) {
-    v >>= 1;
-    b++;
-  }
-  return b;
-}
-
 }  // namespace
 
 void Log::poison(const Status& st) {
@@ -775,8 +766,8 @@ void Log::writer_main() {
       std::unique_lock<std::mutex> lk(mu_);
       // Gate: see kGateReleaseBytes (log.h).
       const auto deadline = idle_since + poll_window;
-      while (queue_.empty() || !batch_may_start()) {
-        if (poll) {
+      while (!writer_may_take()) {
+        if (poll && !uring_) {
           const uint64_t seq = wake_seq_.load(std::memory_order_acquire);
           lk.unlock();
           bool changed = false;
@@ -793,6 +784,7 @@ void Log::writer_main() {
         cv_.wait(lk);
       }
       writer_waiting_ = false;
+      handoff_pending_ = false;
       items.swap(queue_);
       staged_bytes_ = 0;
       queued_tickets_ = 0;
@@ -916,7 +908,7 @@ void Log::writer_main() {
     report->first_index = first_index_.load();
     report->last_index = last_index_.load();
     uint64_t hi = std::max(report->durable_ticket, report->failed_ticket);
-    report->ack = !report->closed && hi >= reported_ticket_ + 2;
+    report->ack = !report->closed && !uring_ && hi >= reported_ticket_ + 2;
     if (report->ack) {
       // Count before posting so the acknowledgement cannot arrive first.
       std::lock_guard<std::mutex> lk(mu_);

@@ -6,16 +6,23 @@
 import type { BenchStore, Contestant } from '../harness';
 import { Wal, type SyncMode } from '../../lib/index';
 
-function tidemarkContestant(sync: Exclude<SyncMode, 'none'>, busyPollMicros?: number): Contestant {
+function tidemarkContestant(sync: Exclude<SyncMode, 'none'>, busyPollMicros?: number, io?: 'uring'): Contestant {
   const what =
     sync === 'fdatasync' ? 'one pwritev + one fdatasync per batch' : sync === 'dsync' ? 'one O_DSYNC pwritev per batch' : 'one O_DIRECT|O_DSYNC pwritev per batch (block-padded)';
   const poll = busyPollMicros === undefined ? '' : `, busyPollMicros ${busyPollMicros}`;
   return {
-    name: (sync === 'fdatasync' ? 'tidemark' : `tidemark-${sync}`) + (busyPollMicros !== undefined && busyPollMicros > 0 ? ` (poll ${busyPollMicros} µs)` : ''),
-    durability: `tidemark Wal, sync '${sync}'${poll}: awaited append(), resolved after ${what} on its writer thread`,
+    name:
+      (sync === 'fdatasync' ? 'tidemark' : `tidemark-${sync}`) +
+      (io === 'uring' ? '-uring' : '') +
+      (busyPollMicros !== undefined && busyPollMicros > 0 ? ` (poll ${busyPollMicros} µs)` : ''),
+    durability:
+      io === 'uring'
+        ? `tidemark Wal, sync '${sync}', io 'uring': awaited append(), resolved after one io_uring write linked to one fdatasync per batch, submitted from the JS thread (opening fails if io_uring is unavailable)`
+        : `tidemark Wal, sync '${sync}'${poll}: awaited append(), resolved after ${what} on its writer thread`,
     async open(dir, _recordBytes, tuning): Promise<BenchStore> {
       const wal = await Wal.open(dir, {
         sync,
+        io: io ?? 'thread',
         ...(busyPollMicros === undefined ? {} : { busyPollMicros }),
         ...(tuning?.segmentBytes === undefined ? {} : { segmentBytes: tuning.segmentBytes }),
       });
@@ -35,6 +42,8 @@ export const tidemarkDsync = tidemarkContestant('dsync');
 export const tidemarkDirect = tidemarkContestant('direct');
 /** The default Wal with the writer's busy-poll on (`busyPollMicros: 50`): shows what the poll buys here. */
 export const tidemarkPoll = tidemarkContestant('fdatasync', 50);
+/** The default Wal with `io: 'uring'` (io_uring from the JS thread instead of the writer thread). */
+export const tidemarkUring = tidemarkContestant('fdatasync', undefined, 'uring');
 
 /**
  * `appendMany` throughput: `callers` closed-loop callers, each appending batches of

@@ -71,6 +71,12 @@ export interface NativeLog {
   unref(): void;
   /** Acknowledges `count` reports that settled appends (the writer's batch-formation gate). */
   settled(count: number): void;
+  /** The path appends take: 'uring' (io_uring from the JS thread) or 'thread' (the writer thread). */
+  io(): 'uring' | 'thread';
+  /** Why io: 'auto' fell back to the writer thread ('' when it did not). */
+  ioFallbackReason(): string;
+  /** io_uring mode: submit the next batch, or hand the queue to the writer thread (no-op otherwise). */
+  flush(): void;
   /** What a read-only open found (damage, a torn tail left in place) and the segments it holds. */
   inspect(): NativeInspection;
 }
@@ -113,6 +119,10 @@ export interface NativeBinding {
     fromSegment?: number,
     /** Drop a damaged last batch that recovery cannot tell from a torn write (rows Q, R), reported by inspect(). */
     repairTail?: boolean,
+    /** 0 thread, 1 uring, 2 auto (native/log.h IoMode). */
+    io?: number,
+    /** Tests: the io_uring probe fails as if the kernel refused it. */
+    uringProbeFail?: boolean,
   ): Promise<NativeLog>;
   limits: { segmentBytesMin: number; segmentBytesMax: number; recordBytesMax: number };
 }

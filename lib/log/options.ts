@@ -20,6 +20,16 @@ import { TidemarkError } from '../errors';
  */
 export type SyncMode = 'fdatasync' | 'dsync' | 'direct' | 'none';
 
+/**
+ * Which path appends take to the disk (see {@link WalOptions.io}).
+ *
+ * - `'thread'`: the native writer thread (every kernel).
+ * - `'uring'`: io_uring, submitted from the JS thread; fails at open with
+ *   `TM_URING_UNSUPPORTED` where the kernel refuses io_uring.
+ * - `'auto'`: io_uring where the open's probe succeeds, else the writer thread.
+ */
+export type IoMode = 'auto' | 'uring' | 'thread';
+
 /** Options of {@link Wal.open}. */
 export interface WalOptions {
   /** Durability mode; default `'fdatasync'`. */
@@ -58,6 +68,24 @@ export interface WalOptions {
    * Durability is the same either way.
    */
   busyPollMicros?: number;
+  /**
+   * How appends reach the disk; default {@link IO_DEFAULT} (`'thread'`), or the
+   * `TIDEMARK_IO` environment variable (`thread`, `uring` or `auto`) when set and
+   * this option is not given.
+   *
+   * With io_uring (`'uring'`, or `'auto'` where the open's probe succeeds) a batch
+   * of appends is written and fdatasync'd by one linked io_uring submission made
+   * from the JS thread, and its completion wakes the event loop through an
+   * eventfd: no writer-thread hop. Appends of one turn, and those arriving while
+   * a batch is in flight, form the next batch. Truncations, rotation to a new
+   * segment and close still run on the writer thread, in order. The on-disk
+   * format and every guarantee are the same. `'uring'` rejects the open with
+   * `TM_URING_UNSUPPORTED` when the kernel refuses io_uring (e.g.
+   * `kernel.io_uring_disabled`, a container's seccomp profile, Linux < 5.6);
+   * `'auto'` then falls back to the writer thread. {@link Wal.io} says which
+   * path a log uses. Read-only opens never write: always `'thread'`.
+   */
+  io?: IoMode;
   /**
    * Create the directory and a new log when `dir` holds none; default `true`.
    * With `false`, opening a missing directory, or one without segment files,
@@ -107,6 +135,12 @@ export const RECORD_BYTES_MAX = 256 * 1024 * 1024;
 export const BUSY_POLL_MICROS_DEFAULT = 0;
 /** Largest `busyPollMicros` (1 ms). */
 export const BUSY_POLL_MICROS_MAX = 1000;
+/** Default `io`: the writer thread (io_uring did not beat it in the same-run bench, bench/results/2026-12-07-uring.md). */
+export const IO_DEFAULT: IoMode = 'thread';
+/** Native io mode numbers (native/log.h IoMode). */
+export const IO_MODE_CODES = { thread: 0, uring: 1, auto: 2 } as const;
+const IO_MODES: readonly IoMode[] = ['auto', 'uring', 'thread'];
+
 /** Bytes of a segment a record cannot use, at least: header block, frame header, worst-case padding. */
 export const SEGMENT_OVERHEAD_BYTES = 12 * 1024;
 
@@ -130,6 +164,7 @@ const OPTION_KEYS: readonly string[] = [
   'errorIfExists',
   'readOnly',
   'repairTail',
+  'io',
 ];
 
 /** Native sync mode numbers (native/log.h SyncMode). */
@@ -141,6 +176,7 @@ export interface ResolvedWalOptions {
   segmentBytes: number;
   maxRecordBytes: number;
   busyPollMicros: number;
+  io: IoMode;
   createIfMissing: boolean;
   errorIfExists: boolean;
   readOnly: boolean;
@@ -218,6 +254,23 @@ export function resolveWalOptions(options: unknown): ResolvedWalOptions {
     }
     busyPollMicros = v;
   }
+  let io: IoMode = IO_DEFAULT;
+  const env = typeof process !== 'undefined' ? process.env.TIDEMARK_IO : undefined;
+  if (o.io !== undefined) {
+    if (typeof o.io !== 'string' || !(IO_MODES as readonly string[]).includes(o.io)) {
+      throw TidemarkError.invalidArgument(
+        `Wal.open: options.io must be one of ${IO_MODES.map((m) => `'${m}'`).join(', ')}, got ${describe(o.io)}`,
+      );
+    }
+    io = o.io as IoMode;
+  } else if (env !== undefined && env !== '') {
+    if (!(IO_MODES as readonly string[]).includes(env)) {
+      throw TidemarkError.invalidArgument(
+        `Wal.open: the TIDEMARK_IO environment variable must be one of ${IO_MODES.join(', ')}, got ${JSON.stringify(env)}`,
+      );
+    }
+    io = env as IoMode;
+  }
   const createIfMissing = flag(o, 'createIfMissing', true);
   const errorIfExists = flag(o, 'errorIfExists', false);
   const readOnly = flag(o, 'readOnly', false);
@@ -231,5 +284,5 @@ export function resolveWalOptions(options: unknown): ResolvedWalOptions {
   if (readOnly && repairTail) {
     throw TidemarkError.invalidArgument('Wal.open: options.readOnly and options.repairTail cannot both be true (a read-only open never writes; a repair does)');
   }
-  return { sync, segmentBytes, maxRecordBytes, busyPollMicros, createIfMissing, errorIfExists, readOnly, repairTail };
+  return { sync, segmentBytes, maxRecordBytes, busyPollMicros, io, createIfMissing, errorIfExists, readOnly, repairTail };
 }

@@ -14,7 +14,7 @@ import { makeDirectories } from './mkdirp';
 import * as path from 'node:path';
 import { ErrorCodes, TidemarkError, type TidemarkErrorCode } from '../errors';
 import { binding, type NativeBinding, type NativeError, type NativeInspection, type NativeLog } from './binding';
-import { describe, resolveWalOptions, SYNC_MODE_CODES, type ResolvedWalOptions, type SyncMode, type WalOptions } from './options';
+import { describe, IO_MODE_CODES, resolveWalOptions, SYNC_MODE_CODES, type ResolvedWalOptions, type SyncMode, type WalOptions } from './options';
 
 export type { ResolvedWalOptions, SyncMode, WalOptions } from './options';
 
@@ -269,6 +269,15 @@ export class Wal extends EventEmitter<WalEvents> {
     this.#native.settled(n);
   };
 
+  // io_uring mode (native/log_uring.cc): the calls of a turn are submitted from a
+  // microtask (one batch in flight at a time), and again after every report.
+  readonly #uring: boolean;
+  #kickPending = false;
+  readonly #flush = (): void => {
+    this.#kickPending = false;
+    this.#native.flush();
+  };
+
   #damage: WalDamage | null = null;
   #poisonedBy: TidemarkError | undefined;
   readonly #followers = new Set<Follower>();
@@ -278,6 +287,7 @@ export class Wal extends EventEmitter<WalEvents> {
     this.#native = native;
     this.#dir = dir;
     this.#options = Object.freeze({ ...options });
+    this.#uring = typeof native.io === 'function' && native.io() === 'uring';
     this.#firstIndex = native.firstIndex();
     this.#lastIndex = native.lastIndex();
     const repair = native.tailRepair();
@@ -345,6 +355,8 @@ export class Wal extends EventEmitter<WalEvents> {
         resolved.readOnly,
         fromSegment ?? 0,
         resolved.repairTail,
+        IO_MODE_CODES[resolved.io],
+        process.env.TIDEMARK_URING_PROBE_FAIL === '1',
       );
     } catch (err) {
       throw toError(err as NativeError);
@@ -388,6 +400,22 @@ export class Wal extends EventEmitter<WalEvents> {
   }
 
   /** The options in effect (defaults applied). */
+  /**
+   * The path this log's appends really take: `'uring'` (io_uring submitted from
+   * the JS thread) or `'thread'` (the native writer thread). With `io: 'auto'` it
+   * says whether the probe at open succeeded; read-only logs say `'thread'`.
+   */
+  get io(): 'uring' | 'thread' {
+    return this.#uring ? 'uring' : 'thread';
+  }
+
+  /** @internal io_uring mode: schedule the submission of what this turn queued. */
+  #kick(): void {
+    if (!this.#uring || this.#kickPending) return;
+    this.#kickPending = true;
+    queueMicrotask(this.#flush);
+  }
+
   get options(): Readonly<ResolvedWalOptions> {
     return this.#options;
   }
@@ -521,6 +549,7 @@ export class Wal extends EventEmitter<WalEvents> {
 
   #enqueue(index: number): Promise<number> {
     this.#ticket++;
+    this.#kick();
     if (!this.#refed) {
       this.#refed = true;
       this.#native.ref();
@@ -819,6 +848,7 @@ export class Wal extends EventEmitter<WalEvents> {
 
   #command(id: number, cut?: number): Promise<void> {
     if (id < 0) return Promise.reject(toError(this.#native.lastError()));
+    this.#kick();
     if (!this.#refed) {
       this.#refed = true;
       this.#native.ref();
@@ -863,6 +893,7 @@ export class Wal extends EventEmitter<WalEvents> {
       this.#native.ref();
     }
     this.#native.close();
+    this.#kick();
     this.#wakeFollowers();  // live tails end now
     return this.#closed;
   }
@@ -879,6 +910,7 @@ export class Wal extends EventEmitter<WalEvents> {
     ack: boolean,
   ): void {
     const moved = this.#lastIndex !== lastIndex || this.#firstIndex !== firstIndex;
+    if (!closed) this.#kick();  // io_uring mode: the next batch (or handoff) may start now
     this.#firstIndex = firstIndex;
     this.#lastIndex = lastIndex;
     // First, so nothing below can skip it: the writer waits for it (native/log.h kGateReleaseBytes).

@@ -20,6 +20,7 @@ interface Config {
   dir: string;
   sync: SyncMode;
   segmentBytes: number;
+  io?: 'thread' | 'uring';
   seed: number;
   round: number;
   concurrency: number;
@@ -75,7 +76,8 @@ async function waitForGo(): Promise<void> {
 
 async function main(): Promise<void> {
   if (config.waitForGo) await waitForGo();
-  const wal = await Wal.open(config.dir, { sync: config.sync, segmentBytes: config.segmentBytes });
+  const wal = await Wal.open(config.dir, { sync: config.sync, segmentBytes: config.segmentBytes, io: config.io ?? 'thread' });
+  if (wal.io !== (config.io ?? 'thread')) throw new Error(`crash-child: asked for io ${config.io}, the log uses ${wal.io}`);
   out(`R ${wal.firstIndex} ${wal.lastIndex}\n`);
 
   const rng = new Rng(seedOf(config.seed, config.round + 1));

@@ -8,12 +8,16 @@
  * rounds; small segments so rotations happen throughout. Some kills land while the child is
  * still opening the log, so recovery itself gets interrupted too.
  *
+ * Every variant runs on both append paths: the writer thread (`io: 'thread'`) and
+ * io_uring from the JS thread (`io: 'uring'`, where the kernel allows it; the child
+ * then refuses to open otherwise, so a variant never silently runs on the other path).
+ *
  * Replay a run: TIDEMARK_CRASH_SEED=<seed printed in the test name> npx vitest run test/log/crash.test.ts
  * More kills: TIDEMARK_CRASH_KILLS=500 (default 50 for fdatasync).
  */
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { Wal, type SyncMode } from '../../lib/index';
+import { Wal, type IoMode, type SyncMode } from '../../lib/index';
 import { Rng, checkSelfDescribing, errorCode, recordBytes, runSeed, seedOf, spawnTs, tmpDir, firstDiff, type TsChild } from '../helpers';
 
 const CHILD = join(__dirname, 'crash-child.ts');
@@ -55,6 +59,7 @@ class CrashRun {
     private readonly segmentBytes: number = SEGMENT_BYTES,
     /** appendMany calls one caller keeps in flight (crash-child.ts `pipeline`); 0: CONCURRENCY awaiting writers. */
     private readonly pipeline = 0,
+    private readonly io: Exclude<IoMode, 'auto'> = 'thread',
   ) {
     this.rng = new Rng(seedOf(seed, 0xc0ffee));
   }
@@ -64,6 +69,7 @@ class CrashRun {
       dir: this.dir,
       sync: this.sync,
       segmentBytes: this.segmentBytes,
+      io: this.io,
       seed: this.seed,
       round,
       concurrency: CONCURRENCY,
@@ -77,7 +83,7 @@ class CrashRun {
   }
 
   private where(round: number): string {
-    return `[sync=${this.sync} seed=${this.seed} round=${round}; replay: TIDEMARK_CRASH_SEED=${this.seed}]`;
+    return `[sync=${this.sync} io=${this.io} seed=${this.seed} round=${round}; replay: TIDEMARK_CRASH_SEED=${this.seed}]`;
   }
 
   /** Starts the child (already loaded), kills it by the round's plan, collects its acknowledgements. */
@@ -239,8 +245,15 @@ class CrashRun {
   }
 }
 
-async function crashTest(sync: SyncMode, killCount: number, dir: string, segmentBytes = SEGMENT_BYTES, pipeline = 0): Promise<void> {
-  const run = new CrashRun(dir, sync, seed, segmentBytes, pipeline);
+async function crashTest(
+  sync: SyncMode,
+  killCount: number,
+  dir: string,
+  segmentBytes = SEGMENT_BYTES,
+  pipeline = 0,
+  io: Exclude<IoMode, 'auto'> = 'thread',
+): Promise<void> {
+  const run = new CrashRun(dir, sync, seed, segmentBytes, pipeline, io);
   const plans: string[] = [];
   let next = run.spawn(0, killCount === 0 ? 'finish' : 'crash');
   for (let round = 0; round < killCount; round++) {
@@ -260,14 +273,14 @@ async function crashTest(sync: SyncMode, killCount: number, dir: string, segment
   await run.finishRound(next, killCount);
   await run.verify(killCount, true);
   // eslint-disable-next-line no-console
-  console.log(`crash.test ${sync}: ${killCount} kills, ${run.totalAcks} acknowledged records verified; plans (kind:n=acks): ${plans.join(' ')}`);
+  console.log(`crash.test ${sync} io=${io}: ${killCount} kills, ${run.totalAcks} acknowledged records verified; plans (kind:n=acks): ${plans.join(' ')}`);
   expect(run.totalAcks).toBeGreaterThan(FINISH_COUNT);
 }
 
 /** Opens a throwaway log with `sync: 'direct'`: undefined when it works, else the reason it is refused. */
-async function directUnsupportedReason(dir: string): Promise<string | undefined> {
+async function directUnsupportedReason(dir: string, io: Exclude<IoMode, 'auto'> = 'thread'): Promise<string | undefined> {
   try {
-    const wal = await Wal.open(dir, { sync: 'direct', segmentBytes: SEGMENT_BYTES });
+    const wal = await Wal.open(dir, { sync: 'direct', segmentBytes: SEGMENT_BYTES, io });
     await wal.close();
     return undefined;
   } catch (err) {
@@ -312,5 +325,60 @@ describe('crash: SIGKILL during concurrent appends loses no acknowledged record'
       ctx.skip(`O_DIRECT refused here: ${reason}`);
     }
     await crashTest('direct', 12, await tmpDir('crash-direct'));
+  }, 90_000);
+});
+
+/** Opens a throwaway log with `io: 'uring'`: undefined when it works, else why io_uring is refused. */
+async function uringUnsupportedReason(dir: string): Promise<string | undefined> {
+  try {
+    const wal = await Wal.open(dir, { io: 'uring', segmentBytes: SEGMENT_BYTES });
+    const io = wal.io;
+    await wal.close();
+    expect(io).toBe('uring');
+    return undefined;
+  } catch (err) {
+    if (errorCode(err) === 'TM_URING_UNSUPPORTED') return (err as Error).message;
+    throw err;
+  }
+}
+
+// The same kills with io: 'uring'. Where the kernel refuses io_uring (CI containers may), the
+// variants are skipped with the reason printed; TIDEMARK_REQUIRE_URING=1 makes that a failure.
+describe('crash (io_uring path): SIGKILL during concurrent appends loses no acknowledged record', () => {
+  const uringKills = Math.max(8, Math.ceil(kills / 2));
+  const skipUnlessUring = async (ctx: { skip: (note?: string) => void }): Promise<void> => {
+    const reason = await uringUnsupportedReason(await tmpDir('crash-uring-probe'));
+    if (reason === undefined) return;
+    if (process.env.TIDEMARK_REQUIRE_URING === '1') throw new Error(`TIDEMARK_REQUIRE_URING=1 but io_uring is refused: ${reason}`);
+    // eslint-disable-next-line no-console
+    console.warn(`crash.test: skipping the io_uring variants: ${reason}`);
+    ctx.skip(`io_uring refused here: ${reason}`);
+  };
+
+  it(`io uring, sync fdatasync, ${uringKills} kills (seed ${seed})`, async (ctx) => {
+    await skipUnlessUring(ctx);
+    await crashTest('fdatasync', uringKills, await tmpDir('crash-uring'), SEGMENT_BYTES, 0, 'uring');
+  }, Math.max(150_000, uringKills * 3_000));
+
+  it(`io uring, sync fdatasync, 2 MiB segments, 8 kills (seed ${seed})`, async (ctx) => {
+    await skipUnlessUring(ctx);
+    await crashTest('fdatasync', 8, await tmpDir('crash-uring-big'), 2 * 1024 * 1024, 0, 'uring');
+  }, 90_000);
+
+  it(`io uring, sync dsync, 8 kills (seed ${seed})`, async (ctx) => {
+    await skipUnlessUring(ctx);
+    await crashTest('dsync', 8, await tmpDir('crash-uring-dsync'), SEGMENT_BYTES, 0, 'uring');
+  }, 90_000);
+
+  it(`io uring, sync none, 6 kills (seed ${seed})`, async (ctx) => {
+    await skipUnlessUring(ctx);
+    await crashTest('none', 6, await tmpDir('crash-uring-none'), SEGMENT_BYTES, 0, 'uring');
+  }, 90_000);
+
+  it(`io uring, sync direct, 8 kills, if the filesystem allows O_DIRECT (seed ${seed})`, async (ctx) => {
+    await skipUnlessUring(ctx);
+    const reason = await directUnsupportedReason(await tmpDir('crash-uring-direct-probe'), 'uring');
+    if (reason !== undefined) ctx.skip(`O_DIRECT refused here: ${reason}`);
+    await crashTest('direct', 8, await tmpDir('crash-uring-direct'), SEGMENT_BYTES, 0, 'uring');
   }, 90_000);
 });
