@@ -238,7 +238,7 @@ export class Simulator {
    * partition-election: the nodes cut off with the old leader, healed at `from`; until `until` the leader
    * retransmits to them (from low in its log: they may still hold the old leader's tail beyond entries that match).
    */
-  private rejoined: { ids: string[]; until: number } | null = null;
+  private rejoined: { ids: string[]; from: number; until: number } | null = null;
   private nextScheduledFault = 0;
   /** rejoin: client writes pause in [quietFrom, quietUntil), so the cut-off node's log is up to date. */
   private quietFrom = Number.POSITIVE_INFINITY;
@@ -773,7 +773,12 @@ export class Simulator {
     if (rng.chance(0.005)) this.forgedMessage();
     if (this.retransmitRate > 0 && rng.chance(this.retransmitRate)) this.retransmit();
     const rj = this.rejoined;
-    if (rj !== null && now < rj.until && rng.chance(0.3)) this.retransmit(rj.ids[rng.int(rj.ids.length)]);
+    if (rj !== null && now >= rj.from && now < rj.until) {
+      // paused-leader: two retransmissions race the rest of what was held for the resumed node (after the oldest,
+      // the answers to its last heartbeat round); partition-election sends its own at the heal.
+      if (now === rj.from + 3 && this.schedule === 'paused-leader') for (const id of rj.ids) for (let k = 0; k < 2; k++) this.retransmit(id);
+      else if (rng.chance(0.3)) this.retransmit(rj.ids[rng.int(rj.ids.length)]);
+    }
     if (rng.chance(this.transferRate)) {
       const leader = this.leader();
       if (leader !== undefined) {
@@ -820,7 +825,7 @@ export class Simulator {
             // uncommitted tail is then still there, longer than the others' logs, when they elect a leader.
             this.isolate(successor.id);
             this.favoured = successor.id;
-            this.rejoined = { ids: [successor.id], until: now + 10 * T };
+            this.rejoined = { ids: [successor.id], from: Number.POSITIVE_INFINITY, until: now + 10 * T };
             this.stats.partitions = (this.stats.partitions ?? 0) + 1;
             this.trace?.(`${now} FLAP cut ${successor.id}`);
             this.nextScheduledFault = now + 2 * T + rng.int(4 * T);
@@ -830,7 +835,10 @@ export class Simulator {
           // The leader's retransmissions to the rejoined nodes race its probes; then, half the time, it compacts.
           for (const id of rj?.ids ?? []) for (let k = 0; k < 2; k++) this.retransmit(id);
           if (rj !== null && l !== undefined && rng.chance(0.5)) this.compact(l);
-          if (this.rejoined !== null) this.rejoined.until = now + 10 * ELECTION_TICKS;
+          if (this.rejoined !== null) {
+            this.rejoined.from = now;
+            this.rejoined.until = now + 10 * ELECTION_TICKS;
+          }
           this.trace?.(`${now} HEAL ${this.rejoined?.ids.join(',')} (leader ${l?.id})`);
           this.nextScheduledFault = now + T + rng.int(3 * T);
           return;
@@ -848,7 +856,7 @@ export class Simulator {
           this.isolate(leader.id);
         }
         this.favoured = leader.id;
-        this.rejoined = { ids: [...minority], until: now + 10 * T };
+        this.rejoined = { ids: [...minority], from: Number.POSITIVE_INFINITY, until: now + 10 * T };
         this.trace?.(`${now} CUT ${[...minority].join(',')}`);
         this.nextScheduledFault = now + 2 * T + rng.int(4 * T);
         return;
@@ -863,6 +871,8 @@ export class Simulator {
         // Well past the election timeout (40..120 steps): the others elect a new leader and acknowledge writes meanwhile.
         leader.clock.pause(now, 4 * T + rng.int(4 * T));
         this.deposed = { id: leader.id, commit: r.commit, until: leader.clock.pausedUntil };
+        // Once it resumes (a follower soon, holding what it appended while paused), the leader retransmits to it.
+        this.rejoined = { ids: [leader.id], from: leader.clock.pausedUntil, until: leader.clock.pausedUntil + 10 * ELECTION_TICKS };
         this.trace?.(`${now} ${leader.id} PAUSED until ${leader.clock.pausedUntil} (g${r.generation}, commit ${r.commit})`);
         this.stats.pauses = (this.stats.pauses ?? 0) + 1;
         this.nextScheduledFault = leader.clock.pausedUntil + T + rng.int(3 * T);
