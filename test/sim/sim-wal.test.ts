@@ -84,7 +84,7 @@ describe('simulator over the native Wal (power loss at crashes, restarts from th
   });
 
   // A planted adapter bug, with a seed that catches it (the unmutated run of that seed passes above).
-  const caughtBy: Record<string, number> = { 'recovery-forgets-vote': 2, 'recovery-drops-last-entry': 5, 'recovery-commit-to-last-index': 3 };
+  const caughtBy: Record<string, number> = { 'recovery-forgets-vote': 2, 'recovery-drops-last-entry': 2, 'recovery-commit-to-last-index': 3 };
   for (const mutant of STORAGE_MUTANTS) {
     it(`planted adapter bug ${mutant.name}: seed ${caughtBy[mutant.name]} fails on a Raft invariant, and on the recovery check`, async () => {
       const seed = caughtBy[mutant.name] as number;

@@ -65,6 +65,8 @@ describe('simulator: itself', () => {
       'refused',
       'historyOps',
       'historyUnknown',
+      'deposedReads',
+      'staleAcks',
     ]) {
       expect(sum(k), k).toBeGreaterThan(0);
     }

@@ -107,6 +107,8 @@ interface SimNode {
   heldCount: number;
   /** Client operations that arrived while it was paused (run when it resumes, before its network). */
   queued: Array<(refuse?: boolean) => void>;
+  /** Step of its last Ready that sent heartbeats. */
+  heartbeatAt: number;
 }
 
 interface Proposal {
@@ -225,8 +227,18 @@ export class Simulator {
   private stableLeader: { id: string; generation: number } | null = null;
   private transfer: Transfer | null = null;
   private staleAck: StaleAckRound | null = null;
+  /**
+   * paused-leader: the paused leader (its commit when paused, and the step it resumes). Once a successor
+   * acknowledged a write, clients whose leader cache still names it send it their reads.
+   */
+  private deposed: { id: string; commit: number; until: number } | null = null;
   /** Clients send to this node when it is up (the stale-acks schedule's old leader). */
   private favoured: string | null = null;
+  /**
+   * partition-election: the nodes cut off with the old leader, healed at `from`; until `until` the leader
+   * retransmits to them (from low in its log: they may still hold the old leader's tail beyond entries that match).
+   */
+  private rejoined: { ids: string[]; from: number; until: number } | null = null;
   private nextScheduledFault = 0;
   /** rejoin: client writes pause in [quietFrom, quietUntil), so the cut-off node's log is up to date. */
   private quietFrom = Number.POSITIVE_INFINITY;
@@ -255,10 +267,18 @@ export class Simulator {
       maxLongDelaySteps: 400,
       splitRate: controlled ? 0 : sch === 'stale-messages' ? 0.2 : ([0, 0.02, 0.1][rng.int(3)] as number),
     });
-    this.crashRate = controlled ? 0 : sch === 'slow-disk' ? 0.01 : sch === 'stale-acks' ? 0.001 : ([0.002, 0.01, 0.03][rng.int(3)] as number);
+    // paused-leader: crashes rare enough that most pauses depose a leader that stays up (a crash ends its stale view).
+    this.crashRate = controlled
+      ? 0
+      : sch === 'slow-disk'
+      ? 0.01
+      : sch === 'stale-acks'
+      ? 0.001
+      : ((sch === 'paused-leader' ? [0.0002, 0.0005, 0.001] : sch === 'partition-election' ? [0.0005, 0.001, 0.003] : [0.002, 0.01, 0.03])[rng.int(3)] as number);
     this.pauseRate = controlled || sch === 'paused-leader' || sch === 'stale-acks' ? 0 : ([0, 0.005, 0.02][rng.int(3)] as number);
     // The targeted cuts of these schedules are their own; random cuts and heals would undo them.
-    this.partitionRate = controlled || sch === 'partition-election' || sch === 'stale-acks' ? 0 : ([0.003, 0.01, 0.03][rng.int(3)] as number);
+    // paused-leader: its pauses are what deposes leaders; a random cut (lasting hundreds of steps) would keep the others from electing one.
+    this.partitionRate = controlled || sch === 'partition-election' || sch === 'stale-acks' || sch === 'paused-leader' ? 0 : ([0.003, 0.01, 0.03][rng.int(3)] as number);
     this.diskLatencyMax = sch === 'slow-disk' ? 40 : sch === 'crash-before-persist' ? 2 + rng.int(6) : ([0, 3, 8][rng.int(3)] as number);
     this.proposeRate = sch === 'stale-acks' ? 0.5 : ([0.05, 0.2, 0.5][rng.int(3)] as number);
     this.replayRate = controlled ? 0 : sch === 'stale-messages' ? 0.8 : ([0, 0.1, 0.3][rng.int(3)] as number);
@@ -297,6 +317,7 @@ export class Simulator {
         heldFor: -1,
         heldCount: 0,
         queued: [],
+        heartbeatAt: -1,
       };
       (node.clock as { phase: number }).phase = rng.int(node.clock.periodSteps);
       this.nodes.push(node);
@@ -459,7 +480,10 @@ export class Simulator {
       const rd = r.ready();
       if (has !== (rd !== null)) throw new InvariantError('hasReady() agrees with ready()', `${node.id}: hasReady() ${has}, ready() ${rd === null ? 'null' : 'a Ready'}`);
       if (rd === null) return;
-      for (const m of rd.messages) this.net.send(m, this.now);
+      for (const m of rd.messages) {
+        if (m.type === 'heartbeat') node.heartbeatAt = this.now;
+        this.net.send(m, this.now);
+      }
       const latency = this.diskLatencyMax === 0 ? 0 : this.rng.int(this.diskLatencyMax + 1);
       node.disk.submit(rd, this.now + latency);
       // Crash after the messages left and before the write is durable (leader and candidate).
@@ -631,7 +655,7 @@ export class Simulator {
     // The client sends to whoever it believes leads, paused or not.
     const leaders = this.nodes.filter((n) => n.replica !== null && n.replica.role === 'leader');
     const fav = this.favoured === null ? undefined : this.nodeById(this.favoured);
-    const target =
+    let target =
       fav !== undefined && fav.replica !== null && (this.staleAck?.phase === 'cut' || this.rng.chance(0.9))
         ? fav
         : leaders.length > 0 && this.rng.chance(0.9)
@@ -649,7 +673,12 @@ export class Simulator {
       client.busy = hist;
       client.since = this.now;
       const minIndex = this.maxAckedIndex;
-      this.clientOp(target, (refuse) => (refuse === true ? this.history.fail(hist) : this.readIndex(target, ctx, key, hist, minIndex)));
+      // paused-leader: once its successor acknowledged a write, a client whose leader cache is stale reads from the paused leader.
+      const dep = this.deposed;
+      const old = dep !== null && this.now < dep.until && minIndex > dep.commit ? this.nodeById(dep.id) : undefined;
+      const reader = old !== undefined && old.replica !== null ? old : target;
+      if (reader === old) this.stats.deposedReads = (this.stats.deposedReads ?? 0) + 1;
+      this.clientOp(reader, (refuse) => (refuse === true ? this.history.fail(hist) : this.readIndex(reader, ctx, key, hist, minIndex)));
       return;
     }
     if (roll < readShare + 5) {
@@ -659,6 +688,12 @@ export class Simulator {
         this.stats.readsLocal = (this.stats.readsLocal ?? 0) + 1;
       });
       return;
+    }
+    // paused-leader: most writers noticed the timeout and found the successor; the others keep writing to the paused leader.
+    const dep = this.deposed;
+    if (dep !== null && this.now < dep.until) {
+      const running = leaders.filter((l) => l.id !== dep.id);
+      if (running.length > 0 && rng.chance(0.7)) target = running[rng.int(running.length)] as SimNode;
     }
     const id = `p${++this.proposalSeq}`;
     const value = `v${++this.valueSeq}`;
@@ -765,16 +800,16 @@ export class Simulator {
         }
       }
     }
-    if (this.schedule !== 'rejoin' && this.schedule !== 'transfer' && rng.chance(0.01)) {
-      const node = this.nodes[rng.int(this.n)] as SimNode;
-      const r = node.replica;
-      if (r !== null && node.smIndex > node.disk.log.firstIndex() && node.disk.pending === null) {
-        node.disk.log.compact(node.smIndex, encodeSnapshot(node.smIndex, node.smHash, node.kv, rng.int(300)));
-        this.stats.compactions = (this.stats.compactions ?? 0) + 1;
-      }
-    }
+    if (this.schedule !== 'rejoin' && this.schedule !== 'transfer' && rng.chance(0.01)) this.compact(this.nodes[rng.int(this.n)] as SimNode);
     if (rng.chance(0.005)) this.forgedMessage();
     if (this.retransmitRate > 0 && rng.chance(this.retransmitRate)) this.retransmit();
+    const rj = this.rejoined;
+    if (rj !== null && now >= rj.from && now < rj.until) {
+      // paused-leader: two retransmissions race the rest of what was held for the resumed node (after the oldest,
+      // the answers to its last heartbeat round); partition-election sends its own at the heal.
+      if (now === rj.from + 3 && this.schedule === 'paused-leader') for (const id of rj.ids) for (let k = 0; k < 2; k++) this.retransmit(id);
+      else if (rng.chance(0.3)) this.retransmit(rj.ids[rng.int(rj.ids.length)]);
+    }
     if (rng.chance(this.transferRate)) {
       const leader = this.leader();
       if (leader !== undefined) {
@@ -785,39 +820,91 @@ export class Simulator {
     }
   }
 
+  /** Compaction behind a snapshot of what `node` applied (when nothing is being written). */
+  private compact(node: SimNode): void {
+    if (node.replica !== null && node.smIndex > node.disk.log.firstIndex() && node.disk.pending === null) {
+      node.disk.log.compact(node.smIndex, encodeSnapshot(node.smIndex, node.smHash, node.kv, this.rng.int(300)));
+      this.stats.compactions = (this.stats.compactions ?? 0) + 1;
+    }
+  }
+
   /** The targeted schedules' own faults, at fixed rhythms. */
   private scheduledFaults(): void {
     const rng = this.rng;
     const now = this.now;
     const T = ELECTION_TICKS * 5; // an election timeout in steps, about
+    // partition-election: clients write to the cut-off leader while it still leads.
+    if (this.schedule === 'partition-election' && this.favoured !== null && this.nodeById(this.favoured).replica?.role !== 'leader') this.favoured = null;
     if (now < this.nextScheduledFault) return;
     switch (this.schedule) {
       case 'partition-election': {
-        // Cut the leader (alone or with a minority) off, wait past an election, heal.
+        // Cut the leader (alone or with a minority) off while clients keep writing to it (its tail cannot
+        // commit), wait past an election, heal; the new leader then retransmits to the rejoined nodes and,
+        // half the time, has just compacted its log (so they get a snapshot over their stale tail).
         if (this.net.partitioned) {
+          // Past the drawn duration, the cut lasts until the majority side has a leader that committed in its
+          // generation (at most 10 election timeouts): the heal then meets a new leader and a stale minority.
+          const rj = this.rejoined;
+          const successor = this.nodes.find((n) => n.replica !== null && n.replica.role === 'leader' && !(rj?.ids.includes(n.id) ?? false));
+          const sr = successor?.replica;
+          const settled = sr !== undefined && sr !== null && sr.generationAt(sr.commit) === sr.generation;
+          if (!settled && rj !== null && now < rj.until) return;
           this.net.heal();
+          this.favoured = null;
+          if (settled && successor !== undefined && rng.chance(0.3)) {
+            // The network flaps: as the old minority comes back, the new leader is cut off. The old leader's
+            // uncommitted tail is then still there, longer than the others' logs, when they elect a leader.
+            this.isolate(successor.id);
+            this.favoured = successor.id;
+            this.rejoined = { ids: [successor.id], from: Number.POSITIVE_INFINITY, until: now + 10 * T };
+            this.stats.partitions = (this.stats.partitions ?? 0) + 1;
+            this.trace?.(`${now} FLAP cut ${successor.id}`);
+            this.nextScheduledFault = now + 2 * T + rng.int(4 * T);
+            return;
+          }
+          const l = this.leader();
+          // The leader's retransmissions to the rejoined nodes race its probes; then, half the time, it compacts.
+          for (const id of rj?.ids ?? []) for (let k = 0; k < 2; k++) this.retransmit(id);
+          if (rj !== null && l !== undefined && rng.chance(0.5)) this.compact(l);
+          if (this.rejoined !== null) {
+            this.rejoined.from = now;
+            this.rejoined.until = now + 10 * ELECTION_TICKS;
+          }
+          this.trace?.(`${now} HEAL ${this.rejoined?.ids.join(',')} (leader ${l?.id})`);
           this.nextScheduledFault = now + T + rng.int(3 * T);
           return;
         }
         const leader = this.leader();
         if (leader === undefined) return;
         this.stats.partitions = (this.stats.partitions ?? 0) + 1;
+        let minority = new Set([leader.id]);
         if (this.n === 5 && rng.chance(0.5)) {
           const others = this.ids.filter((x) => x !== leader.id);
           const mate = others[rng.int(others.length)] as string;
-          const minority = new Set([leader.id, mate]);
+          minority = new Set([leader.id, mate]);
           for (const a of this.ids) for (const b of this.ids) if (minority.has(a) !== minority.has(b)) this.net.cut(a, b);
         } else {
           this.isolate(leader.id);
         }
+        this.favoured = leader.id;
+        this.rejoined = { ids: [...minority], from: Number.POSITIVE_INFINITY, until: now + 10 * T };
+        this.trace?.(`${now} CUT ${[...minority].join(',')}`);
         this.nextScheduledFault = now + 2 * T + rng.int(4 * T);
         return;
       }
       case 'paused-leader': {
         const leader = this.leader();
-        if (leader === undefined || leader.clock.isPaused(now)) return;
-        // Past the election timeout (40..120 steps): the others elect a new leader meanwhile.
-        leader.clock.pause(now, 3 * T + rng.int(3 * T));
+        const r = leader?.replica;
+        if (leader === undefined || r === null || r === undefined || leader.clock.isPaused(now)) return;
+        // Right after a heartbeat round, so its answers arrive during the pause and are held for it, and
+        // once it has committed in its generation (it then takes reads without waiting for a commit).
+        if (leader.heartbeatAt !== now - 1 || r.generationAt(r.commit) !== r.generation) return;
+        // Well past the election timeout (40..120 steps): the others elect a new leader and acknowledge writes meanwhile.
+        leader.clock.pause(now, 4 * T + rng.int(4 * T));
+        this.deposed = { id: leader.id, commit: r.commit, until: leader.clock.pausedUntil };
+        // Once it resumes (a follower soon, holding what it appended while paused), the leader retransmits to it.
+        this.rejoined = { ids: [leader.id], from: leader.clock.pausedUntil, until: leader.clock.pausedUntil + 10 * ELECTION_TICKS };
+        this.trace?.(`${now} ${leader.id} PAUSED until ${leader.clock.pausedUntil} (g${r.generation}, commit ${r.commit})`);
         this.stats.pauses = (this.stats.pauses ?? 0) + 1;
         this.nextScheduledFault = leader.clock.pausedUntil + T + rng.int(3 * T);
         return;
@@ -963,27 +1050,39 @@ export class Simulator {
    * batch), so followers must be safe for all of them, not only for the ones this leader's progress
    * tracking happens to produce. Aimed at low prevIndexes, where a follower may still hold a stale tail.
    */
-  private retransmit(): void {
+  private retransmit(to?: string): void {
     const rng = this.rng;
-    const leader = this.leader();
+    // A paused process sends nothing: a running leader (a paused one may still think it leads).
+    const leader = this.nodes.find((n) => n.replica !== null && n.replica.role === 'leader' && !n.clock.isPaused(this.now));
     const r = leader?.replica;
     if (leader === undefined || r === null || r === undefined) return;
     // Mostly to the follower furthest behind (a rejoining node may still hold a stale tail), from
     // around its match index.
     const st = r.status();
     const peers = [...st.peers].sort((a, b) => a.match - b.match);
-    const target = rng.chance(0.7) ? peers[0] : peers[rng.int(peers.length)];
+    const target = to !== undefined ? peers.find((p) => p.id === to) : rng.chance(0.7) ? peers[0] : peers[rng.int(peers.length)];
     if (target === undefined) return;
     const lo = Math.max(st.firstIndex - 1, rng.chance(0.7) ? target.match - 2 : 0);
-    const hi = Math.max(lo, r.commit);
+    // To a rejoined node, half the time from below where this leader's generation begins in its log (where
+    // its probes start): the rejoined node's stale tail, if any, lies beyond entries that match there.
+    let hi = Math.max(lo, r.commit);
+    if (to !== undefined && rng.chance(0.5)) {
+      let a = lo;
+      let b = r.lastIndex;
+      while (a < b) {
+        const mid = Math.ceil((a + b) / 2);
+        if ((r.generationAt(mid) ?? r.generation) < r.generation) a = mid;
+        else b = mid - 1;
+      }
+      hi = Math.min(hi, a);
+    }
     const prevIndex = lo + rng.int(hi - lo + 1);
     const prevGeneration = r.generationAt(prevIndex);
     if (prevGeneration === undefined) return;
     const count = Math.min(rng.int(4), r.lastIndex - prevIndex);
     const entries = count > 0 ? r.entries(prevIndex + 1, prevIndex + 1 + count) : [];
-    const to = target.id;
     this.stats.retransmits = (this.stats.retransmits ?? 0) + 1;
-    this.net.send({ type: 'append', from: leader.id, to, clusterId: 'sim', generation: r.generation, prevIndex, prevGeneration, entries, commit: r.commit }, this.now);
+    this.net.send({ type: 'append', from: leader.id, to: target.id, clusterId: 'sim', generation: r.generation, prevIndex, prevGeneration, entries, commit: r.commit }, this.now);
   }
 
   /** Messages of another cluster or an unknown peer must be ignored without effect. */
