@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 // time with every log on the io_uring path (TIDEMARK_IO=uring, lib/log/options.ts), so CI
 // covers both paths. Strict on purpose: where the kernel refuses io_uring, every open in
 // that project fails TM_URING_UNSUPPORTED instead of quietly testing the writer thread
-// twice. (crash.test.ts runs its io_uring variants itself, with io passed explicitly.)
+// twice; its global setup probes once and says so, naming `--project thread`.
+// (crash.test.ts runs its io_uring variants itself, with io passed explicitly.)
 const URING_FILES = [
   'test/log/faults.test.ts',
   'test/log/torn-at-any-byte.test.ts',
@@ -36,7 +37,7 @@ export default defineConfig({
     outputFile: { json: 'test-results.json' },
     projects: [
       { extends: true, test: { name: 'thread', include: ['test/**/*.test.ts'], env: { TIDEMARK_IO: 'thread' } } },
-      { extends: true, test: { name: 'uring', include: URING_FILES, env: { TIDEMARK_IO: 'uring' } } },
+      { extends: true, test: { name: 'uring', include: URING_FILES, env: { TIDEMARK_IO: 'uring' }, globalSetup: ['test/uring-project-setup.ts'] } },
     ],
   },
 });

@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Wal } from '../../lib/index';
 import { readFileSync } from 'node:fs';
-import { SMALL, faults, frames, openFaulty, payload, segmentFiles, tempDir, type Frame, mulberry32 } from './helpers';
+import { SMALL, faults, frames, openFaulty, payload, powerLossAndReopen, segmentFiles, tempDir, type Frame, mulberry32 } from './helpers';
 
 const { EIO, ENOSPC, EOPNOTSUPP } = constants.errno;
 
@@ -70,10 +70,7 @@ describe('power loss (unsynced writes dropped)', () => {
     const wal = await openFaulty(dir, { ...SMALL, sync: 'none' });
     for (let i = 1; i <= 10; i++) await wal.append(payload(i));
     expect(faults()('unsynced')).toBeGreaterThan(0);
-    faults()('powerLoss');
-    await wal.close();
-    faults()('reset');
-    const again = await Wal.open(dir, SMALL);
+    const again = await powerLossAndReopen(wal, dir);
     expect(again.lastIndex).toBe(0);
     await again.close();
   });

@@ -89,6 +89,18 @@ export function faults(): FaultControls {
 
 export const SMALL: WalOptions = { segmentBytes: 64 * 1024 };
 
+/**
+ * Cuts power under a log opened with `openFaulty` (its unsynced writes are dropped), closes
+ * it, resets the fault layer and reopens the directory with the real addon: what a restart
+ * after the power loss sees.
+ */
+export async function powerLossAndReopen(wal: Wal, dir: string, options: WalOptions = SMALL): Promise<Wal> {
+  faults()('powerLoss');
+  await wal.close();
+  faults()('reset');
+  return Wal.open(dir, options);
+}
+
 export { segmentFiles, frames, payload, segmentVersion, createV1Log, type Frame } from './format';
 
 /** The seeded PRNG (mulberry32) the demo uses; tests print their seed so runs replay. */

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { constants } from 'node:os';
 import { Wal, isTidemarkError } from '../../lib/index';
-import { SMALL, faults, openFaulty, payload, segmentFiles, tempDir } from './helpers';
+import { SMALL, faults, openFaulty, payload, powerLossAndReopen, segmentFiles, tempDir } from './helpers';
 
 const { EIO } = constants.errno;
 
@@ -206,10 +206,7 @@ describe('io_uring path through the fault layer', () => {
     expect(wal.io).toBe('uring');
     for (let i = 1; i <= 10; i++) await wal.append(payload(i));
     expect(faults()('unsynced')).toBe(0);
-    faults()('powerLoss');
-    await wal.close();
-    faults()('reset');
-    const again = await Wal.open(dir, SMALL);
+    const again = await powerLossAndReopen(wal, dir);
     expect(again.lastIndex).toBe(10);
     await again.close();
   });
@@ -227,10 +224,7 @@ describe('io_uring path through the fault layer', () => {
     await expect(wal.append(payload(6))).rejects.toMatchObject({ code: 'TM_POISONED' });
     await expect(wal.truncateAfter(1)).rejects.toMatchObject({ code: 'TM_POISONED' });
     expect(faults()('unsynced')).toBeGreaterThan(0);
-    faults()('powerLoss');
-    await wal.close();
-    faults()('reset');
-    const again = await Wal.open(dir, SMALL);
+    const again = await powerLossAndReopen(wal, dir);
     expect(again.lastIndex).toBe(3);
     await again.close();
   });
