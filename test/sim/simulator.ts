@@ -450,7 +450,13 @@ export class Simulator {
       if (sa !== null && sa.phase === 'cut' && m.to === sa.leader && m.from === sa.mate && m.type === 'append-response' && m.success && m.generation === sa.generation && (sa.ack === null || (sa.ack.type === 'append-response' && m.index > sa.ack.index))) {
         sa.ack = m;
       }
-      r.step(m);
+      const outcome = r.step(m);
+      // The generation rule (Raft Fig. 2, all servers): a handled request or response of a higher
+      // generation moves the receiver to it (as a follower). Only pre-vote and granted pre-vote
+      // answers are exempt (thesis §9.6), and votes refused by the leader lease are not handled.
+      if (outcome === 'handled' && m.generation > r.generation && m.type !== 'pre-vote' && !(m.type === 'pre-vote-response' && m.granted)) {
+        throw new InvariantError('generation rule', `${node.id} handled ${m.type} of g${m.generation} from ${m.from} and stayed ${r.role} in g${r.generation}`);
+      }
     }
     for (const node of this.nodes) {
       const r = node.replica;
