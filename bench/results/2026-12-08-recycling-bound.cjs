@@ -69,18 +69,24 @@ async function one(kind, size, writers) {
     }
     const payloads = Array.from({ length: writers }, () => { const b = Buffer.allocUnsafe(size); for (let i = 0; i < size; i++) b[i] = (Math.random() * 256) | 0; return b; });
     await drive(wal, payloads, 0.3, false);
-    const seg0 = wal.stats().segments;
+    const st0 = wal.stats();
+    const seg0 = st0.segments;
     const w0 = threadWrites();
     const load = os.loadavg().map((x) => +x.toFixed(2));
     mark(`START ${kind}`);
     const r = await drive(wal, payloads, SECONDS, true);
     mark(`END ${kind}`);
     const w1 = threadWrites();
-    const seg1 = wal.stats().segments;
+    const st1 = wal.stats();
+    const seg1 = st1.segments;
+    // Mean fdatasync latency in the window from the Wal's power-of-two histogram (each sync at its bucket's lower edge: a lower bound).
+    const hc = st1.syncLatencyUs.counts.map((c, i) => c - (st0.syncLatencyUs.counts[i] ?? 0));
+    const syncs = st1.syncs - st0.syncs;
+    const syncLowerMeanUs = Math.round(hc.reduce((a, c, i) => a + c * st1.syncLatencyUs.lowerBounds[i], 0) / Math.max(1, syncs));
     r.lat.sort((a, b) => a - b);
     const writesByThread = {};
     for (const [t, c] of w1) { const d = c - (w0.get(t) ?? 0); if (d > 0) writesByThread[t] = d; }
-    console.log(JSON.stringify({ kind, cell: `${size === 4096 ? '4 KiB' : size + ' B'} x ${writers}`, appendsPerS: Math.round(r.n / r.seconds), p50Us: Math.round(pct(r.lat, 50)), p99Us: Math.round(pct(r.lat, 99)), p999Us: Math.round(pct(r.lat, 99.9)), load, segmentsInWindow: seg1 - seg0, writesByThread, growAndWaitS: +(grownMs / 1000).toFixed(1) }));
+    console.log(JSON.stringify({ kind, cell: `${size === 4096 ? '4 KiB' : size + ' B'} x ${writers}`, appendsPerS: Math.round(r.n / r.seconds), p50Us: Math.round(pct(r.lat, 50)), p99Us: Math.round(pct(r.lat, 99)), p999Us: Math.round(pct(r.lat, 99.9)), load, segmentsInWindow: seg1 - seg0, syncs, appendsPerSync: +(r.n / Math.max(1, syncs)).toFixed(1), syncLowerMeanUs, writesByThread, growAndWaitS: +(grownMs / 1000).toFixed(1) }));
   } finally {
     await wal.close();
     fs.rmSync(dir, { recursive: true, force: true });
