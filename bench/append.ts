@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { CellMeasurement, loopDelayResolutionMs, type BenchStore, type CellResult, type Contestant } from './harness';
 import { bandwidthProbeBytes, bestPoints, cellCeiling, type DurableWritePoint, DurableWriteProbe, roundUpToPage, type CellCeiling } from './ceiling';
 import { rawFs } from './compare/raw-fs';
+import { instant } from './compare/instant';
 import { jsGroupCommit } from './compare/js-group-commit';
 import { sqliteBatched, sqliteOnePerTxn } from './compare/sqlite';
 import { lmdbContestant } from './compare/lmdb';
@@ -18,7 +19,7 @@ import { levelContestant } from './compare/level';
 import { measureAppendMany, tidemark, tidemarkDirect, tidemarkDsync, tidemarkPoll, tidemarkUring } from './compare/tidemark';
 import { describeFilesystem, formatFilesystem } from '../lib/cli/fsinfo';
 
-const allContestants: readonly Contestant[] = [tidemark, tidemarkDsync, tidemarkDirect, tidemarkPoll, tidemarkUring, rawFs, jsGroupCommit, sqliteOnePerTxn, sqliteBatched, lmdbContestant, levelContestant];
+const allContestants: readonly Contestant[] = [tidemark, tidemarkDsync, tidemarkDirect, tidemarkPoll, tidemarkUring, rawFs, jsGroupCommit, sqliteOnePerTxn, sqliteBatched, lmdbContestant, levelContestant, instant];
 const defaultContestants = ['tidemark', 'fs', 'jsgc', 'sqlite', 'sqlite-batched', 'lmdb', 'level'];
 /** Short names accepted by --only. */
 const aliases: Record<string, Contestant> = {
@@ -33,6 +34,7 @@ const aliases: Record<string, Contestant> = {
   'sqlite-batched': sqliteBatched,
   lmdb: lmdbContestant,
   level: levelContestant,
+  instant,
 };
 
 const help = `Usage: npm run bench:append -- [options]
@@ -43,7 +45,8 @@ const help = `Usage: npm run bench:append -- [options]
   --sizes A,B         record sizes in bytes (default 128,4096)
   --writers A,B,C     closed-loop writer counts (default 1,16,256)
   --only X,Y          contestants (default ${defaultContestants.join(',')});
-                      also: tidemark-dsync, tidemark-direct, tidemark-poll, tidemark-uring
+                      also: tidemark-dsync, tidemark-direct, tidemark-poll, tidemark-uring,
+                      instant (the harness ceiling: a store that settles at once)
   --runs R            repeat the grid R times (contestant order rotated each run),
                       report the median run per cell and contestant (default 1)
   --dir PATH          parent directory for the temp dirs (default os.tmpdir())
@@ -382,7 +385,7 @@ async function main(): Promise<number> {
         const t = cellRows.find((x) => x.contestant === tidemark.name)?.result;
         let best: Row | undefined;
         for (const x of cellRows) {
-          if (x.contestant.startsWith('tidemark')) continue;
+          if (x.contestant.startsWith('tidemark') || x.contestant === instant.name) continue;
           if (best?.result === undefined || (x.result?.appendsPerS ?? 0) > best.result.appendsPerS) best = x;
         }
         const ceiling = ceilings.get(cell)?.appendsPerS;
@@ -406,6 +409,16 @@ async function main(): Promise<number> {
       }
     }
     if (tidemarkIn) say();
+    if (tidemarkIn && contestants.includes(instant)) {
+      // Issue 10's 128 B × 256 target is also a fraction (0.6×) of this ceiling.
+      const parts: string[] = [];
+      for (const e of summary) {
+        const h = rows.find((x) => x.cell === e.cell && x.contestant === instant.name)?.result;
+        if (e.tidemark !== undefined && h !== undefined) parts.push(`${e.cell} ${fmt(e.tidemark.appendsPerS / h.appendsPerS, 2)}× (of ${fmtInt(h.appendsPerS)}/s)`);
+      }
+      say(`tidemark ÷ harness ceiling (a store that settles at once, same run): ${parts.join('; ')}`);
+      say();
+    }
 
     const many: Awaited<ReturnType<typeof measureAppendMany>>[] = [];
     if (tidemarkIn && o.manySeconds > 0) {

@@ -35,6 +35,8 @@ export interface Contestant {
   durability: string;
   /** Opens a fresh store in `dir` (an empty directory). `tuning` applies to the contestants it names (others ignore it). */
   open(dir: string, recordBytes: number, tuning?: StoreTuning): Promise<BenchStore>;
+  /** A baseline that stores nothing (the harness ceiling): never a "best peer". */
+  readonly notAPeer?: boolean;
 }
 
 /** What one cell of one contestant measured. */
